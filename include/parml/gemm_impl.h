@@ -1,0 +1,202 @@
+/* GEMM driver, written once and instantiated per element type: gemm.h includes this file with
+ *   PT      the element type (double, float)
+ *   PSFX(x) the name suffixer (x##_d, x##_s)
+ *   PKERNEL the kernel-table type (parml_kernel_d, parml_kernel_s)
+ *
+ * C[m, n] = A[m, k] . B[k, n], C row-major (rs_c, unit column stride), A and B with any strides.
+ *
+ *   for jc in [j0, j1) step NC          B block  KC x NC  packed -> L3
+ *     for pc in [0, k) step kc           (kc fixed by k alone: the order of the sum never changes)
+ *       pack B[pc:pc+kc, jc:jc+nc]
+ *       for ic in [i0, i1) step MC        A block  MC x KC  packed -> L2
+ *         pack A[ic:ic+mc, pc:pc+kc]
+ *         for jr in [0, nc) step NR        B micro-panel KC x NR stays in L1
+ *           for ir in [0, mc) step MR       micro-kernel: MR x NR tile of C in registers
+ *
+ * Threads: the output is cut into a grid of rectangular tasks (rows in MR panels, columns in NR
+ * panels). Each task runs the five loops above on its own rectangle with its own packing buffers,
+ * so the only synchronisation is the end of the parallel loop: no barrier per block for a thread
+ * to spin on, and with dynamic scheduling a thread slowed by another process simply takes fewer
+ * tasks. The price is that A is packed once per column chunk and B once per row chunk; the grid
+ * is chosen to keep that extra packing small. The k loop is never split, so every element of C is
+ * the same sum in the same order for any thread count. */
+
+#include <stdlib.h>
+#include <string.h>
+
+static inline ptrdiff_t PSFX(parml_min)(ptrdiff_t x, ptrdiff_t y) { return x < y ? x : y; }
+
+/* Pack an mc x kc block of A into MR-row micro-panels: panel q, element (i, p) at
+ * dst[q*MR*kc + p*MR + i]; rows past mc are zero. */
+static void PSFX(parml_pack_a)(int MR, ptrdiff_t mc, ptrdiff_t kc, const PT *a, ptrdiff_t rs,
+                               ptrdiff_t cs, PT *PARML_RESTRICT dst)
+{
+    for (ptrdiff_t i0 = 0; i0 < mc; i0 += MR, dst += (ptrdiff_t)MR * kc) {
+        const int mr = (int)PSFX(parml_min)(MR, mc - i0);
+        const PT *ap = a + i0 * rs;
+        if (mr == MR && cs == 1) {
+            /* row-major A: read each row sequentially, scatter into the panel (L1-resident) */
+            for (int i = 0; i < MR; ++i) {
+                const PT *row = ap + i * rs;
+                for (ptrdiff_t p = 0; p < kc; ++p) dst[p * MR + i] = row[p];
+            }
+        } else {
+            for (ptrdiff_t p = 0; p < kc; ++p) {
+                PT *d = dst + p * MR;
+                const PT *col = ap + p * cs;
+                int i = 0;
+                for (; i < mr; ++i) d[i] = col[i * rs];
+                for (; i < MR; ++i) d[i] = 0;
+            }
+        }
+    }
+}
+
+/* Pack a kc x nc block of B into NR-column micro-panels: panel q, element (p, j) at
+ * dst[q*NR*kc + p*NR + j]; columns past nc are zero. */
+static void PSFX(parml_pack_b)(int NR, ptrdiff_t kc, ptrdiff_t nc, const PT *b, ptrdiff_t rs,
+                               ptrdiff_t cs, PT *PARML_RESTRICT dst)
+{
+    for (ptrdiff_t j0 = 0; j0 < nc; j0 += NR, dst += (ptrdiff_t)NR * kc) {
+        const int nr = (int)PSFX(parml_min)(NR, nc - j0);
+        const PT *bp = b + j0 * cs;
+        if (nr == NR && cs == 1) {
+            for (ptrdiff_t p = 0; p < kc; ++p) memcpy(dst + p * NR, bp + p * rs, NR * sizeof(PT));
+        } else if (nr == NR && rs == 1) {
+            /* column-major B (e.g. a transposed view): read each column sequentially */
+            for (int j = 0; j < NR; ++j) {
+                const PT *col = bp + j * cs;
+                for (ptrdiff_t p = 0; p < kc; ++p) dst[p * NR + j] = col[p];
+            }
+        } else {
+            for (ptrdiff_t p = 0; p < kc; ++p) {
+                PT *d = dst + p * NR;
+                const PT *row = bp + p * rs;
+                int j = 0;
+                for (; j < nr; ++j) d[j] = row[j * cs];
+                for (; j < NR; ++j) d[j] = 0;
+            }
+        }
+    }
+}
+
+typedef struct {
+    ptrdiff_t m, n, k;
+    const PT *a;
+    ptrdiff_t rs_a, cs_a;
+    const PT *b;
+    ptrdiff_t rs_b, cs_b;
+    PT *c;
+    ptrdiff_t rs_c;
+} PSFX(parml_gemm_args);
+
+/* The five loops over one rectangle [i0, i1) x [j0, j1) of C. */
+static void PSFX(parml_gemm_rect)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, ptrdiff_t kc_blk,
+                                  ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, PT *abuf,
+                                  PT *bbuf)
+{
+    const int MR = K->mr, NR = K->nr;
+    for (ptrdiff_t jc = j0; jc < j1; jc += K->nc) {
+        const ptrdiff_t nc = PSFX(parml_min)(K->nc, j1 - jc);
+        for (ptrdiff_t pc = 0; pc < g->k; pc += kc_blk) {
+            const ptrdiff_t kc = PSFX(parml_min)(kc_blk, g->k - pc);
+            PSFX(parml_pack_b)(NR, kc, nc, g->b + pc * g->rs_b + jc * g->cs_b, g->rs_b, g->cs_b, bbuf);
+            for (ptrdiff_t ic = i0; ic < i1; ic += K->mc) {
+                const ptrdiff_t mc = PSFX(parml_min)(K->mc, i1 - ic);
+                PSFX(parml_pack_a)(MR, mc, kc, g->a + ic * g->rs_a + pc * g->cs_a, g->rs_a, g->cs_a, abuf);
+                for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
+                    const int nr = (int)PSFX(parml_min)(NR, nc - jr);
+                    const PT *bp = bbuf + jr * kc;
+                    PT *cp = g->c + ic * g->rs_c + jc + jr;
+                    for (ptrdiff_t ir = 0; ir < mc; ir += MR)
+                        K->fn(kc, abuf + ir * kc, bp, NR, cp + ir * g->rs_c, g->rs_c,
+                              (int)PSFX(parml_min)(MR, mc - ir), nr, pc > 0);
+                }
+            }
+        }
+    }
+}
+
+/* Direct path for small problems: no packing, C row by row as a sum of scaled rows of B.
+ * The inner loop vectorises when B's rows are contiguous. */
+static void PSFX(parml_gemm_direct)(const PSFX(parml_gemm_args) *g)
+{
+    for (ptrdiff_t i = 0; i < g->m; ++i) {
+        PT *PARML_RESTRICT ci = g->c + i * g->rs_c;
+        for (ptrdiff_t j = 0; j < g->n; ++j) ci[j] = 0;
+        for (ptrdiff_t p = 0; p < g->k; ++p) {
+            const PT aip = g->a[i * g->rs_a + p * g->cs_a];
+            const PT *bp = g->b + p * g->rs_b;
+            if (g->cs_b == 1)
+                for (ptrdiff_t j = 0; j < g->n; ++j) ci[j] += aip * bp[j];
+            else
+                for (ptrdiff_t j = 0; j < g->n; ++j) ci[j] += aip * bp[j * g->cs_b];
+        }
+    }
+}
+
+/* Depth of one packed block: k is cut into equal blocks of at most KC. Depends on k only. */
+static ptrdiff_t PSFX(parml_gemm_kc)(const PKERNEL *K, ptrdiff_t k)
+{
+    const ptrdiff_t nblk = (k + K->kc - 1) / K->kc;
+    return (k + nblk - 1) / nblk;
+}
+
+/* Choose the task grid rows x cols (rows*cols >= tasks) that packs the least redundant data:
+ * B is packed once per row chunk (cost ~ rows*n), A once per column chunk (cost ~ cols*m). */
+static void PSFX(parml_gemm_grid)(ptrdiff_t mpanels, ptrdiff_t npanels, ptrdiff_t m, ptrdiff_t n,
+                                  int tasks, int *rows, int *cols)
+{
+    double best = -1;
+    *rows = 1;
+    *cols = 1;
+    for (int r = 1; r <= tasks; ++r) {
+        const int c = (tasks + r - 1) / r;
+        if (r > mpanels || c > npanels) continue;
+        const double cost = (double)r * (double)n + (double)c * (double)m;
+        if (best < 0 || cost < best) {
+            best = cost;
+            *rows = r;
+            *cols = c;
+        }
+    }
+}
+
+/* Returns 0 on success, -1 if a packing buffer could not be allocated (nothing was computed). */
+static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, int n_threads,
+                            int tasks, int direct)
+{
+    if (g->m == 0 || g->n == 0) return 0;
+    if (direct || g->k == 0) {
+        PSFX(parml_gemm_direct)(g);
+        return 0;
+    }
+    const int MR = K->mr, NR = K->nr;
+    const ptrdiff_t mpanels = (g->m + MR - 1) / MR, npanels = (g->n + NR - 1) / NR;
+    int rows = 1, cols = 1;
+    if (tasks > 1) PSFX(parml_gemm_grid)(mpanels, npanels, g->m, g->n, tasks, &rows, &cols);
+    const int ntask = rows * cols;
+    if (n_threads > ntask) n_threads = ntask;
+    if (n_threads < 1) n_threads = 1;
+
+    const ptrdiff_t kc_blk = PSFX(parml_gemm_kc)(K, g->k);
+    /* one A block and one B block per thread; 64-byte aligned, sizes rounded to whole lines */
+    const ptrdiff_t ncols_task = ((npanels + cols - 1) / cols) * NR;
+    const size_t abytes = (((size_t)K->mc + MR) * kc_blk * sizeof(PT) + 63) & ~(size_t)63;
+    const size_t bbytes =
+        ((size_t)PSFX(parml_min)(K->nc, ncols_task) * kc_blk * sizeof(PT) + NR * kc_blk * sizeof(PT) + 63) & ~(size_t)63;
+    char *pool = (char *)aligned_alloc(64, (abytes + bbytes) * (size_t)n_threads);
+    if (pool == NULL) return -1;
+
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1)
+    for (int t = 0; t < ntask; ++t) {
+        char *mine = pool + (size_t)omp_get_thread_num() * (abytes + bbytes);
+        const int r = t / cols, c = t % cols;
+        const ptrdiff_t i0 = (mpanels * r / rows) * MR, i1 = PSFX(parml_min)((mpanels * (r + 1) / rows) * MR, g->m);
+        const ptrdiff_t j0 = (npanels * c / cols) * NR, j1 = PSFX(parml_min)((npanels * (c + 1) / cols) * NR, g->n);
+        if (i0 < i1 && j0 < j1)
+            PSFX(parml_gemm_rect)(K, g, kc_blk, i0, i1, j0, j1, (PT *)mine, (PT *)(mine + abytes));
+    }
+    free(pool);
+    return 0;
+}

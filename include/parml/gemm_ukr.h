@@ -1,0 +1,60 @@
+/* GEMM micro-kernels: the one contract every kernel (reference C, AVX2+FMA, AVX-512) implements,
+ * and the per-ISA register-tile and cache-block sizes.
+ *
+ * Contract, for T in {float, double}:
+ *
+ *   void ukr(ptrdiff_t k, const T *a, const T *b, ptrdiff_t rs_b,
+ *            T *c, ptrdiff_t rs_c, int mr, int nr, int accumulate);
+ *
+ *   k           depth, k >= 1.
+ *   a     IN    packed A micro-panel, MR x k: element (i, p) at a[p*MR + i]. Rows mr..MR-1 are
+ *               zero padding written by the packer.
+ *   b     IN    B micro-panel, k x NR: element (p, j) at b[p*rs_b + j]. All NR columns of each row
+ *               are readable (rs_b == NR for a packed panel).
+ *   c     OUT   output tile: element (i, j) at c[i*rs_c + j]. Only 0 <= i < mr, 0 <= j < nr are
+ *               touched (edge tiles never write outside the matrix).
+ *   accumulate  0: c = a.b, and c is never read (beta == 0: NaN or garbage in c cannot leak);
+ *               1: c += a.b.
+ *
+ *   Every kernel sums over p in increasing order into zeroed registers, then adds to or stores c.
+ *   So a result never depends on which thread computed a tile, or how tiles were scheduled.
+ *
+ * Block sizes (BLIS/Goto naming). NR: columns of the register tile (the vector direction, because
+ * C is row-major); MR: rows of the register tile. KC: depth of a packed block; one KC x NR panel of
+ * B stays in L1 while A micro-panels stream from L2. MC: rows of the packed A block kept in L2.
+ * NC: columns of the packed B block kept in L3. KC must not depend on the thread count (it fixes
+ * the order of the sum), and none of them do.
+ */
+#ifndef PARML_GEMM_UKR_H
+#define PARML_GEMM_UKR_H
+
+#include <stddef.h>
+
+typedef void (*parml_ukr_d_fn)(ptrdiff_t k, const double *a, const double *b, ptrdiff_t rs_b,
+                               double *c, ptrdiff_t rs_c, int mr, int nr, int accumulate);
+typedef void (*parml_ukr_s_fn)(ptrdiff_t k, const float *a, const float *b, ptrdiff_t rs_b,
+                               float *c, ptrdiff_t rs_c, int mr, int nr, int accumulate);
+
+typedef struct {
+    const char *name;
+    int mr, nr, kc, mc, nc;
+    parml_ukr_d_fn fn;
+} parml_kernel_d;
+
+typedef struct {
+    const char *name;
+    int mr, nr, kc, mc, nc;
+    parml_ukr_s_fn fn;
+} parml_kernel_s;
+
+/* The largest register tile of any kernel (edge-tile scratch buffers are sized with it). */
+#define PARML_MAX_MR 16
+#define PARML_MAX_NR 32
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PARML_RESTRICT __restrict__
+#else
+#define PARML_RESTRICT
+#endif
+
+#endif

@@ -1,0 +1,37 @@
+/* Portable reference micro-kernels (plain C, any architecture; the compiler may auto-vectorise at
+ * the baseline ISA). They follow the contract in gemm_ukr.h exactly and are the fallback on CPUs
+ * without AVX2+FMA and on non-x86 builds. */
+#ifndef PARML_GEMM_UKR_REF_H
+#define PARML_GEMM_UKR_REF_H
+
+#include "gemm_ukr.h"
+
+#define PARML_REF_MR 4
+#define PARML_REF_NR 8
+
+#define PARML_DEFINE_REF_UKR(T, NAME)                                                              \
+    static void NAME(ptrdiff_t k, const T *PARML_RESTRICT a, const T *PARML_RESTRICT b,          \
+                     ptrdiff_t rs_b, T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr, int nr,          \
+                     int accumulate)                                                               \
+    {                                                                                              \
+        T acc[PARML_REF_MR][PARML_REF_NR] = {{0}};                                                 \
+        for (ptrdiff_t p = 0; p < k; ++p) {                                                        \
+            const T *ap = a + p * PARML_REF_MR;                                                    \
+            const T *bp = b + p * rs_b;                                                            \
+            for (int i = 0; i < PARML_REF_MR; ++i)                                                 \
+                for (int j = 0; j < PARML_REF_NR; ++j)                                             \
+                    acc[i][j] += ap[i] * bp[j];                                                    \
+        }                                                                                          \
+        for (int i = 0; i < mr; ++i) {                                                             \
+            T *ci = c + i * rs_c;                                                                  \
+            if (accumulate)                                                                        \
+                for (int j = 0; j < nr; ++j) ci[j] += acc[i][j];                                   \
+            else                                                                                   \
+                for (int j = 0; j < nr; ++j) ci[j] = acc[i][j];                                    \
+        }                                                                                          \
+    }
+
+PARML_DEFINE_REF_UKR(double, parml_ukr_d_ref)
+PARML_DEFINE_REF_UKR(float, parml_ukr_s_ref)
+
+#endif

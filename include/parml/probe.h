@@ -1,0 +1,96 @@
+/* Machine probes for the benchmarks: a busy loop timed on each thread (a thread that gets less
+ * than a whole core, because another process or a sibling vCPU shares it, takes longer), and an
+ * FMA loop that measures the core's real floating-point peak. */
+#ifndef PARML_PROBE_H
+#define PARML_PROBE_H
+
+#include <time.h>
+#include "omp_shim.h"
+#include "cpu_features.h"
+
+static inline double parml_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* 8 independent multiply-add chains: enough to keep the FP pipes of one core busy, so a thread
+ * sharing its core (SMT sibling or time slicing) shows up as a longer time. Returns seconds. */
+static double parml_busy_loop(long iters, double *sink)
+{
+    double x[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    const double mul = 0.999999, add = 1e-7;
+    const double t0 = parml_now();
+    for (long i = 0; i < iters; ++i)
+        for (int j = 0; j < 8; ++j) x[j] = x[j] * mul + add;
+    const double t = parml_now() - t0;
+    *sink = x[0] + x[1] + x[2] + x[3] + x[4] + x[5] + x[6] + x[7];
+    return t;
+}
+
+/* Each of n_threads threads runs the busy loop; times[t] = its seconds. */
+static void parml_busy_probe(int n_threads, long iters, double *times)
+{
+    #pragma omp parallel num_threads(n_threads)
+    {
+        double sink;
+        const int t = omp_get_thread_num();
+        if (t < n_threads) times[t] = parml_busy_loop(iters, &sink);
+        if (sink == 42.0) times[t] += 0.0; /* keep the loop alive */
+    }
+}
+
+#if PARML_X86
+#include <immintrin.h>
+/* Peak FLOP/s of one core: 16 independent 512-bit FMA chains (no memory traffic). */
+__attribute__((target("avx512f"))) static double parml_fma_peak_avx512(long iters)
+{
+    __m512d acc[16];
+    const __m512d a = _mm512_set1_pd(0.999999), b = _mm512_set1_pd(1e-7);
+    for (int j = 0; j < 16; ++j) acc[j] = _mm512_set1_pd((double)j);
+    const double t0 = parml_now();
+    for (long i = 0; i < iters; ++i) {
+        _Pragma("GCC unroll 16") for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_pd(acc[j], a, b);
+    }
+    const double t = parml_now() - t0;
+    __m512d s = acc[0];
+    for (int j = 1; j < 16; ++j) s = _mm512_add_pd(s, acc[j]);
+    volatile double sink = _mm512_reduce_add_pd(s);
+    (void)sink;
+    return (double)iters * 16 * 8 * 2 / t;
+}
+
+__attribute__((target("avx2,fma"))) static double parml_fma_peak_avx2(long iters)
+{
+    __m256d acc[12];
+    const __m256d a = _mm256_set1_pd(0.999999), b = _mm256_set1_pd(1e-7);
+    for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_pd((double)j);
+    const double t0 = parml_now();
+    for (long i = 0; i < iters; ++i) {
+        _Pragma("GCC unroll 12") for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_pd(acc[j], a, b);
+    }
+    const double t = parml_now() - t0;
+    double out[4];
+    __m256d s = acc[0];
+    for (int j = 1; j < 12; ++j) s = _mm256_add_pd(s, acc[j]);
+    _mm256_storeu_pd(out, s);
+    volatile double sink = out[0] + out[1] + out[2] + out[3];
+    (void)sink;
+    return (double)iters * 12 * 4 * 2 / t;
+}
+#endif
+
+/* Double-precision peak FLOP/s of one core with the widest FMA this CPU has (0 if none). */
+static double parml_fma_peak(long iters)
+{
+#if PARML_X86
+    const int f = parml_cpu_features();
+    if (f & PARML_CPU_AVX512) return parml_fma_peak_avx512(iters);
+    if (f & PARML_CPU_AVX2_FMA) return parml_fma_peak_avx2(iters);
+#endif
+    (void)iters;
+    return 0.0;
+}
+
+#endif

@@ -1,0 +1,107 @@
+"""GEMM entry points: C = A @ B on the packed, cache-blocked, multi-threaded driver in
+include/parml/gemm.h. Callers (parml.ops) validate shapes, dtypes and layouts; nothing here checks."""
+
+from libc.stddef cimport ptrdiff_t
+from cython cimport floating
+
+cdef extern from "parml/gemm.h" nogil:
+    ctypedef struct parml_kernel_d:
+        const char *name
+        int mr, nr, kc, mc, nc
+    ctypedef struct parml_kernel_s:
+        const char *name
+        int mr, nr, kc, mc, nc
+    ctypedef struct parml_gemm_args_d:
+        ptrdiff_t m, n, k
+        const double *a
+        ptrdiff_t rs_a, cs_a
+        const double *b
+        ptrdiff_t rs_b, cs_b
+        double *c
+        ptrdiff_t rs_c
+    ctypedef struct parml_gemm_args_s:
+        ptrdiff_t m, n, k
+        const float *a
+        ptrdiff_t rs_a, cs_a
+        const float *b
+        ptrdiff_t rs_b, cs_b
+        float *c
+        ptrdiff_t rs_c
+    int PARML_N_KERNELS
+    int PARML_CPU_AVX2_FMA
+    int PARML_CPU_AVX512
+    const parml_kernel_d parml_kernels_d[]
+    const parml_kernel_s parml_kernels_s[]
+    int parml_cpu_features()
+    int parml_kernel_supported(int kernel_id)
+    int parml_best_kernel()
+    int parml_gemm_d(const parml_kernel_d *K, const parml_gemm_args_d *g, int n_threads,
+                     int tasks, int direct)
+    int parml_gemm_s(const parml_kernel_s *K, const parml_gemm_args_s *g, int n_threads,
+                     int tasks, int direct)
+
+
+KERNEL_NAMES = tuple(parml_kernels_d[i].name.decode() for i in range(PARML_N_KERNELS))
+
+
+def cpu_features():
+    """The CPU features the micro-kernels care about, as detected at run time."""
+    cdef int f = parml_cpu_features()
+    return {"avx2_fma": bool(f & PARML_CPU_AVX2_FMA), "avx512": bool(f & PARML_CPU_AVX512)}
+
+
+def supported_kernels():
+    """Names of the micro-kernels this CPU can run, best last."""
+    return tuple(KERNEL_NAMES[i] for i in range(PARML_N_KERNELS) if parml_kernel_supported(i))
+
+
+def best_kernel():
+    """Id of the kernel chosen by default on this CPU."""
+    return parml_best_kernel()
+
+
+def kernel_blocking(int kernel_id, bint single):
+    """Register tile and cache blocks (mr, nr, kc, mc, nc) of one kernel for float32/float64."""
+    if single:
+        ks = parml_kernels_s[kernel_id]
+        return ks.mr, ks.nr, ks.kc, ks.mc, ks.nc
+    kd = parml_kernels_d[kernel_id]
+    return kd.mr, kd.nr, kd.kc, kd.mc, kd.nc
+
+
+def gemm(const floating[:, :] A,    # IN   m x k, any strides
+         const floating[:, :] B,    # IN   k x n, any strides
+         floating[:, ::1] C,        # OUT  m x n, C-contiguous; never read
+         int n_threads, int kernel_id, int tasks, bint direct):
+    """C = A @ B. Returns 0, or -1 when a packing buffer could not be allocated."""
+    cdef Py_ssize_t m = C.shape[0], n = C.shape[1], k = A.shape[1]
+    cdef parml_gemm_args_d gd
+    cdef parml_gemm_args_s gs
+    cdef int rc = 0
+    if m == 0 or n == 0:
+        return 0
+    if floating is double:
+        gd.m, gd.n, gd.k = m, n, k
+        gd.a = &A[0, 0] if k > 0 else NULL
+        gd.rs_a = A.strides[0] // <Py_ssize_t>sizeof(double)
+        gd.cs_a = A.strides[1] // <Py_ssize_t>sizeof(double)
+        gd.b = &B[0, 0] if k > 0 else NULL
+        gd.rs_b = B.strides[0] // <Py_ssize_t>sizeof(double)
+        gd.cs_b = B.strides[1] // <Py_ssize_t>sizeof(double)
+        gd.c = &C[0, 0]
+        gd.rs_c = n
+        with nogil:
+            rc = parml_gemm_d(&parml_kernels_d[kernel_id], &gd, n_threads, tasks, direct)
+    else:
+        gs.m, gs.n, gs.k = m, n, k
+        gs.a = &A[0, 0] if k > 0 else NULL
+        gs.rs_a = A.strides[0] // <Py_ssize_t>sizeof(float)
+        gs.cs_a = A.strides[1] // <Py_ssize_t>sizeof(float)
+        gs.b = &B[0, 0] if k > 0 else NULL
+        gs.rs_b = B.strides[0] // <Py_ssize_t>sizeof(float)
+        gs.cs_b = B.strides[1] // <Py_ssize_t>sizeof(float)
+        gs.c = &C[0, 0]
+        gs.rs_c = n
+        with nogil:
+            rc = parml_gemm_s(&parml_kernels_s[kernel_id], &gs, n_threads, tasks, direct)
+    return rc

@@ -1,0 +1,1 @@
+"""Native kernels (Cython + C). Private: use parml.ops and the estimators."""

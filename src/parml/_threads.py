@@ -1,0 +1,92 @@
+"""The thread-count policy: the one place that turns a user's ``n_threads`` into a count."""
+import math
+import operator
+import os
+from functools import lru_cache
+
+from ._kernels import _openmp
+
+#: Largest explicit thread count accepted; anything above is a mistake, not a request.
+MAX_THREADS = 1024
+
+
+@lru_cache(maxsize=1)
+def _cgroup_cpu_limit():
+    """CPU quota of this process's cgroup in CPUs (float), or None when unlimited/unknown."""
+    try:  # cgroup v2: "max 100000" or "<quota> <period>"
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max" and int(period) > 0:
+            return int(quota) / int(period)
+        return None
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            quota = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            period = int(f.read())
+        if quota > 0 and period > 0:
+            return quota / period
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def available_cpus():
+    """CPUs this process may run on: its affinity mask, capped by the cgroup CPU quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    quota = _cgroup_cpu_limit()
+    if quota is not None:
+        n = min(n, max(1, math.ceil(quota)))
+    return max(1, n)
+
+
+def max_threads():
+    """What ``n_threads=None`` resolves to.
+
+    The OpenMP runtime's limit (``omp_get_max_threads``: ``OMP_NUM_THREADS``, or a limit set by
+    ``threadpoolctl.threadpool_limits``) capped by the CPUs available to this process. An explicit
+    ``OMP_NUM_THREADS`` is the user's word and is honoured even above the CPU count.
+    """
+    omp_max = max(1, _openmp.get_max_threads())
+    if os.environ.get("OMP_NUM_THREADS"):
+        return omp_max
+    return min(omp_max, available_cpus())
+
+
+def effective_n_threads(n_threads=None):
+    """Resolve a user's ``n_threads`` to a positive thread count.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        ``None``: all usable threads (see :func:`max_threads`). A positive int: exactly that many
+        (at most ``MAX_THREADS``; more than the CPUs available is allowed but only oversubscribes).
+        A negative int counts back from the maximum: -1 means all, -2 all but one, never below 1.
+        ``0`` is an error.
+
+    Returns
+    -------
+    int
+        Thread count >= 1. Kernels may still run small problems on one thread.
+    """
+    if n_threads is None:
+        return max_threads()
+    if isinstance(n_threads, bool):
+        raise TypeError("n_threads must be an int or None, got a bool")
+    try:
+        n = operator.index(n_threads)
+    except TypeError:
+        raise TypeError(
+            f"n_threads must be an int or None, got {type(n_threads).__name__}") from None
+    if n == 0:
+        raise ValueError("n_threads=0 is invalid: use None for all threads, or a non-zero int")
+    if n > MAX_THREADS:
+        raise ValueError(f"n_threads={n} is more than parml accepts ({MAX_THREADS})")
+    if n < 0:
+        return max(1, max_threads() + 1 + n)
+    return n

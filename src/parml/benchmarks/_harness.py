@@ -1,0 +1,156 @@
+"""Shared benchmark machinery: contention probes, alternating A/B timing, tables, JSON, plots.
+
+The machines we measure on are shared and noisy: the two vCPUs sometimes share one physical core
+for minutes. So every comparison runs both sides in the same repeat, alternating which goes first,
+and a busy-loop probe on both threads before and after each repeat marks it clean or contended.
+Statistics use the clean repeats when there are any; the table says how many were clean.
+"""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+from .._kernels import _probe
+
+PROBE_ITERS = 400_000          # ~1-2 ms per probe
+CONTENDED_RATIO = 1.3          # a thread this much slower than an idle core's best is contended
+
+
+class ContentionProbe:
+    """Times the same busy loop on every thread; compares with the best single-thread time seen."""
+
+    def __init__(self, n_threads=2):
+        self.n_threads = n_threads
+        self.best = min(_probe.busy_probe(1, PROBE_ITERS)[0] for _ in range(5))
+
+    def ratio(self):
+        times = _probe.busy_probe(self.n_threads, PROBE_ITERS)
+        single = _probe.busy_probe(1, PROBE_ITERS)[0]
+        self.best = min(self.best, single, *times)
+        return max(times) / self.best
+
+    def clean(self):
+        return self.ratio() < CONTENDED_RATIO
+
+
+def time_call(fn, min_time=0.05, max_calls=10_000):
+    """Seconds per call of fn(): one warm-up call, then as many calls as fill min_time."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    calls = max(1, min(max_calls, int(min_time / max(first, 1e-7))))
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t0) / calls
+
+
+def compare(sides, repeats, probe, min_time=0.05):
+    """Time each of ``sides`` (name -> zero-arg callable) ``repeats`` times, alternating the order
+    every repeat, with a contention probe before and after each repeat.
+
+    Returns {name: {"median", "min", "max", "times", "clean_times"}, "_clean": n, "_repeats": n}.
+    """
+    names = list(sides)
+    times = {n: [] for n in names}
+    clean_times = {n: [] for n in names}
+    n_clean = 0
+    for r in range(repeats):
+        order = names if r % 2 == 0 else names[::-1]
+        before = probe.clean()
+        got = {n: time_call(sides[n], min_time) for n in order}
+        ok = before and probe.clean()
+        n_clean += ok
+        for n in names:
+            times[n].append(got[n])
+            if ok:
+                clean_times[n].append(got[n])
+    out = {"_clean": n_clean, "_repeats": repeats}
+    for n in names:
+        use = clean_times[n] or times[n]
+        out[n] = {"median": statistics.median(use), "min": min(use), "max": max(use),
+                  "times": times[n], "clean_times": clean_times[n]}
+    return out
+
+
+def machine_info():
+    """What was measured on: CPU, kernels, thread counts, library versions, measured peak."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    import parml
+    from .. import ops
+    from .._kernels import _gemm, _openmp
+
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    peak = _probe.fma_peak()
+    feats = _gemm.cpu_features()
+    dp_per_cycle = 32 if feats["avx512"] else (16 if feats["avx2_fma"] else 4)
+    return {
+        "cpu": model, "machine": platform.machine(), "python": sys.version.split()[0],
+        "parml": parml.__version__, "numpy": np.__version__,
+        "cpu_features": feats, "gemm_kernel": ops.gemm_kernel_name(),
+        "openmp": _openmp.openmp_enabled(), "max_threads": parml.effective_n_threads(),
+        "fma_peak_dp_gflops_per_core": peak / 1e9,
+        "peak_assumption": {"dp_flop_per_cycle": dp_per_cycle,
+                            "ghz_implied": peak / 1e9 / dp_per_cycle},
+        "threadpools": [{k: d.get(k) for k in ("internal_api", "version", "num_threads",
+                                                "architecture", "filepath")}
+                        for d in threadpool_info()],
+    }
+
+
+def peak_line(info):
+    pa = info["peak_assumption"]
+    return (f"peak assumption: {pa['ghz_implied']:.2f} GHz x {pa['dp_flop_per_cycle']} DP "
+            f"({2 * pa['dp_flop_per_cycle']} SP) FLOP/cycle x cores = "
+            f"{info['fma_peak_dp_gflops_per_core']:.1f} DP GFLOP/s per core, measured with an "
+            "FMA loop")
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_results(out_dir, name, payload, table):
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
+        json.dump(payload, f, indent=1)
+    with open(os.path.join(out_dir, f"{name}.md"), "w") as f:
+        f.write(table + "\n")
+
+
+class BusyCore:
+    """Context manager: another process spinning on one CPU (the last one this process may use),
+    to measure how a multi-threaded run behaves when it does not have every core to itself."""
+
+    def __init__(self, cpu=None):
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+        self.cpu = cpus[-1] if cpu is None else cpu
+        self.proc = None
+
+    def __enter__(self):
+        code = ("import os, time\n"
+                f"os.sched_setaffinity(0, {{{self.cpu}}})\n" if hasattr(os, "sched_setaffinity")
+                else "import time\n")
+        code += "end = time.time() + 3600\nwhile time.time() < end:\n    pass\n"
+        self.proc = subprocess.Popen([sys.executable, "-c", code])
+        time.sleep(0.3)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()

@@ -1,0 +1,117 @@
+"""The ``parml`` command: info, demo, bench."""
+import argparse
+import sys
+import time
+
+BENCH_AREAS = {
+    "gemm": "parml.benchmarks.gemm",
+    "add": "parml.benchmarks.elementwise",
+}
+
+
+def cmd_info(args):
+    from threadpoolctl import threadpool_info
+
+    import parml
+    from . import _threads, ops
+    from ._kernels import _gemm, _openmp
+
+    feats = _gemm.cpu_features()
+    print(f"parml {parml.__version__}")
+    print("CPU features: " + ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in feats.items()))
+    print("GEMM micro-kernels supported: " + ", ".join(_gemm.supported_kernels()))
+    for name, single in (("float32", True), ("float64", False)):
+        kid = _gemm.best_kernel()
+        mr, nr, kc, mc, nc = _gemm.kernel_blocking(kid, single)
+        print(f"  {name}: {ops.gemm_kernel_name(name)} (MR={mr} NR={nr} KC={kc} MC={mc} NC={nc})")
+    print(f"OpenMP compiled in: {'yes' if _openmp.openmp_enabled() else 'NO (serial build)'}")
+    print(f"OpenMP max threads: {_openmp.get_max_threads()}; CPUs available: "
+          f"{_threads.available_cpus()}; n_threads=None -> {parml.effective_n_threads()}")
+    print("threadpoolctl sees:")
+    for d in threadpool_info():
+        print(f"  {d['user_api']:7s} {d['internal_api']:9s} threads={d['num_threads']:<3d} "
+              f"version={d.get('version')} {d.get('architecture') or ''} {d['filepath']}")
+    return 0
+
+
+def cmd_demo(args):
+    """A small side-by-side of parml's kernels against numpy on this machine."""
+    import numpy as np
+
+    import parml
+    from . import ops
+    from .benchmarks import _harness as H
+
+    rng = np.random.default_rng(0)
+    nt = parml.effective_n_threads()
+    print(f"parml {parml.__version__} demo: kernels against numpy on this machine "
+          f"({nt} thread(s), GEMM kernel {ops.gemm_kernel_name()})\n")
+    rows = []
+    cases = [("matmul 1024x1024 @ 1024x1024", 1024, 1024, 1024),
+             ("matmul 256x100 @ 100x256 (MLP layer)", 256, 100, 256),
+             ("matmul 256x256 @ 256x128 (MLP layer)", 256, 256, 128)]
+    for dtype in (np.float32, np.float64):
+        for name, m, k, n in cases:
+            A = rng.standard_normal((m, k)).astype(dtype)
+            B = rng.standard_normal((k, n)).astype(dtype)
+            C = parml.matmul(A, B)
+            ref = A.astype(np.float64) @ B.astype(np.float64)
+            err = float(np.abs(C - ref).max() / np.abs(ref).max())
+            tp = min(H.time_call(lambda: parml.matmul(A, B), 0.05) for _ in range(3))
+            tn = min(H.time_call(lambda: A @ B, 0.05) for _ in range(3))
+            g = 2.0 * m * n * k / 1e9
+            rows.append([name, np.dtype(dtype).name, f"{g / tp:.1f} GFLOP/s", f"{g / tn:.1f} GFLOP/s",
+                         f"{tn / tp:.2f}x", f"{err:.1e}"])
+    A = rng.standard_normal((2048, 2048))
+    B = rng.standard_normal((2048, 2048))
+    out, out2 = np.empty_like(A), np.empty_like(A)
+    tp = min(H.time_call(lambda: parml.add(A, B, out=out), 0.05) for _ in range(3))
+    tn = min(H.time_call(lambda: np.add(A, B, out=out2), 0.05) for _ in range(3))
+    gb = 3 * A.nbytes / 1e9
+    rows.append(["add 2048x2048", "float64", f"{gb / tp:.1f} GB/s", f"{gb / tn:.1f} GB/s",
+                 f"{tn / tp:.2f}x", f"{float(np.abs(out - out2).max()):.1e}"])
+    print(H.markdown_table(["kernel", "dtype", "parml", "numpy", "speed-up", "max rel. error"], rows))
+    print("\n(best of 3; for careful, alternating, contention-checked numbers run `parml bench gemm`)")
+    return 0
+
+
+def cmd_bench(args):
+    import importlib
+
+    areas = list(BENCH_AREAS) if args.area == "all" else [args.area]
+    rc = 0
+    for area in areas:
+        mod = importlib.import_module(BENCH_AREAS[area])
+        rc |= mod.main(args.rest)
+    return rc
+
+
+def build_parser():
+    from . import __version__
+
+    ap = argparse.ArgumentParser(prog="parml", description="parml: multicore ML on native OpenMP kernels")
+    ap.add_argument("--version", action="version", version=f"parml {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("info", help="version, CPU features, kernels, OpenMP and thread pools")
+    sub.add_parser("demo", help="a small side-by-side of parml against numpy on this machine")
+    b = sub.add_parser("bench", help="benchmarks against the anchors (parml bench AREA --help)")
+    b.add_argument("area", choices=sorted(BENCH_AREAS) + ["all"])
+    b.add_argument("rest", nargs=argparse.REMAINDER, help="options for that benchmark")
+    return ap
+
+
+def main(argv=None):
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.command is None:
+        ap.print_help()
+        return 0
+    t0 = time.perf_counter()
+    rc = {"info": cmd_info, "demo": cmd_demo, "bench": cmd_bench}[args.command](args)
+    if args.command != "info":
+        print(f"\n[{time.perf_counter() - t0:.1f} s]")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

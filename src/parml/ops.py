@@ -1,0 +1,238 @@
+"""Array operations on parml's parallel kernels: ``matmul`` (cache-blocked GEMM) and ``add``."""
+import contextlib
+
+import numpy as np
+
+from ._kernels import _elementwise, _gemm
+from ._threads import effective_n_threads
+
+__all__ = ["matmul", "add"]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Work-size thresholds, measured with bench/gemm.py and bench/add.py on 2-vCPU Zen 5 (see
+# docs/threading.md): below them a second thread costs more than it saves.
+GEMM_PARALLEL_MIN_FLOPS = 2 * 96 ** 3      # below: one thread
+GEMM_SPLIT_MIN_FLOPS = 2 * 768 ** 3        # above: 3 tasks per thread, for balance under load
+GEMM_DIRECT_MAX_MNK = 24 ** 3              # m*n*k at or below: direct loop, no packing
+ADD_PARALLEL_MIN_SIZE = 1 << 17            # elements; below: one thread
+
+# Private switch for tests and benchmarks: force one micro-kernel by name (None: best for the CPU).
+_forced_kernel = None
+
+
+@contextlib.contextmanager
+def _force_gemm_kernel(name):
+    """Run matmul with micro-kernel ``name`` (one of ``_gemm.supported_kernels()``) inside the block."""
+    global _forced_kernel
+    if name is not None and name not in _gemm.supported_kernels():
+        raise ValueError(f"kernel {name!r} is not supported on this CPU: {_gemm.supported_kernels()}")
+    previous, _forced_kernel = _forced_kernel, name
+    try:
+        yield
+    finally:
+        _forced_kernel = previous
+
+
+def gemm_kernel_name(dtype=np.float64):
+    """Name of the micro-kernel matmul uses for ``dtype`` on this CPU."""
+    np.dtype(dtype)  # validates
+    return _gemm.KERNEL_NAMES[_kernel_id()]
+
+
+def _kernel_id():
+    if _forced_kernel is None:
+        return _gemm.best_kernel()
+    return _gemm.KERNEL_NAMES.index(_forced_kernel)
+
+
+def _check_numeric(x, what, func):
+    kind = x.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{func}: {what} has dtype {x.dtype}, which is not a real numeric type "
+                        "(complex, object, string, datetime and structured arrays are refused)")
+
+
+def _as_array(x, what, func):
+    if isinstance(x, np.ndarray):
+        return x
+    if x is None:
+        raise TypeError(f"{func}: {what} is None, expected an array")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{func}: {what} could not be converted to an array: {exc}") from None
+    return arr
+
+
+def _result_dtype(a, b, func):
+    _check_numeric(a, "A", func)
+    _check_numeric(b, "B", func)
+    dt = np.result_type(a.dtype, b.dtype)
+    if dt not in _FLOAT_DTYPES:
+        raise TypeError(
+            f"{func}: inputs {a.dtype} and {b.dtype} give result dtype {dt} under numpy's rules; "
+            "parml computes in float32 or float64 only: cast with .astype(np.float32) or "
+            ".astype(np.float64)")
+    return dt
+
+
+def _element_strided(x, dt):
+    """x as dtype dt, keeping its layout; copies only when the dtype differs or a stride is not a
+    whole number of elements (views into structured arrays)."""
+    if x.dtype != dt:
+        x = x.astype(dt, order="K")
+    if any(s % dt.itemsize for s in x.strides):
+        x = np.ascontiguousarray(x)
+    return x
+
+
+def _check_out(out, shape, dt, func):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{func}: out must be a numpy array, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"{func}: out has shape {out.shape}, expected {shape}")
+    if out.dtype != dt:
+        raise TypeError(f"{func}: out has dtype {out.dtype}, expected {dt}")
+    if not out.flags.writeable:
+        raise ValueError(f"{func}: out is read-only")
+
+
+def matmul(A, B, out=None, *, n_threads=None):
+    """Matrix product ``A @ B`` on parml's cache-blocked, multi-threaded GEMM.
+
+    Parameters
+    ----------
+    A : array_like, shape (m, k)
+    B : array_like, shape (k, n)
+        Real numeric 2-D arrays in any layout (C, Fortran, transposed or strided views); they are
+        read in place and only packed block by block. The result dtype follows numpy's
+        ``result_type`` and must be float32 or float64: float32 @ float32 is float32, anything
+        with float64 is float64, small integers with float32 give float32 (int8/int16/uint8/
+        uint16/bool), wider integers with float32 give float64. Integer-only, bool-only, float16,
+        longdouble, complex, object and string inputs raise ``TypeError``.
+    out : ndarray, shape (m, n), optional
+        C-contiguous, writable, of the result dtype; overwritten (its previous contents, NaN
+        included, never leak in). It may alias ``A`` or ``B``: the product then goes through a
+        temporary and is copied in.
+    n_threads : int or None
+        See :func:`parml.effective_n_threads`. Small products run on one thread. The result is
+        bitwise identical for every thread count.
+
+    Returns
+    -------
+    ndarray, shape (m, n)
+        ``out`` if given.
+    """
+    func = "matmul"
+    A = _as_array(A, "A", func)
+    B = _as_array(B, "B", func)
+    if A.ndim != 2:
+        raise ValueError(f"{func}: A must be 2-D, got {A.ndim}-D with shape {A.shape}")
+    if B.ndim != 2:
+        raise ValueError(f"{func}: B must be 2-D, got {B.ndim}-D with shape {B.shape}")
+    dt = _result_dtype(A, B, func)
+    (m, k), (k2, n) = A.shape, B.shape
+    if k != k2:
+        raise ValueError(f"{func}: inner dimensions differ: A is {A.shape} and B is {B.shape} "
+                         f"({k} != {k2})")
+    nt = effective_n_threads(n_threads)
+    if out is not None:
+        _check_out(out, (m, n), dt, func)
+        if not out.flags.c_contiguous:
+            raise ValueError(f"{func}: out must be C-contiguous")
+    A = _element_strided(A, dt)
+    B = _element_strided(B, dt)
+    target = out
+    if out is None:
+        out = target = np.empty((m, n), dtype=dt)
+    elif out.size and (np.may_share_memory(out, A) or np.may_share_memory(out, B)):
+        target = np.empty((m, n), dtype=dt)
+    if m == 0 or n == 0:
+        return out
+    flops = 2 * m * n * k
+    if flops < GEMM_PARALLEL_MIN_FLOPS:
+        nt = 1
+    tasks = nt * 3 if (nt > 1 and flops >= GEMM_SPLIT_MIN_FLOPS) else nt
+    direct = m * n * k <= GEMM_DIRECT_MAX_MNK
+    if _gemm.gemm(A, B, target, nt, _kernel_id(), tasks, direct) != 0:
+        raise MemoryError(f"{func}: could not allocate GEMM packing buffers")
+    if target is not out:
+        out[...] = target
+    return out
+
+
+def add(A, B, out=None, *, n_threads=None):
+    """Element-wise ``A + B``, parallel over blocks of rows, at memory bandwidth.
+
+    Parameters
+    ----------
+    A, B : array_like
+        Real numeric arrays whose shapes broadcast (numpy rules). Result dtype as ``matmul``
+        (float32 or float64). Contiguous arrays of any ndim run on the flat kernel; other layouts
+        must broadcast to at most 2-D.
+    out : ndarray, optional
+        Of the broadcast shape and result dtype, writable, any layout; may be ``A`` or ``B``
+        itself (in-place add). Partial overlap with an input goes through a temporary.
+    n_threads : int or None
+        See :func:`parml.effective_n_threads`. Small arrays run on one thread.
+
+    Returns
+    -------
+    ndarray
+        ``out`` if given.
+    """
+    func = "add"
+    A = _as_array(A, "A", func)
+    B = _as_array(B, "B", func)
+    dt = _result_dtype(A, B, func)
+    try:
+        shape = np.broadcast_shapes(A.shape, B.shape)
+    except ValueError:
+        raise ValueError(f"{func}: shapes {A.shape} and {B.shape} do not broadcast") from None
+    nt = effective_n_threads(n_threads)
+    if out is not None:
+        _check_out(out, shape, dt, func)
+    A = _element_strided(A, dt)
+    B = _element_strided(B, dt)
+    if out is None:
+        order = "F" if (A.flags.f_contiguous and not A.flags.c_contiguous
+                        and A.shape == shape) else "C"
+        out = np.empty(shape, dtype=dt, order=order)
+    size = out.size
+    if size == 0:
+        return out
+    if size < ADD_PARALLEL_MIN_SIZE:
+        nt = 1
+    target = out
+    for x in (A, B):
+        # identical views are fine for an element-wise kernel; partial overlap is not
+        if (np.may_share_memory(out, x)
+                and not (x.shape == out.shape and x.strides == out.strides
+                         and x.__array_interface__["data"][0] == out.__array_interface__["data"][0])):
+            target = np.empty_like(out)
+    flat = _flat_views(A, B, target)
+    if flat is not None:
+        _elementwise.add_flat(*flat, nt)
+    else:
+        if len(shape) > 2:
+            raise ValueError(f"{func}: non-contiguous or broadcast operands must be at most 2-D, "
+                             f"got shape {shape}")
+        shape2 = (1,) * (2 - len(shape)) + shape
+        a2 = np.broadcast_to(A, shape).reshape(shape2)
+        b2 = np.broadcast_to(B, shape).reshape(shape2)
+        _elementwise.add_rows(a2, b2, target.reshape(shape2), nt)
+    if target is not out:
+        out[...] = target
+    return out
+
+
+def _flat_views(A, B, out):
+    """1-D views of three same-shape arrays sharing one contiguous layout, or None."""
+    if not (A.shape == B.shape == out.shape):
+        return None
+    for order, flag in (("C", "c_contiguous"), ("F", "f_contiguous")):
+        if getattr(A.flags, flag) and getattr(B.flags, flag) and getattr(out.flags, flag):
+            return (A.reshape(-1, order=order), B.reshape(-1, order=order),
+                    out.reshape(-1, order=order))
+    return None

@@ -1,0 +1,233 @@
+"""parml.matmul against a float64 numpy oracle, for every micro-kernel, layout and thread count."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import parml
+from parml import ops
+from parml._kernels import _gemm
+
+KERNELS = _gemm.supported_kernels()
+DTYPES = [np.float32, np.float64]
+
+
+def assert_product(C, A, B):
+    """|C - A@B| <= c * k * eps * (|A| @ |B|): the standard forward error bound of a dot product,
+    checked element by element against a float64 oracle."""
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    ref = A64 @ B64
+    bound = np.abs(A64) @ np.abs(B64)
+    eps = np.finfo(C.dtype).eps
+    k = A.shape[1]
+    tol = 2 * (k + 2) * eps * bound + np.finfo(C.dtype).tiny
+    err = np.abs(C.astype(np.float64) - ref)
+    assert C.shape == ref.shape
+    assert np.all(err <= tol), f"max err {err.max():.3g}, tol there {tol.flat[err.argmax()]:.3g}"
+
+
+def layouts(M, rng):
+    """The same matrix values in several memory layouts: C, Fortran, transposed view, strided
+    view of a bigger array, negative strides."""
+    m, n = M.shape
+    big = rng.standard_normal((2 * m + 1, 3 * n + 2)).astype(M.dtype)
+    big[1::2, 2::3][:m, :n] = M
+    rev = np.ascontiguousarray(M[::-1, ::-1])[::-1, ::-1]
+    return {
+        "C": np.ascontiguousarray(M),
+        "F": np.asfortranarray(M),
+        "T": np.ascontiguousarray(M.T).T,
+        "strided": big[1::2, 2::3][:m, :n],
+        "reversed": rev,
+    }
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", [1, 2, 4])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (13, 17, 11), (12, 256, 16), (97, 300, 65),
+                                   (150, 513, 131), (257, 129, 34), (64, 1000, 3)])
+def test_matmul_matches_oracle(kernel, dtype, n_threads, shape, rng):
+    m, k, n = shape
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    with ops._force_gemm_kernel(kernel):
+        C = parml.matmul(A, B, n_threads=n_threads)
+    assert C.dtype == dtype and C.flags.c_contiguous
+    assert_product(C, A, B)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_layout(kernel, dtype, rng):
+    m, k, n = 45, 70, 38
+    A0 = rng.standard_normal((m, k)).astype(dtype)
+    B0 = rng.standard_normal((k, n)).astype(dtype)
+    with ops._force_gemm_kernel(kernel):
+        for la, A in layouts(A0, rng).items():
+            for lb, B in layouts(B0, rng).items():
+                for direct in (0, 10 ** 9):   # packed path, then direct path
+                    old = ops.GEMM_DIRECT_MAX_MNK
+                    ops.GEMM_DIRECT_MAX_MNK = direct
+                    try:
+                        C = parml.matmul(A, B)
+                    finally:
+                        ops.GEMM_DIRECT_MAX_MNK = old
+                    assert_product(C, A0, B0)
+
+
+@given(m=st.integers(0, 300), k=st.integers(0, 300), n=st.integers(0, 300),
+       dtype=st.sampled_from(DTYPES), kernel=st.sampled_from(KERNELS),
+       ta=st.booleans(), tb=st.booleans(), seed=st.integers(0, 2 ** 32 - 1))
+def test_shapes_hypothesis(m, k, n, dtype, kernel, ta, tb, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    A = A.T if ta else A
+    B = B.T if tb else B
+    with ops._force_gemm_kernel(kernel):
+        C = parml.matmul(A, B, n_threads=2)
+    assert C.shape == (m, n)
+    if k == 0:
+        assert np.all(C == 0)
+    else:
+        assert_product(C, A, B)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("split", [False, True])
+def test_bitwise_identical_across_threads(kernel, dtype, split, rng, monkeypatch):
+    # big enough to run in parallel; `split` forces several tasks per thread
+    if split:
+        monkeypatch.setattr(ops, "GEMM_SPLIT_MIN_FLOPS", 0)
+    A = rng.standard_normal((301, 700)).astype(dtype)
+    B = rng.standard_normal((700, 253)).astype(dtype)
+    with ops._force_gemm_kernel(kernel):
+        results = [parml.matmul(A, B, n_threads=t) for t in (1, 2, 3, 4)]
+    for C in results[1:]:
+        assert np.array_equal(C, results[0])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 5, 4), (100, 300, 90), (25, 0, 30)])
+def test_nan_in_out_never_leaks(kernel, dtype, shape, rng):
+    m, k, n = shape
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    with ops._force_gemm_kernel(kernel):
+        res = parml.matmul(A, B, out=out, n_threads=2)
+    assert res is out
+    assert not np.isnan(out).any()
+    if k == 0:
+        assert np.all(out == 0)
+    else:
+        assert_product(out, A, B)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nonfinite_inputs_propagate_like_numpy(dtype, rng):
+    A = rng.standard_normal((40, 50)).astype(dtype)
+    B = rng.standard_normal((50, 30)).astype(dtype)
+    A[3, 7] = np.inf
+    A[10, 2] = np.nan
+    B[4, 5] = -np.inf
+    C = parml.matmul(A, B)
+    with np.errstate(invalid="ignore"):
+        ref = A.astype(np.float64) @ B.astype(np.float64)
+    assert np.array_equal(np.isnan(C), np.isnan(ref))
+    assert np.array_equal(np.isinf(C), np.isinf(ref))
+    finite = np.isfinite(ref)
+    np.testing.assert_allclose(C[finite], ref[finite], rtol=1e-4 if dtype == np.float32 else 1e-10,
+                               atol=1e-3 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_out_aliasing_an_input(dtype, rng):
+    A = rng.standard_normal((64, 64)).astype(dtype)
+    B = rng.standard_normal((64, 64)).astype(dtype)
+    expect = parml.matmul(A, B)
+    A2 = A.copy()
+    res = parml.matmul(A2, B, out=A2)
+    assert res is A2
+    np.testing.assert_array_equal(A2, expect)
+    B2 = B.copy()
+    parml.matmul(A, B2, out=B2)
+    np.testing.assert_array_equal(B2, expect)
+    A3 = A.copy()
+    parml.matmul(A3, A3, out=A3)
+    np.testing.assert_array_equal(A3, parml.matmul(A, A))
+
+
+def test_empty_and_k0():
+    for dt in DTYPES:
+        assert parml.matmul(np.ones((0, 5), dt), np.ones((5, 4), dt)).shape == (0, 4)
+        assert parml.matmul(np.ones((3, 5), dt), np.ones((5, 0), dt)).shape == (3, 0)
+        C = parml.matmul(np.ones((3, 0), dt), np.ones((0, 4), dt))
+        assert C.shape == (3, 4) and np.all(C == 0) and C.dtype == dt
+
+
+def test_dtype_promotion_follows_numpy(rng):
+    f32 = rng.standard_normal((5, 6)).astype(np.float32)
+    f64 = rng.standard_normal((6, 4))
+    i8 = rng.integers(-5, 5, (6, 4)).astype(np.int8)
+    i64 = rng.integers(-5, 5, (6, 4))
+    assert parml.matmul(f32, f64).dtype == np.float64
+    assert parml.matmul(f32, i8).dtype == np.float32
+    assert parml.matmul(f32, i64).dtype == np.float64
+    assert parml.matmul(f32.tolist(), f64.tolist()).dtype == np.float64   # lists are arrays
+    assert_product(parml.matmul(f32, i8), f32, i8.astype(np.float32))
+    assert_product(parml.matmul(f32, i64), f32.astype(np.float64), i64.astype(np.float64))
+
+
+@pytest.mark.parametrize("a,b,exc,msg", [
+    (np.ones(3), np.ones((3, 2)), ValueError, "A must be 2-D"),
+    (np.ones((2, 3)), np.ones((3, 2, 1)), ValueError, "B must be 2-D"),
+    (np.ones((2, 3)), np.ones((4, 2)), ValueError, "inner dimensions differ"),
+    (np.ones((2, 3), complex), np.ones((3, 2)), TypeError, "complex"),
+    (np.ones((2, 3), object), np.ones((3, 2)), TypeError, "object"),
+    (np.array([["a", "b"]]), np.ones((2, 2)), TypeError, "not a real numeric"),
+    (np.ones((2, 3), np.int64), np.ones((3, 2), np.int64), TypeError, "int64"),
+    (np.ones((2, 3), bool), np.ones((3, 2), bool), TypeError, "float32 or float64"),
+    (np.ones((2, 3), np.float16), np.ones((3, 2), np.float16), TypeError, "float16"),
+    (None, np.ones((3, 2)), TypeError, "None"),
+])
+def test_bad_input(a, b, exc, msg):
+    with pytest.raises(exc, match=msg):
+        parml.matmul(a, b)
+
+
+def test_bad_out_and_threads():
+    A, B = np.ones((4, 3)), np.ones((3, 5))
+    with pytest.raises(ValueError, match="out has shape"):
+        parml.matmul(A, B, out=np.empty((5, 4)))
+    with pytest.raises(TypeError, match="out has dtype"):
+        parml.matmul(A, B, out=np.empty((4, 5), np.float32))
+    ro = np.empty((4, 5))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        parml.matmul(A, B, out=ro)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        parml.matmul(A, B, out=np.empty((4, 5), order="F"))
+    with pytest.raises(TypeError, match="numpy array"):
+        parml.matmul(A, B, out=[[0.0] * 5] * 4)
+    with pytest.raises(ValueError, match="n_threads=0"):
+        parml.matmul(A, B, n_threads=0)
+    with pytest.raises(TypeError, match="n_threads"):
+        parml.matmul(A, B, n_threads=1.5)
+
+
+def test_read_only_inputs_are_fine(rng):
+    A = rng.standard_normal((30, 20))
+    B = rng.standard_normal((20, 10))
+    A.flags.writeable = False
+    B.flags.writeable = False
+    assert_product(parml.matmul(A, B), A, B)
+
+
+def test_force_unknown_kernel():
+    with pytest.raises(ValueError, match="not supported"):
+        with ops._force_gemm_kernel("sse9"):
+            pass
