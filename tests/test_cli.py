@@ -1,0 +1,53 @@
+"""The parml command: --version, --help, info, demo and a tiny benchmark run, as a user runs them."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+import parml
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "parml", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_version_and_help():
+    r = run("--version")
+    assert r.returncode == 0 and parml.__version__ in r.stdout
+    r = run("--help")
+    assert r.returncode == 0
+    for word in ("info", "demo", "bench"):
+        assert word in r.stdout
+
+
+def test_info_reports_kernels_and_threads():
+    r = run("info")
+    assert r.returncode == 0, r.stderr
+    for needle in ("CPU features", "float32:", "float64:", "OpenMP compiled in", "threadpoolctl sees"):
+        assert needle in r.stdout
+
+
+def test_demo_runs_and_checks_itself():
+    r = run("demo")
+    assert r.returncode == 0, r.stderr
+    assert "matmul 1024x1024" in r.stdout and "add 2048x2048" in r.stdout
+    # the demo's own error column: every product agrees with the float64 oracle
+    for line in r.stdout.splitlines():
+        if line.startswith("| matmul"):
+            assert float(line.rstrip(" |").split("|")[-1]) < 1e-4, line
+
+
+def test_bench_unknown_area_is_an_error():
+    r = run("bench", "nonsense")
+    assert r.returncode != 0 and "invalid choice" in r.stderr
+
+
+@pytest.mark.slow
+def test_bench_gemm_quick_writes_results(tmp_path):
+    r = run("bench", "gemm", "--quick", "--repeats", "1", "--no-busy", "--out", str(tmp_path),
+            timeout=900)
+    assert r.returncode == 0, r.stderr
+    data = json.loads((tmp_path / "gemm.json").read_text())
+    assert data["rows"] and all(row["parml_gflops"] > 0 for row in data["rows"])
