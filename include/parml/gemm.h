@@ -3,7 +3,6 @@
 #ifndef PARML_GEMM_H
 #define PARML_GEMM_H
 
-#include "omp_shim.h"
 #include "cpu_features.h"
 #include "gemm_ukr.h"
 #include "gemm_ukr_ref.h"

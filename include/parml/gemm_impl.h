@@ -14,15 +14,16 @@
  *           for ir in [0, mc) step MR       micro-kernel: MR x NR tile of C in registers
  *
  * Threads: the output is cut into a grid of rectangular tasks (rows in MR panels, columns in NR
- * panels). Each task runs the five loops above on its own rectangle with its own packing buffers,
- * so the only synchronisation is the end of the parallel loop: no barrier per block for a thread
- * to spin on, and with dynamic scheduling a thread slowed by another process simply takes fewer
- * tasks. The price is that A is packed once per column chunk and B once per row chunk; the grid
+ * panels) run by parml's pool (pool.h). Each task runs the five loops above on its own rectangle
+ * with its own packing buffers, so there is no barrier per block for a thread to wait at, and a
+ * thread slowed by another process simply claims fewer tasks. The price is that A is packed once per column chunk and B once per row chunk; the grid
  * is chosen to keep that extra packing small. The k loop is never split, so every element of C is
  * the same sum in the same order for any thread count. */
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "pool_api.h"
 
 static inline ptrdiff_t PSFX(parml_min)(ptrdiff_t x, ptrdiff_t y) { return x < y ? x : y; }
 
@@ -162,41 +163,66 @@ static void PSFX(parml_gemm_grid)(ptrdiff_t mpanels, ptrdiff_t npanels, ptrdiff_
     }
 }
 
-/* Returns 0 on success, -1 if a packing buffer could not be allocated (nothing was computed). */
+typedef struct {
+    const PKERNEL *K;
+    const PSFX(parml_gemm_args) *g;
+    ptrdiff_t kc_blk, mpanels, npanels;
+    int rows, cols;
+    char *pool;
+    size_t abytes, bbytes;
+} PSFX(parml_gemm_ctx);
+
+/* Task t of the grid: rectangle (t / cols, t % cols), packing into worker's own buffers. */
+static void PSFX(parml_gemm_task)(void *vctx, ptrdiff_t t, int worker)
+{
+    const PSFX(parml_gemm_ctx) *x = (const PSFX(parml_gemm_ctx) *)vctx;
+    const int MR = x->K->mr, NR = x->K->nr;
+    char *mine = x->pool + (size_t)worker * (x->abytes + x->bbytes);
+    const ptrdiff_t r = t / x->cols, c = t % x->cols;
+    const ptrdiff_t i0 = (x->mpanels * r / x->rows) * MR;
+    const ptrdiff_t i1 = PSFX(parml_min)((x->mpanels * (r + 1) / x->rows) * MR, x->g->m);
+    const ptrdiff_t j0 = (x->npanels * c / x->cols) * NR;
+    const ptrdiff_t j1 = PSFX(parml_min)((x->npanels * (c + 1) / x->cols) * NR, x->g->n);
+    if (i0 < i1 && j0 < j1)
+        PSFX(parml_gemm_rect)(x->K, x->g, x->kc_blk, i0, i1, j0, j1, (PT *)mine,
+                              (PT *)(mine + x->abytes));
+}
+
+/* C = A.B with up to n_threads threads over `tasks` rectangles (parallel_for runs them; NULL or
+ * one thread: run in this thread). Returns 0, or -1 if a packing buffer could not be allocated
+ * (nothing was computed). */
 static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, int n_threads,
-                            int tasks, int direct)
+                            int tasks, int direct, parml_parallel_for_fn parallel_for)
 {
     if (g->m == 0 || g->n == 0) return 0;
     if (direct || g->k == 0) {
         PSFX(parml_gemm_direct)(g);
         return 0;
     }
-    const int MR = K->mr, NR = K->nr;
-    const ptrdiff_t mpanels = (g->m + MR - 1) / MR, npanels = (g->n + NR - 1) / NR;
-    int rows = 1, cols = 1;
-    if (tasks > 1) PSFX(parml_gemm_grid)(mpanels, npanels, g->m, g->n, tasks, &rows, &cols);
-    const int ntask = rows * cols;
+    PSFX(parml_gemm_ctx) x;
+    x.K = K;
+    x.g = g;
+    x.mpanels = (g->m + K->mr - 1) / K->mr;
+    x.npanels = (g->n + K->nr - 1) / K->nr;
+    x.rows = x.cols = 1;
+    if (n_threads > 1 && tasks > 1 && parallel_for != NULL)
+        PSFX(parml_gemm_grid)(x.mpanels, x.npanels, g->m, g->n, tasks, &x.rows, &x.cols);
+    const int ntask = x.rows * x.cols;
     if (n_threads > ntask) n_threads = ntask;
     if (n_threads < 1) n_threads = 1;
-
-    const ptrdiff_t kc_blk = PSFX(parml_gemm_kc)(K, g->k);
-    /* one A block and one B block per thread; 64-byte aligned, sizes rounded to whole lines */
-    const ptrdiff_t ncols_task = ((npanels + cols - 1) / cols) * NR;
-    const size_t abytes = (((size_t)K->mc + MR) * kc_blk * sizeof(PT) + 63) & ~(size_t)63;
-    const size_t bbytes =
-        ((size_t)PSFX(parml_min)(K->nc, ncols_task) * kc_blk * sizeof(PT) + NR * kc_blk * sizeof(PT) + 63) & ~(size_t)63;
-    char *pool = (char *)aligned_alloc(64, (abytes + bbytes) * (size_t)n_threads);
-    if (pool == NULL) return -1;
-
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1)
-    for (int t = 0; t < ntask; ++t) {
-        char *mine = pool + (size_t)omp_get_thread_num() * (abytes + bbytes);
-        const int r = t / cols, c = t % cols;
-        const ptrdiff_t i0 = (mpanels * r / rows) * MR, i1 = PSFX(parml_min)((mpanels * (r + 1) / rows) * MR, g->m);
-        const ptrdiff_t j0 = (npanels * c / cols) * NR, j1 = PSFX(parml_min)((npanels * (c + 1) / cols) * NR, g->n);
-        if (i0 < i1 && j0 < j1)
-            PSFX(parml_gemm_rect)(K, g, kc_blk, i0, i1, j0, j1, (PT *)mine, (PT *)(mine + abytes));
+    x.kc_blk = PSFX(parml_gemm_kc)(K, g->k);
+    /* one A block and one B block per worker; 64-byte aligned, whole cache lines */
+    const ptrdiff_t ncols_task = ((x.npanels + x.cols - 1) / x.cols) * K->nr;
+    x.abytes = (((size_t)K->mc + K->mr) * x.kc_blk * sizeof(PT) + 63) & ~(size_t)63;
+    x.bbytes = (((size_t)PSFX(parml_min)(K->nc, ncols_task) + K->nr) * x.kc_blk * sizeof(PT) + 63)
+               & ~(size_t)63;
+    x.pool = (char *)aligned_alloc(64, (x.abytes + x.bbytes) * (size_t)n_threads);
+    if (x.pool == NULL) return -1;
+    if (n_threads == 1) {
+        for (ptrdiff_t t = 0; t < ntask; ++t) PSFX(parml_gemm_task)(&x, t, 0);
+    } else {
+        parallel_for(ntask, n_threads, PSFX(parml_gemm_task), &x);
     }
-    free(pool);
+    free(x.pool);
     return 0;
 }

@@ -1,8 +1,10 @@
-"""GEMM entry points: C = A @ B on the packed, cache-blocked, multi-threaded driver in
-include/parml/gemm.h. Callers (parml.ops) validate shapes, dtypes and layouts; nothing here checks."""
+"""GEMM entry points: C = A @ B on the packed, cache-blocked driver in include/parml/gemm.h,
+multi-threaded on parml's task pool. Callers (parml.ops) validate shapes, dtypes and layouts; nothing here checks."""
 
 from libc.stddef cimport ptrdiff_t
 from cython cimport floating
+
+from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
 
 cdef extern from "parml/gemm.h" nogil:
     ctypedef struct parml_kernel_d:
@@ -36,9 +38,9 @@ cdef extern from "parml/gemm.h" nogil:
     int parml_kernel_supported(int kernel_id)
     int parml_best_kernel()
     int parml_gemm_d(const parml_kernel_d *K, const parml_gemm_args_d *g, int n_threads,
-                     int tasks, int direct)
+                     int tasks, int direct, parml_parallel_for_fn parallel_for)
     int parml_gemm_s(const parml_kernel_s *K, const parml_gemm_args_s *g, int n_threads,
-                     int tasks, int direct)
+                     int tasks, int direct, parml_parallel_for_fn parallel_for)
 
 
 KERNEL_NAMES = tuple(parml_kernels_d[i].name.decode() for i in range(PARML_N_KERNELS))
@@ -91,7 +93,8 @@ def gemm(const floating[:, :] A,    # IN   m x k, any strides
         gd.c = &C[0, 0]
         gd.rs_c = n
         with nogil:
-            rc = parml_gemm_d(&parml_kernels_d[kernel_id], &gd, n_threads, tasks, direct)
+            rc = parml_gemm_d(&parml_kernels_d[kernel_id], &gd, n_threads, tasks, direct,
+                              parallel_for)
     else:
         gs.m, gs.n, gs.k = m, n, k
         gs.a = &A[0, 0] if k > 0 else NULL
@@ -103,5 +106,6 @@ def gemm(const floating[:, :] A,    # IN   m x k, any strides
         gs.c = &C[0, 0]
         gs.rs_c = n
         with nogil:
-            rc = parml_gemm_s(&parml_kernels_s[kernel_id], &gs, n_threads, tasks, direct)
+            rc = parml_gemm_s(&parml_kernels_s[kernel_id], &gs, n_threads, tasks, direct,
+                              parallel_for)
     return rc

@@ -1,0 +1,107 @@
+"""parml's task pool: every task runs exactly once, worker ids are in range, concurrent callers
+and forked children work."""
+import os
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import parml
+from parml._kernels import _pool
+
+
+def run(ntasks, n_threads, spin=0):
+    worker = np.full(ntasks, -1, dtype=np.int64)
+    count = np.zeros(ntasks, dtype=np.int64)
+    assert _pool.run_probe_tasks(worker, count, n_threads, spin) == 0
+    return worker, count
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 4, 8])
+@pytest.mark.parametrize("ntasks", [0, 1, 2, 7, 1000])
+def test_every_task_once(n_threads, ntasks):
+    for _ in range(20):
+        worker, count = run(ntasks, n_threads, spin=200)
+        assert np.all(count == 1)
+        assert np.all((worker >= 0) & (worker < max(1, min(n_threads, ntasks))))
+
+
+def test_helpers_really_help():
+    # long tasks: with 2 threads on a 2-CPU machine the helper should take some of them
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU")
+    seen = set()
+    for _ in range(50):
+        worker, _ = run(64, 2, spin=20000)
+        seen.update(worker.tolist())
+        if seen == {0, 1}:
+            break
+    assert seen == {0, 1}
+
+
+def test_concurrent_callers():
+    errors = []
+
+    def caller():
+        try:
+            for _ in range(200):
+                worker, count = run(37, 3, spin=50)
+                assert np.all(count == 1) and worker.max() < 3
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_concurrent_matmuls_are_correct(rng):
+    A = rng.standard_normal((200, 300))
+    B = rng.standard_normal((300, 150))
+    expect = parml.matmul(A, B, n_threads=1)
+    bad = []
+
+    def caller():
+        for _ in range(20):
+            if not np.array_equal(parml.matmul(A, B, n_threads=2), expect):
+                bad.append(1)
+
+    threads = [threading.Thread(target=caller) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_pool_works_after_fork(rng):
+    A = rng.standard_normal((300, 300))
+    B = rng.standard_normal((300, 300))
+    expect = parml.matmul(A, B, n_threads=2)   # the parent's helpers exist now
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: helpers did not survive the fork; the pool must make new ones
+        ok = 0
+        try:
+            worker, count = run(100, 2, spin=1000)
+            C = parml.matmul(A, B, n_threads=2)
+            ok = int(np.all(count == 1) and np.array_equal(C, expect))
+        finally:
+            os.write(w, bytes([ok]))
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, 1)
+    os.waitpid(pid, 0)
+    assert got == b"\x01"
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        _pool.run_probe_tasks(np.zeros(3, np.int64), np.zeros(2, np.int64), 2)
+    with pytest.raises(ValueError):
+        _pool.run_probe_tasks(np.zeros(3, np.int64), np.zeros(3, np.int64), 0)
