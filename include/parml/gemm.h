@@ -14,24 +14,26 @@ enum { PARML_KERNEL_REF = 0, PARML_KERNEL_AVX2 = 1, PARML_KERNEL_AVX512 = 2, PAR
 
 /*                name      MR              NR              KC   MC   NC    */
 static const parml_kernel_d parml_kernels_d[PARML_N_KERNELS] = {
-    {"reference", PARML_REF_MR,  PARML_REF_NR,  256, 128, 2048, parml_ukr_d_ref},
+    {"reference", PARML_REF_MR,  PARML_REF_NR,  256, 128, 2048, parml_ukr_d_ref, 0, 0},
 #if PARML_X86
-    {"avx2_fma",  PARML_D256_MR, PARML_D256_NR, 256, 96,  2048, parml_ukr_d_avx2},
-    {"avx512",    PARML_D512_MR, PARML_D512_NR, 256, 144, 2048, parml_ukr_d_avx512},
+    {"avx2_fma",  PARML_D256_MR, PARML_D256_NR, 256, 96,  2048, parml_ukr_d_avx2, 0, 0},
+    {"avx512",    PARML_D512_MR, PARML_D512_NR, 256, 144, 2048, parml_ukr_d_avx512,
+     8, parml_skinny_d_avx512},
 #else
-    {"avx2_fma",  0, 0, 0, 0, 0, 0},
-    {"avx512",    0, 0, 0, 0, 0, 0},
+    {"avx2_fma",  0, 0, 0, 0, 0, 0, 0, 0},
+    {"avx512",    0, 0, 0, 0, 0, 0, 0, 0},
 #endif
 };
 
 static const parml_kernel_s parml_kernels_s[PARML_N_KERNELS] = {
-    {"reference", PARML_REF_MR,  PARML_REF_NR,  256, 128, 4096, parml_ukr_s_ref},
+    {"reference", PARML_REF_MR,  PARML_REF_NR,  256, 128, 4096, parml_ukr_s_ref, 0, 0},
 #if PARML_X86
-    {"avx2_fma",  PARML_S256_MR, PARML_S256_NR, 256, 96,  4096, parml_ukr_s_avx2},
-    {"avx512",    PARML_S512_MR, PARML_S512_NR, 256, 144, 4096, parml_ukr_s_avx512},
+    {"avx2_fma",  PARML_S256_MR, PARML_S256_NR, 256, 96,  4096, parml_ukr_s_avx2, 0, 0},
+    {"avx512",    PARML_S512_MR, PARML_S512_NR, 256, 144, 4096, parml_ukr_s_avx512,
+     16, parml_skinny_s_avx512},
 #else
-    {"avx2_fma",  0, 0, 0, 0, 0, 0},
-    {"avx512",    0, 0, 0, 0, 0, 0},
+    {"avx2_fma",  0, 0, 0, 0, 0, 0, 0, 0},
+    {"avx512",    0, 0, 0, 0, 0, 0, 0, 0},
 #endif
 };
 

@@ -25,6 +25,11 @@
 
 #include "pool_api.h"
 
+#ifndef PARML_UNPACKED_B_MAX_BYTES
+/* B at most this big, with unit column stride, is used in place instead of packed */
+#define PARML_UNPACKED_B_MAX_BYTES (64 * 1024)
+#endif
+
 static inline ptrdiff_t PSFX(parml_min)(ptrdiff_t x, ptrdiff_t y) { return x < y ? x : y; }
 
 /* Pack an mc x kc block of A into MR-row micro-panels: panel q, element (i, p) at
@@ -94,23 +99,29 @@ typedef struct {
 /* The five loops over one rectangle [i0, i1) x [j0, j1) of C. */
 static void PSFX(parml_gemm_rect)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, ptrdiff_t kc_blk,
                                   ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, PT *abuf,
-                                  PT *bbuf)
+                                  PT *bbuf, int unpacked_b)
 {
     const int MR = K->mr, NR = K->nr;
     for (ptrdiff_t jc = j0; jc < j1; jc += K->nc) {
         const ptrdiff_t nc = PSFX(parml_min)(K->nc, j1 - jc);
         for (ptrdiff_t pc = 0; pc < g->k; pc += kc_blk) {
             const ptrdiff_t kc = PSFX(parml_min)(kc_blk, g->k - pc);
-            PSFX(parml_pack_b)(NR, kc, nc, g->b + pc * g->rs_b + jc * g->cs_b, g->rs_b, g->cs_b, bbuf);
+            const PT *bsrc = g->b + pc * g->rs_b + jc * g->cs_b;
+            /* small row-major B is read in place (it stays in cache); only a ragged last panel
+             * is packed, zero-padded, so the kernel can read whole NR-wide rows */
+            const ptrdiff_t nfull = unpacked_b ? (nc / NR) * NR : 0;
+            if (nfull < nc)
+                PSFX(parml_pack_b)(NR, kc, nc - nfull, bsrc + nfull, g->rs_b, g->cs_b, bbuf + nfull * kc);
             for (ptrdiff_t ic = i0; ic < i1; ic += K->mc) {
                 const ptrdiff_t mc = PSFX(parml_min)(K->mc, i1 - ic);
                 PSFX(parml_pack_a)(MR, mc, kc, g->a + ic * g->rs_a + pc * g->cs_a, g->rs_a, g->cs_a, abuf);
                 for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
                     const int nr = (int)PSFX(parml_min)(NR, nc - jr);
-                    const PT *bp = bbuf + jr * kc;
+                    const PT *bp = jr < nfull ? bsrc + jr : bbuf + jr * kc;
+                    const ptrdiff_t rs_bp = jr < nfull ? g->rs_b : NR;
                     PT *cp = g->c + ic * g->rs_c + jc + jr;
                     for (ptrdiff_t ir = 0; ir < mc; ir += MR)
-                        K->fn(kc, abuf + ir * kc, bp, NR, cp + ir * g->rs_c, g->rs_c,
+                        K->fn(kc, abuf + ir * kc, bp, rs_bp, cp + ir * g->rs_c, g->rs_c,
                               (int)PSFX(parml_min)(MR, mc - ir), nr, pc > 0);
                 }
             }
@@ -167,7 +178,7 @@ typedef struct {
     const PKERNEL *K;
     const PSFX(parml_gemm_args) *g;
     ptrdiff_t kc_blk, mpanels, npanels;
-    int rows, cols;
+    int rows, cols, unpacked_b;
     char *pool;
     size_t abytes, bbytes;
 } PSFX(parml_gemm_ctx);
@@ -185,20 +196,15 @@ static void PSFX(parml_gemm_task)(void *vctx, ptrdiff_t t, int worker)
     const ptrdiff_t j1 = PSFX(parml_min)((x->npanels * (c + 1) / x->cols) * NR, x->g->n);
     if (i0 < i1 && j0 < j1)
         PSFX(parml_gemm_rect)(x->K, x->g, x->kc_blk, i0, i1, j0, j1, (PT *)mine,
-                              (PT *)(mine + x->abytes));
+                              (PT *)(mine + x->abytes), x->unpacked_b);
 }
 
 /* C = A.B with up to n_threads threads over `tasks` rectangles (parallel_for runs them; NULL or
  * one thread: run in this thread). Returns 0, or -1 if a packing buffer could not be allocated
  * (nothing was computed). */
-static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, int n_threads,
-                            int tasks, int direct, parml_parallel_for_fn parallel_for)
+static int PSFX(parml_gemm_packed)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, int n_threads,
+                                   int tasks, parml_parallel_for_fn parallel_for)
 {
-    if (g->m == 0 || g->n == 0) return 0;
-    if (direct || g->k == 0) {
-        PSFX(parml_gemm_direct)(g);
-        return 0;
-    }
     PSFX(parml_gemm_ctx) x;
     x.K = K;
     x.g = g;
@@ -211,6 +217,7 @@ static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, in
     if (n_threads > ntask) n_threads = ntask;
     if (n_threads < 1) n_threads = 1;
     x.kc_blk = PSFX(parml_gemm_kc)(K, g->k);
+    x.unpacked_b = g->cs_b == 1 && (size_t)g->k * (size_t)g->n * sizeof(PT) <= PARML_UNPACKED_B_MAX_BYTES;
     /* one A block and one B block per worker; 64-byte aligned, whole cache lines */
     const ptrdiff_t ncols_task = ((x.npanels + x.cols - 1) / x.cols) * K->nr;
     x.abytes = (((size_t)K->mc + K->mr) * x.kc_blk * sizeof(PT) + 63) & ~(size_t)63;
@@ -225,4 +232,85 @@ static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, in
     }
     free(x.pool);
     return 0;
+}
+
+/* Skinny path: column chunks of skinny_w, tasks of SKINNY_TASK_ROWS rows. */
+#define PARML_SKINNY_TASK_ROWS 192
+typedef struct {
+    const PKERNEL *K;
+    const PSFX(parml_gemm_args) *g;
+    const PT *b;
+    ptrdiff_t rs_b, row_tasks;
+} PSFX(parml_skinny_ctx);
+
+static void PSFX(parml_skinny_task)(void *vctx, ptrdiff_t t, int worker)
+{
+    const PSFX(parml_skinny_ctx) *x = (const PSFX(parml_skinny_ctx) *)vctx;
+    const PSFX(parml_gemm_args) *g = x->g;
+    const int W = x->K->skinny_w;
+    const ptrdiff_t r = t % x->row_tasks, j0 = (t / x->row_tasks) * W;
+    const ptrdiff_t i0 = r * PARML_SKINNY_TASK_ROWS;
+    const ptrdiff_t m = PSFX(parml_min)(PARML_SKINNY_TASK_ROWS, g->m - i0);
+    (void)worker;
+    x->K->skinny(m, PSFX(parml_min)(W, g->n - j0), g->k, g->a + i0 * g->rs_a, g->rs_a, g->cs_a,
+                 x->b + j0, x->rs_b, g->c + i0 * g->rs_c + j0, g->rs_c);
+}
+
+static int PSFX(parml_gemm_skinny)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, int n_threads,
+                                   parml_parallel_for_fn parallel_for)
+{
+    PSFX(parml_skinny_ctx) x;
+    PT *bcopy = NULL;
+    x.K = K;
+    x.g = g;
+    x.b = g->b;
+    x.rs_b = g->rs_b;
+    if (g->cs_b != 1) { /* B is small here (k x n, n < NR): make its rows contiguous */
+        bcopy = (PT *)malloc((size_t)g->k * g->n * sizeof(PT));
+        if (bcopy == NULL) return -1;
+        for (ptrdiff_t p = 0; p < g->k; ++p)
+            for (ptrdiff_t j = 0; j < g->n; ++j) bcopy[p * g->n + j] = g->b[p * g->rs_b + j * g->cs_b];
+        x.b = bcopy;
+        x.rs_b = g->n;
+    }
+    x.row_tasks = (g->m + PARML_SKINNY_TASK_ROWS - 1) / PARML_SKINNY_TASK_ROWS;
+    const ptrdiff_t ntask = x.row_tasks * ((g->n + K->skinny_w - 1) / K->skinny_w);
+    if (n_threads > 1 && parallel_for != NULL)
+        parallel_for(ntask, n_threads, PSFX(parml_skinny_task), &x);
+    else
+        for (ptrdiff_t t = 0; t < ntask; ++t) PSFX(parml_skinny_task)(&x, t, 0);
+    free(bcopy);
+    return 0;
+}
+
+/* C = A.B. Skinny products (n narrower than the register tile) use the kernel's skinny routine
+ * when it has one; otherwise, when m is wider, they are computed as C^T = B^T.A^T into a scratch block and transposed into C: the tile then wastes rows of a
+ * 12-row tile instead of most lanes of a 16- or 32-wide one. Whether that happens depends on the
+ * shape only, so results stay identical for every thread count. */
+static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, int n_threads,
+                            int tasks, int direct, parml_parallel_for_fn parallel_for)
+{
+    if (g->m == 0 || g->n == 0) return 0;
+    if (direct || g->k == 0) {
+        PSFX(parml_gemm_direct)(g);
+        return 0;
+    }
+    if (g->n < K->nr && K->skinny != NULL)
+        return PSFX(parml_gemm_skinny)(K, g, n_threads, parallel_for);
+    if (g->n < K->nr && g->m > g->n) {
+        PT *tmp = (PT *)aligned_alloc(64, ((size_t)g->m * g->n * sizeof(PT) + 63) & ~(size_t)63);
+        if (tmp == NULL) return -1;
+        PSFX(parml_gemm_args) t;
+        t.m = g->n; t.n = g->m; t.k = g->k;
+        t.a = g->b; t.rs_a = g->cs_b; t.cs_a = g->rs_b;
+        t.b = g->a; t.rs_b = g->cs_a; t.cs_b = g->rs_a;
+        t.c = tmp; t.rs_c = g->m;
+        const int rc = PSFX(parml_gemm_packed)(K, &t, n_threads, tasks, parallel_for);
+        if (rc == 0)
+            for (ptrdiff_t i = 0; i < g->m; ++i)
+                for (ptrdiff_t j = 0; j < g->n; ++j) g->c[i * g->rs_c + j] = tmp[j * g->m + i];
+        free(tmp);
+        return rc;
+    }
+    return PSFX(parml_gemm_packed)(K, g, n_threads, tasks, parallel_for);
 }

@@ -35,16 +35,30 @@ typedef void (*parml_ukr_d_fn)(ptrdiff_t k, const double *a, const double *b, pt
 typedef void (*parml_ukr_s_fn)(ptrdiff_t k, const float *a, const float *b, ptrdiff_t rs_b,
                                float *c, ptrdiff_t rs_c, int mr, int nr, int accumulate);
 
+/* Optional skinny kernel: C[m, n] = A.B for n <= skinny_w, A through any strides, B rows with
+ * unit column stride (rs_b between rows), C rows rs_c apart; every element summed over p in
+ * increasing order from zero. */
+typedef void (*parml_skinny_d_fn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a,
+                                  ptrdiff_t rs_a, ptrdiff_t cs_a, const double *b, ptrdiff_t rs_b,
+                                  double *c, ptrdiff_t rs_c);
+typedef void (*parml_skinny_s_fn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
+                                  ptrdiff_t rs_a, ptrdiff_t cs_a, const float *b, ptrdiff_t rs_b,
+                                  float *c, ptrdiff_t rs_c);
+
 typedef struct {
     const char *name;
     int mr, nr, kc, mc, nc;
     parml_ukr_d_fn fn;
+    int skinny_w;               /* 0: no skinny kernel */
+    parml_skinny_d_fn skinny;
 } parml_kernel_d;
 
 typedef struct {
     const char *name;
     int mr, nr, kc, mc, nc;
     parml_ukr_s_fn fn;
+    int skinny_w;
+    parml_skinny_s_fn skinny;
 } parml_kernel_s;
 
 /* The largest register tile of any kernel (edge-tile scratch buffers are sized with it). */

@@ -61,7 +61,9 @@
             const MASK m1 = (MASK)(nr >= 2 * W  ? (MASK)~(MASK)0                                   \
                                    : nr <= W    ? (MASK)0                                          \
                                                 : (MASK)((1u << (nr - W)) - 1u));                  \
-            for (int i = 0; i < MR; ++i) {                                                         \
+            /* constant indices only (unrolled), or the compiler keeps acc in memory */        \
+            _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)                                  \
+            {                                                                                      \
                 if (i >= mr) break;                                                                \
                 T *ci = c + i * rs_c;                                                              \
                 if (accumulate) {                                                                  \
@@ -76,6 +78,41 @@
 
 PARML_DEFINE_AVX512_UKR(double, __m512d, 8, pd, __mmask8, PARML_D512_MR, parml_ukr_d_avx512)
 PARML_DEFINE_AVX512_UKR(float, __m512, 16, ps, __mmask16, PARML_S512_MR, parml_ukr_s_avx512)
+
+/* Skinny products (n <= one vector, W): C[m, n] = A[m, k].B[k, n] with A read in place through
+ * any strides (no packing: with so few columns, packing A would cost more than the product) and
+ * B's rows (unit column stride) read with a masked load. 12 rows at a time, one accumulator each;
+ * each element is the sum over p in increasing order, from zero. */
+#define PARML_SKINNY_ROWS 12
+#define PARML_DEFINE_AVX512_SKINNY(T, VEC, W, SUF, MASK, NAME)                                     \
+    PARML_AVX512_TARGET static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,                    \
+                                         const T *PARML_RESTRICT a, ptrdiff_t rs_a, ptrdiff_t cs_a,\
+                                         const T *PARML_RESTRICT b, ptrdiff_t rs_b,                \
+                                         T *PARML_RESTRICT c, ptrdiff_t rs_c)                      \
+    {                                                                                              \
+        const MASK mask = (MASK)(n >= W ? (MASK)~(MASK)0 : (MASK)((1u << n) - 1u));                \
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += PARML_SKINNY_ROWS) {                                  \
+            const ptrdiff_t r = m - i0 < PARML_SKINNY_ROWS ? m - i0 : PARML_SKINNY_ROWS;           \
+            const T *row[PARML_SKINNY_ROWS];                                                       \
+            VEC acc[PARML_SKINNY_ROWS];                                                            \
+            _Pragma("GCC unroll 12") for (int i = 0; i < PARML_SKINNY_ROWS; ++i)                   \
+            {   /* rows past m repeat the last row: computed, never stored */                      \
+                row[i] = a + (i0 + (i < r ? i : r - 1)) * rs_a;                                    \
+                acc[i] = _mm512_setzero_##SUF();                                                   \
+            }                                                                                      \
+            for (ptrdiff_t p = 0; p < k; ++p) {                                                    \
+                const VEC bv = _mm512_maskz_loadu_##SUF(mask, b + p * rs_b);                       \
+                const ptrdiff_t off = p * cs_a;                                                    \
+                _Pragma("GCC unroll 12") for (int i = 0; i < PARML_SKINNY_ROWS; ++i)               \
+                    acc[i] = _mm512_fmadd_##SUF(_mm512_set1_##SUF(row[i][off]), bv, acc[i]);       \
+            }                                                                                      \
+            _Pragma("GCC unroll 12") for (int i = 0; i < PARML_SKINNY_ROWS; ++i)                   \
+                if (i < r) _mm512_mask_storeu_##SUF(c + (i0 + i) * rs_c, mask, acc[i]);           \
+        }                                                                                          \
+    }
+
+PARML_DEFINE_AVX512_SKINNY(double, __m512d, 8, pd, __mmask8, parml_skinny_d_avx512)
+PARML_DEFINE_AVX512_SKINNY(float, __m512, 16, ps, __mmask16, parml_skinny_s_avx512)
 
 #endif /* PARML_X86 */
 #endif

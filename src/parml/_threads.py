@@ -33,8 +33,12 @@ def _cgroup_cpu_limit():
     return None
 
 
+@lru_cache(maxsize=1)
 def available_cpus():
-    """CPUs this process may run on: its affinity mask, capped by the cgroup CPU quota."""
+    """CPUs this process may run on: its affinity mask, capped by the cgroup CPU quota.
+
+    Read once per process (kernels ask on every call; a syscall each time would cost more than
+    a small product) and again in a forked child."""
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -45,6 +49,10 @@ def available_cpus():
     return max(1, n)
 
 
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=available_cpus.cache_clear)
+
+
 def max_threads():
     """What ``n_threads=None`` resolves to.
 
@@ -53,7 +61,7 @@ def max_threads():
     ``OMP_NUM_THREADS`` is the user's word and is honoured even above the CPU count.
     """
     omp_max = max(1, _openmp.get_max_threads())
-    if os.environ.get("OMP_NUM_THREADS"):
+    if "OMP_NUM_THREADS" in os.environ and os.environ["OMP_NUM_THREADS"]:
         return omp_max
     return min(omp_max, available_cpus())
 

@@ -82,8 +82,10 @@ def _element_strided(x, dt):
     whole number of elements (views into structured arrays)."""
     if x.dtype != dt:
         x = x.astype(dt, order="K")
-    if any(s % dt.itemsize for s in x.strides):
-        x = np.ascontiguousarray(x)
+    size = dt.itemsize
+    for s in x.strides:
+        if s % size:
+            return np.ascontiguousarray(x)
     return x
 
 

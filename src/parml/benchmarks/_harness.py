@@ -15,7 +15,7 @@ import time
 
 from .._kernels import _probe
 
-PROBE_ITERS = 400_000          # ~1-2 ms per probe
+PROBE_ITERS = 1_500_000        # ~2 ms per probe: long enough to see a shared time slice
 CONTENDED_RATIO = 1.3          # a thread this much slower than an idle core's best is contended
 
 
