@@ -11,8 +11,11 @@ __all__ = ["matmul", "add"]
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # Work-size thresholds, measured with bench/gemm.py and bench/add.py on 2-vCPU Zen 5 (see
-# docs/threading.md): below them a second thread costs more than it saves.
-GEMM_PARALLEL_MIN_FLOPS = 2 * 96 ** 3      # below: one thread
+# docs/threading.md): below them a second thread costs more than it saves. Alone, 128^3..512^3
+# products scale 1.6-1.9x on 2 threads, but next to another pool's spinning threads (numpy's
+# OpenBLAS, in the alternating benchmark) the helper loses its vCPU mid-task and 2 threads ran
+# 0.4-1.0x of 1; from 1024^3 they scale 1.7-1.9x either way.
+GEMM_PARALLEL_MIN_FLOPS = 2 * 768 ** 3     # below: one thread
 GEMM_SPLIT_MIN_FLOPS = 2 * 768 ** 3        # above: 3 tasks per thread, for balance under load
 GEMM_DIRECT_MAX_MNK = 24 ** 3              # m*n*k at or below: direct loop, no packing
 ADD_PARALLEL_MIN_SIZE = 1 << 17            # elements; below: one thread

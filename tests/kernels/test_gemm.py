@@ -12,6 +12,13 @@ KERNELS = _gemm.supported_kernels()
 DTYPES = [np.float32, np.float64]
 
 
+@pytest.fixture(autouse=True)
+def _always_parallel(monkeypatch):
+    """Every product here runs on the requested threads, however small (production code keeps
+    small products on one thread), so thread-count tests exercise the pool."""
+    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_FLOPS", 0)
+
+
 def assert_product(C, A, B):
     """|C - A@B| <= c * k * eps * (|A| @ |B|): the standard forward error bound of a dot product,
     checked element by element against a float64 oracle."""

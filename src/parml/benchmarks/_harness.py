@@ -48,9 +48,15 @@ def time_call(fn, min_time=0.05, max_calls=10_000):
     return (time.perf_counter() - t0) / calls
 
 
-def compare(sides, repeats, probe, min_time=0.05):
+SETTLE_S = 0.1   # pause between sides: OpenBLAS's threads spin for tens of ms after a call
+
+
+def compare(sides, repeats, probe, min_time=0.05, settle=SETTLE_S):
     """Time each of ``sides`` (name -> zero-arg callable) ``repeats`` times, alternating the order
     every repeat, with a contention probe before and after each repeat.
+
+    Between sides it pauses ``settle`` seconds so that one library's still-spinning threads
+    (OpenBLAS spins for tens of ms after each call) do not steal the core from the other's.
 
     Returns {name: {"median", "min", "max", "times", "clean_times"}, "_clean": n, "_repeats": n}.
     """
@@ -61,7 +67,10 @@ def compare(sides, repeats, probe, min_time=0.05):
     for r in range(repeats):
         order = names if r % 2 == 0 else names[::-1]
         before = probe.clean()
-        got = {n: time_call(sides[n], min_time) for n in order}
+        got = {}
+        for n in order:
+            time.sleep(settle)
+            got[n] = time_call(sides[n], min_time)
         ok = before and probe.clean()
         n_clean += ok
         for n in names:
