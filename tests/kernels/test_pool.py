@@ -11,6 +11,14 @@ import parml
 from parml._kernels import _pool
 
 
+def in_threads(fn, n):
+    threads = [threading.Thread(target=fn) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def run(ntasks, n_threads, spin=0):
     worker = np.full(ntasks, -1, dtype=np.int64)
     count = np.zeros(ntasks, dtype=np.int64)
@@ -51,11 +59,7 @@ def test_concurrent_callers():
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=caller) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(caller, 4)
     assert not errors
 
 
@@ -70,11 +74,7 @@ def test_concurrent_matmuls_are_correct(rng):
             if not np.array_equal(parml.matmul(A, B, n_threads=2), expect):
                 bad.append(1)
 
-    threads = [threading.Thread(target=caller) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(caller, 3)
     assert not bad
 
 
