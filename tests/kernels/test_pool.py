@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import parml
+from parml import ops
 from parml._kernels import _pool
 
 
@@ -63,7 +64,8 @@ def test_concurrent_callers():
     assert not errors
 
 
-def test_concurrent_matmuls_are_correct(rng):
+def test_concurrent_matmuls_are_correct(rng, monkeypatch):
+    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_FLOPS", 0)   # small products on 2 threads too
     A = rng.standard_normal((200, 300))
     B = rng.standard_normal((300, 150))
     expect = parml.matmul(A, B, n_threads=1)
@@ -79,7 +81,8 @@ def test_concurrent_matmuls_are_correct(rng):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
-def test_pool_works_after_fork(rng):
+def test_pool_works_after_fork(rng, monkeypatch):
+    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_FLOPS", 0)
     A = rng.standard_normal((300, 300))
     B = rng.standard_normal((300, 300))
     expect = parml.matmul(A, B, n_threads=2)   # the parent's helpers exist now
