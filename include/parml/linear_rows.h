@@ -1,0 +1,135 @@
+/* Row primitives of the linear-model kernels: a dot product and an axpy between one row of X
+ * (float64 or float32, used as given) and float64 weights / gradients.
+ *
+ * Why here and not in Cython: without -ffast-math the compiler keeps a reduction's order, so a
+ * plain loop is one scalar add chain (4 cycles per element). The generic versions break the chain
+ * into 8 accumulators; the AVX-512 versions (per-function target attribute, chosen at run time)
+ * use 4 zmm accumulators and masked tails. A float32 row is widened to float64 in registers, so
+ * the gradient is always accumulated in double. Summation order is fixed per function, so results
+ * depend on the CPU's kernel choice but never on the thread count. */
+#ifndef PARML_LINEAR_ROWS_H
+#define PARML_LINEAR_ROWS_H
+
+#include <stddef.h>
+#include "cpu_features.h"
+
+#if PARML_X86
+#include <immintrin.h>
+#endif
+
+typedef double (*parml_dot_d_fn)(const double *x, const double *w, ptrdiff_t d);
+typedef double (*parml_dot_s_fn)(const float *x, const double *w, ptrdiff_t d);
+typedef void (*parml_axpy_d_fn)(double a, const double *x, double *g, ptrdiff_t d);
+typedef void (*parml_axpy_s_fn)(double a, const float *x, double *g, ptrdiff_t d);
+
+typedef struct {
+    parml_dot_d_fn dot_d;
+    parml_dot_s_fn dot_s;
+    parml_axpy_d_fn axpy_d;   /* g += a * x */
+    parml_axpy_s_fn axpy_s;
+    const char *name;
+} parml_rowops;
+
+#define PARML_DEFINE_GENERIC_ROWOPS(XT, SFX)                                                       \
+    static double parml_dot_gen_##SFX(const XT *x, const double *w, ptrdiff_t d)                  \
+    {                                                                                              \
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;                     \
+        ptrdiff_t j = 0;                                                                           \
+        for (; j + 8 <= d; j += 8) {                                                               \
+            s0 += (double)x[j] * w[j];                                                             \
+            s1 += (double)x[j + 1] * w[j + 1];                                                     \
+            s2 += (double)x[j + 2] * w[j + 2];                                                     \
+            s3 += (double)x[j + 3] * w[j + 3];                                                     \
+            s4 += (double)x[j + 4] * w[j + 4];                                                     \
+            s5 += (double)x[j + 5] * w[j + 5];                                                     \
+            s6 += (double)x[j + 6] * w[j + 6];                                                     \
+            s7 += (double)x[j + 7] * w[j + 7];                                                     \
+        }                                                                                          \
+        for (; j < d; ++j) s0 += (double)x[j] * w[j];                                              \
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));                                  \
+    }                                                                                              \
+    static void parml_axpy_gen_##SFX(double a, const XT *x, double *g, ptrdiff_t d)               \
+    {                                                                                              \
+        for (ptrdiff_t j = 0; j < d; ++j) g[j] += a * (double)x[j];                                \
+    }
+
+PARML_DEFINE_GENERIC_ROWOPS(double, d)
+PARML_DEFINE_GENERIC_ROWOPS(float, s)
+
+static const parml_rowops parml_rowops_generic = {
+    parml_dot_gen_d, parml_dot_gen_s, parml_axpy_gen_d, parml_axpy_gen_s, "generic"};
+
+#if PARML_X86
+#define PARML_ROW512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+
+/* LOAD(p) gives 8 doubles from p; MLOAD(m, p) the first lanes under mask m. */
+#define PARML_LOAD_D(p) _mm512_loadu_pd(p)
+#define PARML_MLOAD_D(m, p) _mm512_maskz_loadu_pd((m), (p))
+#define PARML_LOAD_S(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define PARML_MLOAD_S(m, p) _mm512_cvtps_pd(_mm256_maskz_loadu_ps((m), (p)))
+
+#define PARML_DEFINE_AVX512_ROWOPS(XT, SFX, LOAD, MLOAD)                                           \
+    PARML_ROW512 static double parml_dot_512_##SFX(const XT *x, const double *w, ptrdiff_t d)     \
+    {                                                                                              \
+        __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();                                \
+        __m512d s2 = _mm512_setzero_pd(), s3 = _mm512_setzero_pd();                                \
+        ptrdiff_t j = 0;                                                                           \
+        for (; j + 32 <= d; j += 32) {                                                             \
+            s0 = _mm512_fmadd_pd(LOAD(x + j), _mm512_loadu_pd(w + j), s0);                         \
+            s1 = _mm512_fmadd_pd(LOAD(x + j + 8), _mm512_loadu_pd(w + j + 8), s1);                 \
+            s2 = _mm512_fmadd_pd(LOAD(x + j + 16), _mm512_loadu_pd(w + j + 16), s2);               \
+            s3 = _mm512_fmadd_pd(LOAD(x + j + 24), _mm512_loadu_pd(w + j + 24), s3);               \
+        }                                                                                          \
+        for (; j + 8 <= d; j += 8) s0 = _mm512_fmadd_pd(LOAD(x + j), _mm512_loadu_pd(w + j), s0); \
+        if (j < d) {                                                                               \
+            const __mmask8 m = (__mmask8)((1u << (d - j)) - 1u);                                   \
+            s1 = _mm512_fmadd_pd(MLOAD(m, x + j), _mm512_maskz_loadu_pd(m, w + j), s1);            \
+        }                                                                                          \
+        return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(s0, s1), _mm512_add_pd(s2, s3))); \
+    }                                                                                              \
+    PARML_ROW512 static void parml_axpy_512_##SFX(double a, const XT *x, double *g, ptrdiff_t d)  \
+    {                                                                                              \
+        const __m512d va = _mm512_set1_pd(a);                                                      \
+        ptrdiff_t j = 0;                                                                           \
+        for (; j + 16 <= d; j += 16) {                                                             \
+            _mm512_storeu_pd(g + j, _mm512_fmadd_pd(va, LOAD(x + j), _mm512_loadu_pd(g + j)));     \
+            _mm512_storeu_pd(g + j + 8,                                                            \
+                             _mm512_fmadd_pd(va, LOAD(x + j + 8), _mm512_loadu_pd(g + j + 8)));   \
+        }                                                                                          \
+        for (; j < d; j += 8) {                                                                    \
+            const ptrdiff_t r = d - j;                                                             \
+            const __mmask8 m = r >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << r) - 1u);               \
+            _mm512_mask_storeu_pd(g + j, m,                                                        \
+                                  _mm512_fmadd_pd(va, MLOAD(m, x + j), _mm512_maskz_loadu_pd(m, g + j))); \
+        }                                                                                          \
+    }
+
+PARML_DEFINE_AVX512_ROWOPS(double, d, PARML_LOAD_D, PARML_MLOAD_D)
+PARML_DEFINE_AVX512_ROWOPS(float, s, PARML_LOAD_S, PARML_MLOAD_S)
+
+static const parml_rowops parml_rowops_avx512 = {
+    parml_dot_512_d, parml_dot_512_s, parml_axpy_512_d, parml_axpy_512_s, "avx512"};
+#endif
+
+/* The row kernels for this CPU; `force_generic` selects the portable ones (tests compare both). */
+static inline const parml_rowops *parml_pick_rowops(int force_generic)
+{
+#if PARML_X86
+    if (!force_generic && (parml_cpu_features() & PARML_CPU_AVX512)) return &parml_rowops_avx512;
+#endif
+    (void)force_generic;
+    return &parml_rowops_generic;
+}
+
+/* Prefetch hint for the first cache lines of a row that will be read soon (shuffled SGD). */
+static inline void parml_prefetch_row(const void *p, ptrdiff_t bytes)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const char *c = (const char *)p;
+    for (ptrdiff_t o = 0; o < bytes && o < 512; o += 64) __builtin_prefetch(c + o, 0, 3);
+#else
+    (void)p; (void)bytes;
+#endif
+}
+
+#endif

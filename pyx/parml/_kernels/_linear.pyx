@@ -1,0 +1,862 @@
+"""Linear-model kernels on parml's task pool: fused single-pass loss + gradient, mini-batch and
+Hogwild SGD epochs, prediction, weighted Gram matrices and column sums.
+
+X is row-major (C-contiguous rows), float64 or float32, read as given; weights, gradients and
+every accumulation are float64. Callers (parml.linear_model) validate shapes, dtypes, finiteness
+and labels; nothing here checks.
+
+Determinism: work is cut into tasks by the shape alone (never by the thread count) and per-task
+partial sums are reduced in task order, so every mode except Hogwild gives bit-identical results
+for any n_threads.
+"""
+
+from libc.stddef cimport ptrdiff_t
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memset, memcpy
+from libc.math cimport pow, sqrt
+from cython cimport floating
+
+from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
+
+cdef extern from "parml/linear_rows.h" nogil:
+    ctypedef double (*parml_dot_d_fn)(const double *x, const double *w, ptrdiff_t d)
+    ctypedef double (*parml_dot_s_fn)(const float *x, const double *w, ptrdiff_t d)
+    ctypedef void (*parml_axpy_d_fn)(double a, const double *x, double *g, ptrdiff_t d)
+    ctypedef void (*parml_axpy_s_fn)(double a, const float *x, double *g, ptrdiff_t d)
+    ctypedef struct parml_rowops:
+        parml_dot_d_fn dot_d
+        parml_dot_s_fn dot_s
+        parml_axpy_d_fn axpy_d
+        parml_axpy_s_fn axpy_s
+        const char *name
+    const parml_rowops *parml_pick_rowops(int force_generic)
+    void parml_prefetch_row(const void *p, ptrdiff_t nbytes)
+
+cdef extern from "parml/losses.h" nogil:
+    int PARML_L_MULTINOMIAL
+    int PARML_N_LOSSES
+    double parml_loss(int loss, double z, double y, double eps, double *dl)
+    double parml_softmax_loss(double *z, ptrdiff_t K, ptrdiff_t cls)
+
+cdef extern from "parml/gemm.h" nogil:
+    ctypedef struct parml_kernel_d:
+        pass
+    ctypedef struct parml_gemm_args_d:
+        ptrdiff_t m, n, k
+        const double *a
+        ptrdiff_t rs_a, cs_a
+        const double *b
+        ptrdiff_t rs_b, cs_b
+        double *c
+        ptrdiff_t rs_c
+    const parml_kernel_d parml_kernels_d[]
+    int parml_best_kernel()
+    int parml_gemm_d(const parml_kernel_d *K, const parml_gemm_args_d *g, int n_threads,
+                     int tasks, int direct, parml_parallel_for_fn parallel_for)
+
+
+# Work cut into tasks of at least MIN_TASK_WORK multiply-adds, at most MAX_TASKS tasks, and run
+# on one thread below PARALLEL_MIN_WORK (a pool round trip costs ~20 us, the time one core needs
+# for ~1e5 multiply-adds streamed from memory). Fixed by shape, never by thread count.
+cdef enum:
+    MIN_TASK_WORK = 32768
+    MAX_TASKS = 64
+    PARALLEL_MIN_WORK = 131072
+    MIN_COLS_PER_TASK = 64      # weights strategy: 512-byte column segments per row at least
+    GRAM_ROWS = 256             # rows per Gram sub-block (one GEMM k-block)
+    GRAM_SPLIT_MAX_DIM = 384    # Gram of up to this many columns: split rows over tasks
+
+cdef enum:
+    S_SAMPLES = 0
+    S_WEIGHTS = 1
+    S_HOGWILD = 2
+    SCH_CONSTANT = 0
+    SCH_OPTIMAL = 1
+    SCH_INVSCALING = 2
+
+# The same ids for the Python drivers.
+STRATEGIES = {"samples": S_SAMPLES, "weights": S_WEIGHTS, "hogwild": S_HOGWILD}
+SCHEDULES = {"constant": SCH_CONSTANT, "optimal": SCH_OPTIMAL, "invscaling": SCH_INVSCALING,
+             "adaptive": SCH_CONSTANT}
+LOSS_IDS = {"squared_error": 0, "log_loss": 1, "hinge": 2, "squared_hinge": 3,
+            "modified_huber": 4, "perceptron": 5, "huber": 6, "epsilon_insensitive": 7,
+            "squared_epsilon_insensitive": 8, "multinomial": 9}
+
+cdef const parml_rowops *OPS = parml_pick_rowops(0)
+
+
+def use_generic_rowops(bint generic):
+    """Test hook: switch between the portable row kernels and the best ones for this CPU."""
+    global OPS
+    OPS = parml_pick_rowops(1 if generic else 0)
+
+
+def rowops_name():
+    """Name of the row kernels in use ("avx512" or "generic")."""
+    return OPS.name.decode()
+
+
+# --------------------------------------------------------------------------------------------
+# Fused loss + gradient
+
+ctypedef struct LinCtx:
+    const char *X              # IN   rows of X, ldx bytes apart, columns contiguous
+    Py_ssize_t ldx, d, K, xsize
+    bint f32
+    const Py_ssize_t *idx      # IN   row set (NULL: rows row0 .. row0 + nrows)
+    Py_ssize_t row0, nrows
+    const double *y            # IN   +-1 / real target / class index (ovr, multinomial)
+    const double *sw           # IN   sample weights or NULL
+    const double *W            # IN   K x d weights (times wscale)
+    const double *b            # IN   K intercepts
+    double wscale
+    int loss
+    bint ovr
+    double eps
+    Py_ssize_t rpt, ntasks     # rows per task, tasks
+    Py_ssize_t cpt, ctasks     # columns per task, tasks (weights pass 2, reductions)
+    double *part               # OUT  per-task partials, pstride apart
+    Py_ssize_t pstride
+    double *scratch            # per-task K doubles, sstride apart
+    Py_ssize_t sstride
+    double *R                  # OUT  nrows x K residuals (weights strategy)
+    double *out                # OUT  [grad W (K*d), grad b (K), loss]
+
+
+cdef inline Py_ssize_t _row_of(const LinCtx *c, Py_ssize_t i) noexcept nogil:
+    return c.idx[i] if c.idx != NULL else c.row0 + i
+
+
+cdef inline double _dot(const LinCtx *c, const char *xr, const double *w, Py_ssize_t n) noexcept nogil:
+    if c.f32:
+        return OPS.dot_s(<const float *>xr, w, n)
+    return OPS.dot_d(<const double *>xr, w, n)
+
+
+cdef inline void _axpy(const LinCtx *c, double a, const char *xr, double *g, Py_ssize_t n) noexcept nogil:
+    if c.f32:
+        OPS.axpy_s(a, <const float *>xr, g, n)
+    else:
+        OPS.axpy_d(a, <const double *>xr, g, n)
+
+
+cdef inline double _row(const LinCtx *c, Py_ssize_t row, const char *xr, double *z) noexcept nogil:
+    """Scores of one row into z, then z <- sw * d loss / d z; returns sw * loss."""
+    cdef Py_ssize_t k
+    cdef double l = 0.0, dl, yv = c.y[row], yk
+    for k in range(c.K):
+        z[k] = c.wscale * _dot(c, xr, c.W + k * c.d, c.d) + c.b[k]
+    if c.loss == PARML_L_MULTINOMIAL:
+        l = parml_softmax_loss(z, c.K, <ptrdiff_t>yv)
+    elif c.ovr:
+        for k in range(c.K):
+            yk = 1.0 if yv == <double>k else -1.0
+            l += parml_loss(c.loss, z[k], yk, c.eps, &dl)
+            z[k] = dl
+    else:
+        l = parml_loss(c.loss, z[0], yv, c.eps, &dl)
+        z[0] = dl
+    if c.sw != NULL:
+        for k in range(c.K):
+            z[k] *= c.sw[row]
+        l *= c.sw[row]
+    return l
+
+
+cdef void _t_samples(void *vc, ptrdiff_t t, int worker) noexcept nogil:
+    """One row block: scores, residuals and the block's partial gradient in one pass."""
+    cdef LinCtx *c = <LinCtx *>vc
+    cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows)
+    cdef Py_ssize_t KD = c.K * c.d, i, k, row
+    cdef double *part = c.part + t * c.pstride
+    cdef double *z = c.scratch + t * c.sstride
+    cdef const char *xr
+    memset(part, 0, (KD + c.K + 1) * sizeof(double))
+    for i in range(lo, hi):
+        row = _row_of(c, i)
+        xr = c.X + row * c.ldx
+        if c.idx != NULL and i + 2 < hi:
+            parml_prefetch_row(c.X + c.idx[i + 2] * c.ldx, c.d * c.xsize)
+        part[KD + c.K] += _row(c, row, xr, z)
+        for k in range(c.K):
+            if z[k] != 0.0:
+                _axpy(c, z[k], xr, part + k * c.d, c.d)
+                part[KD + k] += z[k]
+
+
+cdef void _t_reduce(void *vc, ptrdiff_t t, int worker) noexcept nogil:
+    """out[j] = sum over tasks of part[task][j], tasks in order, for one block of j."""
+    cdef LinCtx *c = <LinCtx *>vc
+    cdef Py_ssize_t n = c.K * c.d + c.K + 1
+    cdef Py_ssize_t lo = t * c.cpt, hi = min(lo + c.cpt, n), j, s
+    cdef double *o = c.out
+    memcpy(o + lo, c.part + lo, (hi - lo) * sizeof(double))
+    for s in range(1, c.ntasks):
+        for j in range(lo, hi):
+            o[j] += c.part[s * c.pstride + j]
+
+
+cdef void _t_resid(void *vc, ptrdiff_t t, int worker) noexcept nogil:
+    """Weights strategy, pass 1: residuals of one row block, and its intercept/loss partials."""
+    cdef LinCtx *c = <LinCtx *>vc
+    cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows), i, k, row
+    cdef double *part = c.part + t * c.pstride
+    cdef double *z
+    memset(part, 0, (c.K + 1) * sizeof(double))
+    for i in range(lo, hi):
+        row = _row_of(c, i)
+        z = c.R + i * c.K
+        part[c.K] += _row(c, row, c.X + row * c.ldx, z)
+        for k in range(c.K):
+            part[k] += z[k]
+
+
+cdef void _t_cols(void *vc, ptrdiff_t t, int worker) noexcept nogil:
+    """Weights strategy, pass 2: this task owns columns [j0, j1) of every gradient row."""
+    cdef LinCtx *c = <LinCtx *>vc
+    cdef Py_ssize_t j0 = t * c.cpt, j1 = min(j0 + c.cpt, c.d), i, k, row
+    cdef Py_ssize_t w = j1 - j0
+    cdef double r
+    cdef const char *xr
+    for k in range(c.K):
+        memset(c.out + k * c.d + j0, 0, w * sizeof(double))
+    for i in range(c.nrows):
+        row = _row_of(c, i)
+        xr = c.X + row * c.ldx + j0 * c.xsize
+        for k in range(c.K):
+            r = c.R[i * c.K + k]
+            if r != 0.0:
+                _axpy(c, r, xr, c.out + k * c.d + j0, w)
+
+
+cdef inline Py_ssize_t _clamp(Py_ssize_t v, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    return lo if v < lo else (hi if v > hi else v)
+
+
+cdef void _plan(LinCtx *c, int strategy) noexcept nogil:
+    """Cut c.nrows rows (and K*d weights) into tasks: depends on the shape only."""
+    cdef Py_ssize_t KD = c.K * c.d
+    cdef Py_ssize_t work = c.nrows * max(KD, 1)
+    c.ntasks = _clamp(work // MIN_TASK_WORK, 1, MAX_TASKS)
+    c.ntasks = min(c.ntasks, max(c.nrows, 1))
+    c.rpt = (c.nrows + c.ntasks - 1) // c.ntasks if c.nrows > 0 else 1
+    c.ntasks = (c.nrows + c.rpt - 1) // c.rpt if c.nrows > 0 else 0
+    c.sstride = (c.K + 7) & ~7
+    if strategy == S_WEIGHTS:
+        c.pstride = (c.K + 1 + 7) & ~7
+        # column blocks: multiples of 8 doubles (whole cache lines of the gradient)
+        c.ctasks = _clamp(c.d // MIN_COLS_PER_TASK, 1, MAX_TASKS)
+        c.cpt = (((c.d + c.ctasks - 1) // c.ctasks) + 7) & ~7
+        c.ctasks = (c.d + c.cpt - 1) // c.cpt
+    else:
+        c.pstride = (KD + c.K + 1 + 7) & ~7
+        c.ctasks = _clamp((c.ntasks * (KD + c.K + 1)) // MIN_TASK_WORK, 1, MAX_TASKS)
+        c.cpt = ((((KD + c.K + 1) + c.ctasks - 1) // c.ctasks) + 7) & ~7
+        c.ctasks = (KD + c.K + 1 + c.cpt - 1) // c.cpt
+
+
+cdef int _loss_grad(LinCtx *c, int strategy, int n_threads) noexcept nogil:
+    """c.out <- [sum_i grad W, sum_i grad b, sum_i loss] over c's row set, buffers in c already
+    sized by _plan for at least this many rows. Returns 0, or -1 if the pool refused the job."""
+    cdef Py_ssize_t KD = c.K * c.d, k, s
+    cdef int nt = n_threads if c.nrows * max(KD, 1) >= PARALLEL_MIN_WORK else 1
+    cdef int rc = 0
+    if c.nrows == 0:
+        memset(c.out, 0, (KD + c.K + 1) * sizeof(double))
+        return 0
+    if strategy == S_WEIGHTS:
+        rc |= parallel_for(c.ntasks, nt, _t_resid, c)
+        rc |= parallel_for(c.ctasks, nt if c.ctasks > 1 else 1, _t_cols, c)
+        for k in range(c.K + 1):
+            c.out[KD + k] = 0.0
+            for s in range(c.ntasks):
+                c.out[KD + k] += c.part[s * c.pstride + k]
+        return rc
+    rc |= parallel_for(c.ntasks, nt, _t_samples, c)
+    if c.ntasks == 1:
+        memcpy(c.out, c.part, (KD + c.K + 1) * sizeof(double))
+    else:
+        rc |= parallel_for(c.ctasks, nt if c.ntasks * KD >= PARALLEL_MIN_WORK else 1, _t_reduce, c)
+    return rc
+
+
+cdef int _alloc(LinCtx *c, int strategy, bint need_R) noexcept nogil:
+    c.part = <double *>malloc(max(c.ntasks, 1) * c.pstride * sizeof(double))
+    c.scratch = <double *>malloc(max(c.ntasks, 1) * c.sstride * sizeof(double))
+    c.R = NULL
+    if need_R and strategy == S_WEIGHTS:
+        c.R = <double *>malloc(max(c.nrows, 1) * c.K * sizeof(double))
+    if c.part == NULL or c.scratch == NULL or (need_R and strategy == S_WEIGHTS and c.R == NULL):
+        _free(c)
+        return -1
+    return 0
+
+
+cdef void _free(LinCtx *c) noexcept nogil:
+    free(c.part)
+    free(c.scratch)
+    free(c.R)
+    c.part = c.scratch = c.R = NULL
+
+
+cdef void _fill(LinCtx *c, const char *X, Py_ssize_t ldx, Py_ssize_t d, bint f32,
+                const double *y, const double *sw, const double *W, const double *b,
+                Py_ssize_t K, double wscale, int loss, bint ovr, double eps) noexcept nogil:
+    memset(c, 0, sizeof(LinCtx))
+    c.X, c.ldx, c.d, c.f32 = X, ldx, d, f32
+    c.xsize = 4 if f32 else 8
+    c.y, c.sw, c.W, c.b, c.K = y, sw, W, b, K
+    c.wscale, c.loss, c.ovr, c.eps = wscale, loss, ovr, eps
+
+
+def loss_grad(const floating[:, ::1] X,    # IN   n x d
+              const double[::1] y,         # IN   n
+              const double[::1] sw,        # IN   n sample weights, or None
+              const double[:, ::1] W,      # IN   K x d
+              const double[::1] b,         # IN   K
+              double wscale, int loss, bint ovr, double eps,
+              const Py_ssize_t[::1] idx,   # IN   rows to use, or None for all
+              int strategy,
+              double[::1] out,             # OUT  K*d + K + 1: grad W (row-major), grad b, loss
+              int n_threads):
+    """Sums over the rows of sw_i * loss(x_i . w_k * wscale + b_k, y_i) and its gradient, in one
+    pass over X (samples strategy) or two (weights strategy). Returns the loss sum."""
+    cdef LinCtx c
+    cdef int rc
+    _fill(&c, <const char *>&X[0, 0] if X.shape[0] > 0 else NULL, X.strides[0], X.shape[1],
+          floating is float, &y[0] if y.shape[0] > 0 else NULL,
+          &sw[0] if sw is not None and sw.shape[0] > 0 else NULL,
+          &W[0, 0], &b[0], W.shape[0], wscale, loss, ovr, eps)
+    c.out = &out[0]
+    if idx is not None:
+        c.idx = &idx[0] if idx.shape[0] > 0 else NULL
+        c.nrows = idx.shape[0]
+    else:
+        c.nrows = X.shape[0]
+    if c.nrows == 0:
+        memset(c.out, 0, (c.K * c.d + c.K + 1) * sizeof(double))
+        return 0.0
+    with nogil:
+        _plan(&c, strategy)
+        rc = _alloc(&c, strategy, True)
+        if rc == 0:
+            rc = _loss_grad(&c, strategy, n_threads)
+            _free(&c)
+    if rc != 0:
+        raise MemoryError("parml: could not allocate the gradient buffers or start the thread pool")
+    return out[c.K * c.d + c.K]
+
+
+# --------------------------------------------------------------------------------------------
+# SGD epochs
+
+ctypedef struct SGDCtx:
+    LinCtx lc                  # W = V (K x d, true weights = scale * V), b
+    double *V                  # IN/OUT
+    double *b                  # IN/OUT
+    double scale, t, u, avg_count   # IN/OUT state
+    double *Q                  # IN/OUT cumulative L1 penalty applied per weight (K x d) or NULL
+    double *A                  # IN/OUT averaged weights (K x d) or NULL
+    double *Ab                 # IN/OUT averaged intercepts (K)
+    int schedule
+    double eta0, power_t, alpha, opt_init, l1frac, l2frac, avg_start
+    bint fit_intercept
+    # mini-batch update step
+    double eta, step
+    Py_ssize_t nb
+    Py_ssize_t upt, utasks     # weights per update task, update tasks
+    # Hogwild
+    const Py_ssize_t *order
+    Py_ssize_t n, shard_rows, nshards
+    double *shard_loss
+
+
+cdef inline double _eta(const SGDCtx *s, double t) noexcept nogil:
+    if s.schedule == SCH_OPTIMAL:
+        return 1.0 / (s.alpha * (s.opt_init + t - 1.0))
+    if s.schedule == SCH_INVSCALING:
+        return s.eta0 / pow(t, s.power_t)
+    return s.eta0
+
+
+cdef inline void _renorm(SGDCtx *s) noexcept nogil:
+    """Fold the lazy L2 scale into V once it gets small (keeps V's magnitude sane)."""
+    cdef Py_ssize_t j, n = s.lc.K * s.lc.d
+    if s.scale < 1e-9:
+        for j in range(n):
+            s.V[j] *= s.scale
+        s.scale = 1.0
+    s.lc.wscale = s.scale
+
+
+cdef inline void _l1_avg_range(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """Cumulative L1 penalty (Tsuruoka et al. 2009) and weight averaging on weights [lo, hi)."""
+    cdef Py_ssize_t j
+    cdef double w, w0, mu
+    if s.Q != NULL:
+        for j in range(lo, hi):
+            w0 = s.scale * s.V[j]
+            w = w0
+            if w > 0.0:
+                w = w - (s.u + s.Q[j])
+                if w < 0.0:
+                    w = 0.0
+            elif w < 0.0:
+                w = w + (s.u - s.Q[j])
+                if w > 0.0:
+                    w = 0.0
+            s.Q[j] += w - w0
+            s.V[j] = w / s.scale
+    if s.A != NULL and s.t >= s.avg_start:
+        mu = 1.0 / (s.avg_count + 1.0)
+        for j in range(lo, hi):
+            s.A[j] += mu * (s.scale * s.V[j] - s.A[j])
+
+
+cdef inline void _after_step(SGDCtx *s, double eta) noexcept nogil:
+    """Bookkeeping shared by the per-sample and mini-batch steps, after V and b moved."""
+    cdef Py_ssize_t k
+    if s.Q != NULL:
+        s.u += s.l1frac * eta * s.alpha
+    if s.Q != NULL or (s.A != NULL and s.t >= s.avg_start):
+        _l1_avg_range(s, 0, s.lc.K * s.lc.d)
+    if s.A != NULL and s.t >= s.avg_start:
+        for k in range(s.lc.K):
+            s.Ab[k] += (s.b[k] - s.Ab[k]) / (s.avg_count + 1.0)
+        s.avg_count += 1.0
+    s.t += 1.0
+
+
+cdef inline void _decay(SGDCtx *s, double eta) noexcept nogil:
+    cdef double f
+    if s.l2frac > 0.0:
+        f = 1.0 - s.l2frac * eta * s.alpha
+        s.scale *= f if f > 0.0 else 0.0
+        _renorm(s)
+
+
+cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """Classic SGD, one update per row, rows [lo, hi) of the order; lazy L2 scale (O(1) decay)."""
+    cdef LinCtx *c = &s.lc
+    cdef Py_ssize_t i, k, row, K = c.K, d = c.d
+    cdef double sumloss = 0.0, eta
+    cdef double *z = c.scratch
+    cdef const char *xr
+    for i in range(lo, hi):
+        row = _row_of(c, i)
+        xr = c.X + row * c.ldx
+        if c.idx != NULL and i + 2 < hi:
+            parml_prefetch_row(c.X + c.idx[i + 2] * c.ldx, d * c.xsize)
+        eta = _eta(s, s.t)
+        sumloss += _row(c, row, xr, z)
+        _decay(s, eta)
+        for k in range(K):
+            if z[k] != 0.0:
+                _axpy(c, -eta * z[k] / s.scale, xr, s.V + k * d, d)
+                if s.fit_intercept:
+                    s.b[k] -= eta * z[k]
+        _after_step(s, eta)
+    return sumloss
+
+
+cdef void _t_update(void *vs, ptrdiff_t t, int worker) noexcept nogil:
+    """Mini-batch update of one block of weights: V -= step * G, then L1 and averaging."""
+    cdef SGDCtx *s = <SGDCtx *>vs
+    cdef Py_ssize_t lo = t * s.upt, hi = min(lo + s.upt, s.lc.K * s.lc.d), j
+    cdef const double *G = s.lc.out
+    for j in range(lo, hi):
+        s.V[j] -= s.step * G[j]
+    _l1_avg_range(s, lo, hi)
+
+
+cdef int _sgd_minibatches(SGDCtx *s, Py_ssize_t n, Py_ssize_t batch, int strategy, int n_threads,
+                          const Py_ssize_t *order, double *sumloss) noexcept nogil:
+    cdef LinCtx *c = &s.lc
+    cdef Py_ssize_t p, k, KD = c.K * c.d
+    cdef double eta
+    cdef int rc = 0, nt_upd
+    s.utasks = _clamp(KD // 4096, 1, MAX_TASKS)
+    s.upt = (((KD + s.utasks - 1) // s.utasks) + 7) & ~7
+    s.utasks = (KD + s.upt - 1) // s.upt
+    nt_upd = n_threads if KD >= 65536 else 1
+    sumloss[0] = 0.0
+    p = 0
+    while p < n:
+        s.nb = min(batch, n - p)
+        if order != NULL:
+            c.idx = order + p
+        else:
+            c.idx = NULL
+            c.row0 = p
+        c.nrows = s.nb
+        _plan(c, strategy)     # same or fewer tasks than the buffers were sized for
+        eta = _eta(s, s.t)
+        rc |= _loss_grad(c, strategy, n_threads)
+        sumloss[0] += c.out[KD + c.K]
+        _decay(s, eta)
+        s.eta = eta
+        s.step = eta / (<double>s.nb * s.scale)
+        if s.Q != NULL:
+            s.u += s.l1frac * eta * s.alpha
+        rc |= parallel_for(s.utasks, nt_upd, _t_update, s)
+        if s.fit_intercept:
+            for k in range(c.K):
+                s.b[k] -= eta * c.out[KD + k] / <double>s.nb
+        if s.A != NULL and s.t >= s.avg_start:
+            for k in range(c.K):
+                s.Ab[k] += (s.b[k] - s.Ab[k]) / (s.avg_count + 1.0)
+            s.avg_count += 1.0
+        s.t += 1.0
+        p += s.nb
+    return rc
+
+
+cdef void _t_hogwild(void *vs, ptrdiff_t t, int worker) noexcept nogil:
+    """Hogwild shard: per-sample SGD on this shard's rows, writing the shared V and b without
+    locks. Racy by design (Niu et al. 2011): results depend on thread timing."""
+    cdef SGDCtx *s = <SGDCtx *>vs
+    cdef LinCtx c = s.lc                 # private copy: own scratch row, same shared weights
+    cdef Py_ssize_t lo = t * s.shard_rows, hi = min(lo + s.shard_rows, s.n), i, j, k, row
+    cdef Py_ssize_t KD = c.K * c.d
+    cdef double eta, f, loss = 0.0, tt
+    cdef double *z = s.lc.scratch + t * s.lc.sstride
+    cdef const char *xr
+    for i in range(lo, hi):
+        row = s.order[i] if s.order != NULL else i
+        xr = c.X + row * c.ldx
+        if s.order != NULL and i + 2 < hi:
+            parml_prefetch_row(c.X + s.order[i + 2] * c.ldx, c.d * c.xsize)
+        # the step count this row would have had in a serial epoch over interleaved shards
+        tt = s.t + <double>((i - lo) * s.nshards + t)
+        eta = _eta(s, tt)
+        loss += _row(&c, row, xr, z)
+        if s.l2frac > 0.0:
+            f = 1.0 - s.l2frac * eta * s.alpha
+            f = f if f > 0.0 else 0.0
+            for j in range(KD):
+                s.V[j] *= f
+        for k in range(c.K):
+            if z[k] != 0.0:
+                _axpy(&c, -eta * z[k], xr, s.V + k * c.d, c.d)
+                if s.fit_intercept:
+                    s.b[k] -= eta * z[k]
+    s.shard_loss[t] = loss
+
+
+def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
+              const double[::1] y,          # IN   n
+              const double[::1] sw,         # IN   n or None
+              const Py_ssize_t[::1] order,  # IN   visiting order (a permutation), or None
+              double[:, ::1] V,             # IN/OUT K x d, true weights = state[0] * V
+              double[::1] b,                # IN/OUT K
+              double[::1] state,            # IN/OUT [scale, t, u, avg_count]
+              double[:, ::1] Q,             # IN/OUT K x d cumulative L1, or None (no L1)
+              double[:, ::1] A,             # IN/OUT K x d averaged weights, or None
+              double[::1] Ab,               # IN/OUT K averaged intercepts, or None
+              int loss, bint ovr, double eps,
+              int schedule, double eta0, double power_t, double alpha, double opt_init,
+              double l1frac, double l2frac, double avg_start, bint fit_intercept,
+              Py_ssize_t batch, int strategy, int n_threads):
+    """One epoch of SGD over the rows of X in `order`. batch == 1: classic per-sample SGD on one
+    thread; batch > 1: mini-batches whose gradient is the fused kernel (samples or weights
+    strategy, parallel) and whose update is parallel over weights; strategy HOGWILD: n_threads
+    shards of per-sample SGD writing shared weights without locks. Returns the summed loss."""
+    cdef SGDCtx s
+    cdef LinCtx *c = &s.lc
+    cdef Py_ssize_t n = order.shape[0] if order is not None else X.shape[0]
+    cdef Py_ssize_t K = V.shape[0], d = V.shape[1], i
+    cdef double sumloss = 0.0
+    cdef int rc = 0
+    memset(&s, 0, sizeof(SGDCtx))
+    _fill(c, <const char *>&X[0, 0] if X.shape[0] > 0 else NULL, X.strides[0], d,
+          floating is float, &y[0] if y.shape[0] > 0 else NULL,
+          &sw[0] if sw is not None and sw.shape[0] > 0 else NULL,
+          &V[0, 0], &b[0], K, state[0], loss, ovr, eps)
+    s.V, s.b = &V[0, 0], &b[0]
+    s.scale, s.t, s.u, s.avg_count = state[0], state[1], state[2], state[3]
+    s.Q = &Q[0, 0] if Q is not None else NULL
+    s.A = &A[0, 0] if A is not None else NULL
+    s.Ab = &Ab[0] if Ab is not None else NULL
+    s.schedule, s.eta0, s.power_t, s.alpha, s.opt_init = schedule, eta0, power_t, alpha, opt_init
+    s.l1frac, s.l2frac, s.avg_start, s.fit_intercept = l1frac, l2frac, avg_start, fit_intercept
+    s.order = &order[0] if order is not None and n > 0 else NULL
+    if n == 0:
+        return 0.0
+    with nogil:
+        if strategy == S_HOGWILD and n_threads > 1 and n >= 2 * n_threads:
+            s.nshards = n_threads
+            s.shard_rows = (n + n_threads - 1) // n_threads
+            s.n = n
+            c.sstride = (K + 7) & ~7
+            c.scratch = <double *>malloc(n_threads * c.sstride * sizeof(double))
+            s.shard_loss = <double *>calloc(n_threads, sizeof(double))
+            if c.scratch == NULL or s.shard_loss == NULL:
+                rc = -1
+            else:
+                # the shards share no lazy scale: fold it into V first
+                if s.scale != 1.0:
+                    for i in range(K * d):
+                        s.V[i] *= s.scale
+                    s.scale = 1.0
+                c.wscale = 1.0
+                rc = parallel_for(s.nshards, n_threads, _t_hogwild, &s)
+                for i in range(s.nshards):
+                    sumloss += s.shard_loss[i]
+                s.t += <double>n
+            free(c.scratch)
+            free(s.shard_loss)
+            c.scratch = NULL
+        elif batch <= 1 or strategy == S_HOGWILD:
+            c.idx = s.order
+            c.sstride = (K + 7) & ~7
+            c.scratch = <double *>malloc(c.sstride * sizeof(double))
+            if c.scratch == NULL:
+                rc = -1
+            else:
+                sumloss = _sgd_samples(&s, 0, n)
+            free(c.scratch)
+            c.scratch = NULL
+        else:
+            c.nrows = min(batch, n)
+            _plan(c, strategy)
+            rc = _alloc(c, strategy, True)
+            if rc == 0:
+                c.out = <double *>malloc((K * d + K + 1) * sizeof(double))
+                if c.out == NULL:
+                    rc = -1
+                else:
+                    rc = _sgd_minibatches(&s, n, batch, strategy, n_threads, s.order, &sumloss)
+                free(c.out)
+                _free(c)
+    if rc != 0:
+        raise MemoryError("parml: could not allocate SGD buffers or start the thread pool")
+    state[0], state[1], state[2], state[3] = s.scale, s.t, s.u, s.avg_count
+    return sumloss
+
+
+# --------------------------------------------------------------------------------------------
+# Prediction, column sums, finiteness, Gram matrices
+
+ctypedef struct PredCtx:
+    LinCtx lc
+    double *Z                  # OUT n x K scores
+
+
+cdef void _t_decision(void *vc, ptrdiff_t t, int worker) noexcept nogil:
+    cdef PredCtx *p = <PredCtx *>vc
+    cdef LinCtx *c = &p.lc
+    cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows), i, k
+    cdef const char *xr
+    for i in range(lo, hi):
+        xr = c.X + i * c.ldx
+        for k in range(c.K):
+            p.Z[i * c.K + k] = _dot(c, xr, c.W + k * c.d, c.d) + c.b[k]
+
+
+def decision(const floating[:, ::1] X,     # IN   n x d
+             const double[:, ::1] W,       # IN   K x d
+             const double[::1] b,          # IN   K
+             double[:, ::1] Z,             # OUT  n x K
+             int n_threads):
+    """Z = X W^T + b, parallel over row blocks."""
+    cdef PredCtx p
+    cdef LinCtx *c = &p.lc
+    if X.shape[0] == 0:
+        return
+    _fill(c, <const char *>&X[0, 0], X.strides[0], X.shape[1], floating is float, NULL, NULL,
+          &W[0, 0] if W.shape[1] > 0 else NULL, &b[0], W.shape[0], 1.0, 0, False, 0.0)
+    c.nrows = X.shape[0]
+    p.Z = &Z[0, 0]
+    with nogil:
+        _plan(c, S_SAMPLES)
+        parallel_for(c.ntasks, n_threads if c.nrows * c.K * c.d >= PARALLEL_MIN_WORK else 1,
+                     _t_decision, &p)
+
+
+cdef void _t_colsums(void *vc, ptrdiff_t t, int worker) noexcept nogil:
+    cdef LinCtx *c = <LinCtx *>vc
+    cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows), i
+    cdef double *part = c.part + t * c.pstride
+    memset(part, 0, c.d * sizeof(double))
+    for i in range(lo, hi):
+        _axpy(c, c.sw[i] if c.sw != NULL else 1.0, c.X + i * c.ldx, part, c.d)
+
+
+def col_sums(const floating[:, ::1] X,    # IN   n x d
+             const double[::1] sw,        # IN   n or None
+             double[::1] out,             # OUT  d: sum_i sw_i x_i
+             int n_threads):
+    """Weighted column sums, per-task partials reduced in task order."""
+    cdef LinCtx c
+    cdef Py_ssize_t s, j
+    cdef int nt
+    if out.shape[0] > 0:
+        memset(&out[0], 0, out.shape[0] * sizeof(double))
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        return
+    _fill(&c, <const char *>&X[0, 0], X.strides[0], X.shape[1], floating is float, NULL,
+          &sw[0] if sw is not None else NULL, NULL, NULL, 1, 1.0, 0, False, 0.0)
+    c.nrows = X.shape[0]
+    with nogil:
+        _plan(&c, S_SAMPLES)
+        c.pstride = (c.d + 7) & ~7
+        c.part = <double *>malloc(c.ntasks * c.pstride * sizeof(double))
+    if c.part == NULL:
+        raise MemoryError()
+    nt = n_threads if c.nrows * c.d >= PARALLEL_MIN_WORK else 1
+    with nogil:
+        parallel_for(c.ntasks, nt, _t_colsums, &c)
+        for s in range(c.ntasks):
+            for j in range(c.d):
+                out[j] += c.part[s * c.pstride + j]
+        free(c.part)
+
+
+cdef void _t_finite(void *vc, ptrdiff_t t, int worker) noexcept nogil:
+    cdef LinCtx *c = <LinCtx *>vc
+    cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows), i
+    cdef double acc = 0.0
+    # x * 0 is 0 for finite x and NaN for inf or NaN: a dot product with zeros finds them all
+    for i in range(lo, hi):
+        acc += _dot(c, c.X + i * c.ldx, c.W, c.d)
+    c.part[t * 8] = acc
+
+
+def all_finite(const floating[:, ::1] X, int n_threads):
+    """True when every element of X is finite (one parallel pass)."""
+    cdef LinCtx c
+    cdef double *zeros
+    cdef double acc = 0.0
+    cdef Py_ssize_t s
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        return True
+    zeros = <double *>calloc(X.shape[1], sizeof(double))
+    if zeros == NULL:
+        raise MemoryError()
+    _fill(&c, <const char *>&X[0, 0], X.strides[0], X.shape[1], floating is float, NULL, NULL,
+          zeros, NULL, 1, 1.0, 0, False, 0.0)
+    c.nrows = X.shape[0]
+    with nogil:
+        _plan(&c, S_SAMPLES)
+        c.part = <double *>malloc(c.ntasks * 8 * sizeof(double))
+        if c.part != NULL:
+            parallel_for(c.ntasks, n_threads if c.nrows * c.d >= PARALLEL_MIN_WORK else 1,
+                         _t_finite, &c)
+            for s in range(c.ntasks):
+                acc += c.part[s * 8]
+        free(c.part)
+    free(zeros)
+    if c.part == NULL:
+        raise MemoryError()
+    return acc == 0.0
+
+
+ctypedef struct GramCtx:
+    const char *X
+    Py_ssize_t ldx, d, n, xsize
+    bint f32
+    const double *Y            # IN   n x T extra columns (targets), or NULL
+    Py_ssize_t T
+    const double *sw           # IN   n or NULL
+    const double *mu           # IN   d + T centres
+    Py_ssize_t D               # d + T
+    Py_ssize_t rpt, ntasks
+    double *part               # OUT  per-task D x D partial Gram
+    double *buf                # per-task GRAM_ROWS x D block + D x D product, bstride apart
+    Py_ssize_t bstride
+    int inner_threads          # threads of each GEMM call (1 when rows are split over tasks)
+
+
+cdef int _gram_rows(GramCtx *g, Py_ssize_t lo, Py_ssize_t hi, double *acc, double *buf) noexcept nogil:
+    """acc += Z^T Z over rows [lo, hi), Z = sqrt(sw) * ([X | Y] - mu), GRAM_ROWS rows per GEMM."""
+    cdef Py_ssize_t D = g.D, r0, r1, i, j, m
+    cdef double s
+    cdef double *blk = buf
+    cdef double *prod = buf + GRAM_ROWS * D
+    cdef parml_gemm_args_d a
+    cdef int rc = 0
+    r0 = lo
+    while r0 < hi:
+        r1 = min(r0 + GRAM_ROWS, hi)
+        m = r1 - r0
+        for i in range(m):
+            s = sqrt(g.sw[r0 + i]) if g.sw != NULL else 1.0
+            if g.f32:
+                for j in range(g.d):
+                    blk[i * D + j] = s * ((<const float *>(g.X + (r0 + i) * g.ldx))[j] - g.mu[j])
+            else:
+                for j in range(g.d):
+                    blk[i * D + j] = s * ((<const double *>(g.X + (r0 + i) * g.ldx))[j] - g.mu[j])
+            for j in range(g.T):
+                blk[i * D + g.d + j] = s * (g.Y[(r0 + i) * g.T + j] - g.mu[g.d + j])
+        a.m, a.n, a.k = D, D, m
+        a.a, a.rs_a, a.cs_a = blk, 1, D          # A = blk^T
+        a.b, a.rs_b, a.cs_b = blk, D, 1
+        a.c, a.rs_c = prod, D
+        rc |= parml_gemm_d(&parml_kernels_d[parml_best_kernel()], &a, g.inner_threads,
+                           4 * g.inner_threads, 0, parallel_for)
+        for i in range(D * D):
+            acc[i] += prod[i]
+        r0 = r1
+    return rc
+
+
+cdef void _t_gram(void *vg, ptrdiff_t t, int worker) noexcept nogil:
+    cdef GramCtx *g = <GramCtx *>vg
+    cdef double *acc = g.part + t * g.D * g.D
+    memset(acc, 0, g.D * g.D * sizeof(double))
+    _gram_rows(g, t * g.rpt, min(t * g.rpt + g.rpt, g.n), acc, g.buf + t * g.bstride)
+
+
+def gram(const floating[:, ::1] X,      # IN   n x d
+         const double[:, ::1] Y,        # IN   n x T, or None
+         const double[::1] sw,          # IN   n, or None
+         const double[::1] mu,          # IN   d + T centres
+         double[:, ::1] G,              # OUT  (d+T) x (d+T), accumulated into (+=)
+         int n_threads):
+    """G += Z^T Z, Z = sqrt(sw) * ([X | Y] - mu): the centred, weighted Gram matrix of X with the
+    targets appended (so X^T X, X^T y and y^T y come out of one pass). Narrow data splits rows
+    over tasks (each a single-threaded GEMM into its own partial); wide data runs each GEMM on
+    all threads. Either way the split depends on the shape only."""
+    cdef GramCtx g
+    cdef Py_ssize_t t, i
+    cdef int rc = 0
+    memset(&g, 0, sizeof(GramCtx))
+    g.n, g.d = X.shape[0], X.shape[1]
+    if g.n == 0:
+        return
+    g.X, g.ldx, g.f32 = <const char *>&X[0, 0], X.strides[0], floating is float
+    g.xsize = 4 if g.f32 else 8
+    g.T = Y.shape[1] if Y is not None else 0
+    g.Y = &Y[0, 0] if Y is not None and g.T > 0 else NULL
+    g.sw = &sw[0] if sw is not None else NULL
+    g.mu = &mu[0]
+    g.D = g.d + g.T
+    if g.D <= GRAM_SPLIT_MAX_DIM:
+        g.ntasks = _clamp((g.n * g.D * g.D) // (64 * MIN_TASK_WORK), 1, 16)
+        g.ntasks = min(g.ntasks, (g.n + GRAM_ROWS - 1) // GRAM_ROWS)
+        g.inner_threads = 1
+    else:
+        g.ntasks = 1
+        g.inner_threads = n_threads
+    g.rpt = (g.n + g.ntasks - 1) // g.ntasks
+    g.bstride = (GRAM_ROWS * g.D + g.D * g.D + 7) & ~7
+    g.part = <double *>malloc(g.ntasks * g.D * g.D * sizeof(double))
+    g.buf = <double *>malloc(g.ntasks * g.bstride * sizeof(double))
+    if g.part == NULL or g.buf == NULL:
+        free(g.part)
+        free(g.buf)
+        raise MemoryError("parml: could not allocate Gram buffers")
+    with nogil:
+        if g.ntasks == 1:
+            memset(g.part, 0, g.D * g.D * sizeof(double))
+            rc = _gram_rows(&g, 0, g.n, g.part, g.buf)
+        else:
+            rc = parallel_for(g.ntasks, n_threads, _t_gram, &g)
+        for t in range(g.ntasks):
+            for i in range(g.D * g.D):
+                (&G[0, 0])[i] += g.part[t * g.D * g.D + i]
+    free(g.part)
+    free(g.buf)
+    if rc != 0:
+        raise MemoryError("parml: could not allocate GEMM buffers or start the thread pool")

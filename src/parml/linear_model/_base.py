@@ -1,0 +1,151 @@
+"""Shared pieces of the linear estimators: prediction through the decision kernel, the fused
+loss + gradient driven over row chunks, the L-BFGS driver and the strategy choice."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted
+
+from parml._kernels import _linear
+from parml._threads import effective_n_threads
+
+from ._data import check_X_predict
+
+LOSS = _linear.LOSS_IDS
+STRATEGIES = ("auto", "samples", "weights")
+
+# "auto": the samples strategy reads X once and reduces per-task partial gradients of K*d
+# doubles; the weights strategy reads X twice but needs no partials. Partials stop fitting in a
+# core's L2 (1 MiB here) past ~64K weights; below that samples won on every shape measured
+# (bench/linear.py, tall 1M x 100 and wide 10k x 5000).
+AUTO_WEIGHTS_MIN_KD = 1 << 16
+
+
+def resolve_strategy(strategy, K, d):
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if strategy == "auto":
+        strategy = "weights" if K * d >= AUTO_WEIGHTS_MIN_KD else "samples"
+    return _linear.STRATEGIES[strategy]
+
+
+def check_n_threads(n_threads):
+    return effective_n_threads(n_threads)
+
+
+def loss_grad(rows, y, sw, W, b, loss, ovr, eps, strategy, n_threads, out=None):
+    """Sum over all rows (streamed chunk by chunk) of the loss and its gradient:
+    returns a float64 vector [grad W (K*d), grad b (K), loss]."""
+    K, d = W.shape
+    total = None
+    buf = np.empty(K * d + K + 1) if out is None else out
+    for s, e, c in rows.chunks():
+        _linear.loss_grad(c, y[s:e], None if sw is None else sw[s:e], W, b, 1.0, loss, ovr, eps,
+                          None, strategy, buf, n_threads)
+        if total is None:
+            total = buf.copy() if rows.streamed else buf
+        else:
+            total += buf
+    return total
+
+
+def lbfgs(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threads, tol,
+          max_iter, x0, verbose=0):
+    """Minimises (1/S) sum_i sw_i loss_i + ||W||^2 / (2 C S) (S = sum of weights, intercepts not
+    penalised) with scipy's L-BFGS-B, each evaluation one fused pass over X.
+    Returns (W, b, n_iter)."""
+    d = rows.d
+    S = float(rows.n if sw is None else sw.sum())
+    reg = 0.0 if not np.isfinite(C) else 1.0 / (C * S)
+    KD = K * d
+    zeros_b = np.zeros(K)
+    buf = np.empty(KD + K + 1)
+
+    def fun(theta):
+        W = theta[:KD].reshape(K, d)
+        b = theta[KD:] if fit_intercept else zeros_b
+        tot = loss_grad(rows, y, sw, W, np.ascontiguousarray(b), loss, ovr, eps, strategy,
+                        n_threads, out=buf)
+        f = tot[-1] / S + 0.5 * reg * float(theta[:KD] @ theta[:KD])
+        g = np.empty_like(theta)
+        g[:KD] = tot[:KD] / S + reg * theta[:KD]
+        if fit_intercept:
+            g[KD:] = tot[KD:KD + K] / S
+        return f, g
+
+    res = minimize(fun, x0, method="L-BFGS-B", jac=True,
+                   options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
+                            "ftol": 64 * np.finfo(float).eps, "iprint": verbose - 1})
+    if not res.success and res.nit >= max_iter:
+        warnings.warn(f"L-BFGS did not converge in {max_iter} iterations ({res.message}); "
+                      "increase max_iter or scale the data.", ConvergenceWarning, stacklevel=3)
+    theta = res.x
+    W = np.ascontiguousarray(theta[:KD].reshape(K, d))
+    b = theta[KD:].copy() if fit_intercept else np.zeros(K)
+    return W, b, int(res.nit)
+
+
+class LinearModelBase(BaseEstimator):
+    """Prediction through parml's decision kernel (reads float32 X as given)."""
+
+    def _coef_2d(self):
+        W = np.ascontiguousarray(np.atleast_2d(self.coef_), dtype=np.float64)
+        b = np.ascontiguousarray(np.atleast_1d(np.asarray(self.intercept_, dtype=np.float64)))
+        if b.shape[0] != W.shape[0]:
+            b = np.broadcast_to(b, (W.shape[0],)).copy()
+        return W, b
+
+    def _scores(self, X):
+        check_is_fitted(self)
+        nt = check_n_threads(self.n_threads)
+        rows = check_X_predict(self, X, nt)
+        W, b = self._coef_2d()
+        Z = np.empty((rows.n, W.shape[0]))
+        for s, e, c in rows.chunks():
+            _linear.decision(c, W, b, Z[s:e], nt)
+        return Z
+
+
+class LinearClassifierBase(ClassifierMixin, LinearModelBase):
+    def decision_function(self, X):
+        """Signed scores: (n_samples,) for two classes, (n_samples, n_classes) otherwise."""
+        Z = self._scores(X)
+        return Z[:, 0] if Z.shape[1] == 1 else Z
+
+    def predict(self, X):
+        s = self.decision_function(X)
+        idx = (s > 0).astype(np.intp) if s.ndim == 1 else s.argmax(axis=1)
+        return self.classes_[idx]
+
+
+def encode_classes(est, y, classes=None):
+    """classes_ and integer labels; a single class is a ValueError."""
+    from sklearn.utils.multiclass import check_classification_targets
+    check_classification_targets(y)
+    if classes is None:
+        classes, yi = np.unique(y, return_inverse=True)
+    else:
+        classes = np.asarray(classes)
+        yi = np.searchsorted(classes, y)
+        yi = np.clip(yi, 0, len(classes) - 1)
+        if not np.array_equal(classes[yi], y):
+            raise ValueError(f"y holds labels not in classes={list(classes)}")
+    if len(classes) < 2:
+        raise ValueError(f"{type(est).__name__} needs samples of at least 2 classes in the data, "
+                         f"but the data contains only one class: {classes[0]!r}")
+    return classes, yi.astype(np.intp)
+
+
+def class_sample_weight(class_weight, classes, yi, sw):
+    """Multiplies per-class weights into the sample weights (None stays None if no weights)."""
+    if class_weight is None:
+        return sw
+    from sklearn.utils.class_weight import compute_class_weight
+    cw = compute_class_weight(class_weight, classes=classes, y=classes[yi])
+    w = cw[yi]
+    return w if sw is None else sw * w

@@ -1,0 +1,35 @@
+"""scikit-learn's own estimator checks on every parml linear model."""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from parml.linear_model import (LinearRegression, LinearSVC, LogisticRegression, Ridge,
+                                SGDClassifier, SGDRegressor)
+
+ESTIMATORS = [
+    LinearRegression(),
+    Ridge(),
+    Ridge(solver="lbfgs"),
+    LogisticRegression(),
+    LogisticRegression(solver="gd", max_iter=300),
+    LinearSVC(),
+    SGDClassifier(random_state=0),
+    SGDClassifier(random_state=0, batch_size=32, loss="log_loss"),
+    SGDRegressor(random_state=0),
+]
+
+# check name -> why it is expected to fail, per estimator class
+# (the same list scikit-learn 1.9 keeps for its own LinearSVC and SGD estimators)
+_SW = {"check_sample_weight_equivalence_on_dense_data":
+       "stochastic order / iterative stop: weighting is not bitwise repetition "
+       "(scikit-learn xfails this for its own estimator too)"}
+EXPECTED = {"LinearSVC": _SW, "SGDClassifier": _SW, "SGDRegressor": _SW}
+
+
+def expected_failed_checks(est):
+    return EXPECTED.get(type(est).__name__, {})
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
