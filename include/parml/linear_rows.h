@@ -121,12 +121,13 @@ static inline const parml_rowops *parml_pick_rowops(int force_generic)
     return &parml_rowops_generic;
 }
 
-/* Prefetch hint for the first cache lines of a row that will be read soon (shuffled SGD). */
+/* Prefetch hint for (the first 4 KiB of) a row that will be read soon: shuffled SGD visits rows
+ * in random order, and without this each row costs a DRAM round trip (~100 ns measured). */
 static inline void parml_prefetch_row(const void *p, ptrdiff_t bytes)
 {
 #if defined(__GNUC__) || defined(__clang__)
     const char *c = (const char *)p;
-    for (ptrdiff_t o = 0; o < bytes && o < 512; o += 64) __builtin_prefetch(c + o, 0, 3);
+    for (ptrdiff_t o = 0; o < bytes && o < 4096; o += 64) __builtin_prefetch(c + o, 0, 2);
 #else
     (void)p; (void)bytes;
 #endif

@@ -20,8 +20,9 @@ enum {
     PARML_N_LOSSES = 10
 };
 
-/* Returns loss(z, y); stores d loss / d z in *dl. */
-static inline double parml_loss(int loss, double z, double y, double eps, double *dl)
+/* Returns loss(z, y) (0 for the log loss when !need_loss: its log1p is the costliest part of an
+ * SGD step and only the stopping rule reads it); stores d loss / d z in *dl. */
+static inline double parml_loss(int loss, double z, double y, double eps, double *dl, int need_loss)
 {
     double p, r, e;
     switch (loss) {
@@ -35,10 +36,10 @@ static inline double parml_loss(int loss, double z, double y, double eps, double
         e = exp(-fabs(p));
         if (p > 0) {
             *dl = -y * e / (1.0 + e);
-            return log1p(e);
+            return need_loss ? log1p(e) : 0.0;
         }
         *dl = -y / (1.0 + e);
-        return -p + log1p(e);
+        return need_loss ? -p + log1p(e) : 0.0;
     case PARML_L_HINGE:
         p = y * z;
         if (p < 1.0) {

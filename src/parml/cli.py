@@ -6,6 +6,7 @@ import time
 BENCH_AREAS = {
     "gemm": "parml.benchmarks.gemm",
     "add": "parml.benchmarks.elementwise",
+    "linear": "parml.benchmarks.linear",
 }
 
 

@@ -118,7 +118,8 @@ class _SGDParams:
         self.fit_intercept = bool(est.fit_intercept)
 
 
-def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, eta0):
+def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, eta0,
+           need_loss=True):
     """One pass over the data, chunk by chunk (rows shuffled within each chunk)."""
     sumloss = 0.0
     for s, e, c in rows.chunks():
@@ -131,7 +132,7 @@ def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, 
             c, yk[s:e], None if sw is None else sw[s:e], idx, st.V, st.b, st.state, st.Q, st.A,
             st.Ab, p.loss, ovr, p.eps, p.schedule, eta0, p.power_t, p.alpha, p.opt_init,
             p.l1frac if p.l1 else 0.0, p.l2frac, p.avg_start, p.fit_intercept, p.batch, strategy,
-            nt)
+            nt, need_loss)
     return sumloss
 
 
@@ -198,7 +199,8 @@ class _SGDBase(LinearModelBase):
         rng = check_random_state(self.random_state)
         self._sgd_state = st
         if partial:
-            _epoch(rows, yk, sw, st, p, K, ovr, sid, nt, rng, self.shuffle, None, p.eta0)
+            _epoch(rows, yk, sw, st, p, K, ovr, sid, nt, rng, self.shuffle, None, p.eta0,
+                   need_loss=False)
             self.n_iter_ = getattr(self, "n_iter_", 0) + 1
         else:
             self.n_iter_ = self._epochs(rows, yk, sw, st, p, K, ovr, sid, nt, rng)
@@ -214,11 +216,14 @@ class _SGDBase(LinearModelBase):
         tol = -np.inf if self.tol is None else float(self.tol)
         n_train = rows.n if train_mask is None else int(train_mask.sum())
         best_loss, best_score, bad = np.inf, -np.inf, 0
+        # the epoch loss feeds only the stopping rule and verbose output; without them, the log
+        # loss's log1p per sample is skipped
+        need_loss = (self.tol is not None and val is None) or bool(self.verbose)
         eta0 = p.eta0
         ep = 0
         for ep in range(1, self.max_iter + 1):
             sumloss = _epoch(rows, yk, sw, st, p, K, ovr, sid, nt, rng, self.shuffle,
-                             train_mask, eta0)
+                             train_mask, eta0, need_loss=need_loss)
             if self.verbose:
                 print(f"-- Epoch {ep}: avg. loss {sumloss / max(n_train, 1):.6f}")
             if val is not None:

@@ -1,0 +1,631 @@
+"""parml._kernels._linear against independent float64 numpy references: the fused loss + gradient
+for every loss, finite differences, thread-count determinism, strategies, row subsets, SGD epochs
+(per-sample, mini-batch, Hogwild), prediction, column sums, finiteness and weighted Gram matrices,
+each with the portable and the CPU-specific row kernels."""
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from parml._kernels import _linear as L
+
+DTYPES = [np.float32, np.float64]
+THREADS = [1, 2, 4]
+LOSSES = list(L.LOSS_IDS)
+CLASSIF = ["log_loss", "hinge", "squared_hinge", "modified_huber", "perceptron"]
+REGR = ["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
+SMOOTH = ["squared_error", "log_loss", "multinomial", "huber"]
+EPS = {"huber": 1.0, "epsilon_insensitive": 0.5, "squared_epsilon_insensitive": 0.5}
+SAMPLES, WEIGHTS, HOGWILD = L.STRATEGIES["samples"], L.STRATEGIES["weights"], L.STRATEGIES["hogwild"]
+CONSTANT = L.SCHEDULES["constant"]
+ROWOPS = ["generic", "best"]
+
+
+@contextlib.contextmanager
+def rowops_ctx(which):
+    L.use_generic_rowops(which == "generic")
+    try:
+        yield
+    finally:
+        L.use_generic_rowops(False)
+
+
+@pytest.fixture(params=ROWOPS)
+def rowops(request):
+    L.use_generic_rowops(request.param == "generic")
+    request.addfinalizer(lambda: L.use_generic_rowops(False))
+    assert (L.rowops_name() == "generic") == (request.param == "generic")
+    return request.param
+
+
+def test_rowops_switch():
+    best = L.rowops_name()
+    assert best in ("avx512", "generic")
+    with rowops_ctx("generic"):
+        assert L.rowops_name() == "generic"
+    assert L.rowops_name() == best
+
+
+# ------------------------------------------------------------------------------------------------
+# float64 numpy reference, written from the loss definitions (not from the C code)
+
+def ref_point(name, z, y, eps):
+    """(loss, d loss / d z) element-wise, for one output."""
+    if name == "squared_error":
+        r = z - y
+        return 0.5 * r * r, r
+    if name in ("huber", "epsilon_insensitive", "squared_epsilon_insensitive"):
+        r = z - y
+        a = np.abs(r)
+        if name == "huber":
+            return np.where(a <= eps, 0.5 * r * r, eps * a - 0.5 * eps * eps), np.clip(r, -eps, eps)
+        m = np.maximum(0.0, a - eps)
+        if name == "epsilon_insensitive":
+            return m, np.sign(r) * (a > eps)
+        return m * m, 2.0 * np.sign(r) * m
+    p = y * z
+    if name == "log_loss":
+        # log(1 + e^-p); derivative -y sigmoid(-p) = -y / (1 + e^p)
+        return np.logaddexp(0.0, -p), -y * np.exp(-np.logaddexp(0.0, p))
+    if name == "hinge":
+        return np.maximum(0.0, 1.0 - p), np.where(p < 1.0, -y, 0.0)
+    if name == "squared_hinge":
+        m = np.maximum(0.0, 1.0 - p)
+        return m * m, -2.0 * y * m
+    if name == "modified_huber":
+        loss = np.where(p >= 1.0, 0.0, np.where(p >= -1.0, (1.0 - p) ** 2, -4.0 * p))
+        dl = np.where(p >= 1.0, 0.0, np.where(p >= -1.0, -2.0 * y * (1.0 - p), -4.0 * y))
+        return loss, dl
+    if name == "perceptron":
+        return np.maximum(0.0, -p), np.where(p <= 0.0, -y, 0.0)
+    raise AssertionError(name)
+
+
+def ref_scores_dl(name, X, y, sw, W, b, wscale, ovr, eps):
+    """Per-row losses (n,) and d loss / d z (n x K), sample weights applied."""
+    X64 = np.asarray(X, dtype=np.float64)
+    n, K = X64.shape[0], W.shape[0]
+    Z = wscale * (X64 @ W.T) + b
+    if name == "multinomial":
+        cls = y.astype(np.intp)
+        m = Z.max(axis=1, keepdims=True) if n else np.zeros((0, 1))
+        lse = np.log(np.exp(Z - m).sum(axis=1, keepdims=True)) + m
+        loss = lse[:, 0] - Z[np.arange(n), cls]
+        D = np.exp(Z - lse)
+        D[np.arange(n), cls] -= 1.0
+    elif ovr:
+        Y = np.where(y[:, None] == np.arange(K)[None, :], 1.0, -1.0)
+        loss, D = ref_point(name, Z, Y, eps)
+        loss = loss.sum(axis=1)
+    else:
+        assert K == 1
+        loss, D = ref_point(name, Z[:, 0], y, eps)
+        D = D[:, None]
+    if sw is not None:
+        loss = loss * sw
+        D = D * sw[:, None]
+    return loss, D
+
+
+def ref_loss_grad(name, X, y, sw, W, b, wscale=1.0, ovr=False, eps=0.0):
+    """(out, tol): the expected [grad W, grad b, loss] and an element-wise error bound (1e-10 of
+    the sum of absolute terms, plus 1e-10 per row for the rounding of the scores themselves)."""
+    X64 = np.asarray(X, dtype=np.float64)
+    n = X64.shape[0]
+    loss, D = ref_scores_dl(name, X, y, sw, W, b, wscale, ovr, eps)
+    aX = np.abs(X64)
+    out = np.concatenate([(D.T @ X64).ravel(), D.sum(axis=0), [loss.sum()]])
+    bound = np.concatenate([((np.abs(D) + 1.0).T @ aX).ravel(), np.abs(D).sum(axis=0) + n,
+                            [np.abs(loss).sum() + n]])
+    return out, 1e-10 * bound + 1e-300
+
+
+def assert_out(out, ref, tol, what=""):
+    err = np.abs(out - ref)
+    bad = ~(err <= tol)
+    assert not bad.any(), (f"{what}: {bad.sum()} of {out.size} entries off, first at "
+                           f"{np.argmax(bad)}: got {out[bad][0]!r}, want {ref[bad][0]!r}")
+
+
+def make_problem(rng, name, n, d, K, dtype, ovr, sw=False, zscale=2.0):
+    """X, y, sw, W, b with scores of spread ~zscale so every branch of the piecewise losses is hit."""
+    X = rng.standard_normal((n, d)).astype(dtype)
+    W = rng.standard_normal((K, d)) * (zscale / np.sqrt(d))
+    b = rng.standard_normal(K) * 0.5
+    if name == "multinomial" or ovr:
+        y = rng.integers(0, K, n).astype(np.float64)
+    elif name in CLASSIF:
+        y = rng.choice([-1.0, 1.0], n)
+    else:
+        y = rng.standard_normal(n) * 2.0
+    w = rng.uniform(0.1, 3.0, n) if sw else None
+    return X, y, w, W, b
+
+
+def run_loss_grad(X, y, sw, W, b, name, ovr=False, wscale=1.0, idx=None, strategy=SAMPLES,
+                  n_threads=1):
+    K, d = W.shape
+    out = np.full(K * d + K + 1, np.nan)
+    tot = L.loss_grad(X, y, sw, W, b, wscale, L.LOSS_IDS[name], ovr, EPS.get(name, 0.0), idx,
+                      strategy, out, n_threads)
+    assert tot == out[-1]
+    return out
+
+
+# (loss, K, ovr): every loss as one output, the classification losses one-vs-rest, multinomial
+CONFIGS = ([(nm, 1, False) for nm in LOSSES if nm != "multinomial"]
+           + [(nm, 3, True) for nm in CLASSIF] + [("multinomial", 3, False),
+                                                  ("multinomial", 2, False)])
+
+
+@pytest.mark.parametrize("name,K,ovr", CONFIGS, ids=[f"{c[0]}-K{c[1]}" for c in CONFIGS])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("use_sw", [False, True])
+@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS])
+def test_loss_grad_matches_reference(name, K, ovr, dtype, use_sw, strategy, rowops, rng):
+    for n, d in [(257, 13), (120, 37)]:          # d = 8+5, 32+5: unrolled loops plus tails
+        X, y, sw, W, b = make_problem(rng, name, n, d, K, dtype, ovr, use_sw)
+        if use_sw:
+            sw[::7] = 0.0                          # zero weights are legal
+        out = run_loss_grad(X, y, sw, W, b, name, ovr, strategy=strategy)
+        ref, tol = ref_loss_grad(name, X, y, sw, W, b, 1.0, ovr, EPS.get(name, 0.0))
+        assert_out(out, ref, tol, f"{name} n={n} d={d}")
+        # the data must exercise the loss: a nonzero gradient, and for piecewise losses both sides
+        _, D = ref_scores_dl(name, X, y, None, W, b, 1.0, ovr, EPS.get(name, 0.0))
+        assert np.abs(D).max() > 0.1
+        if name not in SMOOTH + ["multinomial"]:
+            assert (D == 0).any() and (D != 0).any()
+
+
+@pytest.mark.parametrize("name,K,ovr", [("squared_error", 1, False), ("log_loss", 3, True),
+                                         ("hinge", 1, False), ("multinomial", 4, False)])
+@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS])
+def test_loss_grad_wide_columns(name, K, ovr, strategy, rng):
+    # d >= 128 splits the weights strategy's columns over tasks (segments start mid-row);
+    # d = 2000 also makes the samples strategy reduce its partials in parallel
+    for n, d, dtype in [(150, 300, np.float64), (140, 203, np.float32), (700, 2000, np.float64)]:
+        X, y, sw, W, b = make_problem(rng, name, n, d, K, dtype, ovr, sw=True)
+        ref, tol = ref_loss_grad(name, X, y, sw, W, b, 1.0, ovr, EPS.get(name, 0.0))
+        outs = [run_loss_grad(X, y, sw, W, b, name, ovr, strategy=strategy, n_threads=t)
+                for t in (1, 4)]
+        assert_out(outs[0], ref, tol, f"{name} d={d}")
+        assert np.array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("name,K,ovr", [("squared_error", 1, False), ("log_loss", 1, False),
+                                         ("huber", 1, False), ("log_loss", 3, True),
+                                         ("multinomial", 3, False)])
+def test_gradient_finite_differences(name, K, ovr, rng):
+    n, d = 60, 7
+    X, y, sw, W, b = make_problem(rng, name, n, d, K, np.float64, ovr, sw=True, zscale=1.0)
+    out = run_loss_grad(X, y, sw, W, b, name, ovr)
+
+    def f(W_, b_):
+        return run_loss_grad(X, y, sw, W_, b_, name, ovr)[-1]
+
+    h = 1e-6
+    num = np.empty(K * d + K)
+    for j in range(K * d):
+        Wp, Wm = W.copy(), W.copy()
+        Wp.flat[j] += h
+        Wm.flat[j] -= h
+        num[j] = (f(Wp, b) - f(Wm, b)) / (2 * h)
+    for k in range(K):
+        bp, bm = b.copy(), b.copy()
+        bp[k] += h
+        bm[k] -= h
+        num[K * d + k] = (f(W, bp) - f(W, bm)) / (2 * h)
+    np.testing.assert_allclose(out[:-1], num, rtol=1e-5, atol=1e-5 * np.abs(num).max())
+
+
+DET_CASES = [("squared_error", 1, False), ("log_loss", 3, True), ("multinomial", 3, False),
+             ("modified_huber", 1, False)]
+
+
+@pytest.mark.parametrize("name,K,ovr", DET_CASES, ids=[c[0] for c in DET_CASES])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bitwise_identical_across_threads_and_strategies_agree(name, K, ovr, dtype, rowops, rng):
+    n, d = 3000, 50                                # n*K*d >= 131072: runs in parallel
+    X, y, sw, W, b = make_problem(rng, name, n, d, K, dtype, ovr, sw=True)
+    ref, tol = ref_loss_grad(name, X, y, sw, W, b, 1.0, ovr, EPS.get(name, 0.0))
+    res = {}
+    for strategy in (SAMPLES, WEIGHTS):
+        outs = [run_loss_grad(X, y, sw, W, b, name, ovr, strategy=strategy, n_threads=t)
+                for t in THREADS]
+        for o in outs[1:]:
+            assert np.array_equal(o, outs[0]), f"strategy {strategy} depends on n_threads"
+        assert_out(outs[0], ref, tol, f"strategy {strategy}")
+        res[strategy] = outs[0]
+    # different summation orders, same sums: 1e-12 of the sum of absolute terms
+    assert_out(res[SAMPLES], res[WEIGHTS], tol * 1e-2 + 1e-300, "samples vs weights")
+
+
+@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS])
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_idx_subset_equals_rows(strategy, n_threads, dtype, rowops, rng):
+    for name, K, ovr, n, m in [("log_loss", 3, True, 3000, 2500), ("multinomial", 3, False, 400, 37),
+                               ("huber", 1, False, 50, 1)]:
+        X, y, sw, W, b = make_problem(rng, name, n, 45, K, dtype, ovr, sw=True)
+        idx = rng.permutation(n)[:m].astype(np.intp)
+        idx[-1] = idx[0]                            # a repeated row counts twice
+        out = run_loss_grad(X, y, sw, W, b, name, ovr, idx=idx, strategy=strategy,
+                            n_threads=n_threads)
+        Xs, ys, sws = np.ascontiguousarray(X[idx]), y[idx], sw[idx]
+        ref, tol = ref_loss_grad(name, Xs, ys, sws, W, b, 1.0, ovr, EPS.get(name, 0.0))
+        assert_out(out, ref, tol, f"{name} idx")
+        sub = run_loss_grad(Xs, ys, sws, W, b, name, ovr, strategy=strategy, n_threads=n_threads)
+        assert_out(out, sub, tol * 1e-2 + 1e-300, f"{name} idx vs X[idx]")
+    # an empty index set: loss 0, zero gradient
+    out = run_loss_grad(X, y, sw, W, b, "huber", idx=np.empty(0, np.intp), strategy=strategy,
+                        n_threads=n_threads)
+    assert np.all(out == 0)
+
+
+@pytest.mark.parametrize("name,K,ovr", [("squared_error", 1, False), ("hinge", 3, True),
+                                         ("multinomial", 3, False), ("log_loss", 1, False)])
+@pytest.mark.parametrize("wscale", [0.0, 0.37, -2.5])
+@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS])
+def test_wscale_multiplies_scores(name, K, ovr, wscale, strategy, rng):
+    X, y, sw, W, b = make_problem(rng, name, 200, 19, K, np.float64, ovr, sw=True)
+    out = run_loss_grad(X, y, sw, W, b, name, ovr, wscale=wscale, strategy=strategy)
+    # the gradient is with respect to the effective weights wscale * W
+    ref, tol = ref_loss_grad(name, X, y, sw, wscale * W, b, 1.0, ovr, EPS.get(name, 0.0))
+    assert_out(out, ref, tol, f"wscale={wscale}")
+    ref2, _ = ref_loss_grad(name, X, y, sw, W, b, wscale, ovr, EPS.get(name, 0.0))
+    assert_out(out, ref2, tol, f"wscale={wscale} (scaled scores)")
+
+
+@given(n=st.integers(0, 300), d=st.integers(1, 70), K=st.sampled_from([1, 3]),
+       name=st.sampled_from(LOSSES), dtype=st.sampled_from(DTYPES), use_sw=st.booleans(),
+       strategy=st.sampled_from([SAMPLES, WEIGHTS]), n_threads=st.sampled_from(THREADS),
+       ops=st.sampled_from(ROWOPS), seed=st.integers(0, 2 ** 32 - 1))
+def test_loss_grad_shapes_hypothesis(n, d, K, name, dtype, use_sw, strategy, n_threads, ops, seed):
+    rng = np.random.default_rng(seed)
+    ovr = K > 1 and name != "multinomial"           # K = 3: one-vs-rest (any loss) or softmax
+    X, y, sw, W, b = make_problem(rng, name, n, d, K, dtype, ovr, use_sw)
+    with rowops_ctx(ops):
+        out = run_loss_grad(X, y, sw, W, b, name, ovr, strategy=strategy, n_threads=n_threads)
+    if n == 0:
+        assert np.all(out == 0)
+        return
+    ref, tol = ref_loss_grad(name, X, y, sw, W, b, 1.0, ovr, EPS.get(name, 0.0))
+    assert_out(out, ref, tol, f"{name} n={n} d={d} K={K}")
+
+
+def test_loss_grad_empty_X():
+    for strategy in (SAMPLES, WEIGHTS):
+        X = np.empty((0, 5))
+        out = run_loss_grad(X, np.empty(0), None, np.ones((3, 5)), np.ones(3), "log_loss", True,
+                            strategy=strategy)
+        assert np.all(out == 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# SGD epochs
+
+def sgd_call(X, y, sw, order, V, b, state, name, ovr=False, *, eta0=0.01, alpha=0.0, l2frac=0.0,
+             schedule=CONSTANT, power_t=0.5, opt_init=1.0, A=None, Ab=None, avg_start=0.0,
+             fit_intercept=True, batch=1, strategy=SAMPLES, n_threads=1):
+    return L.sgd_epoch(X, y, sw, order, V, b, state, None, A, Ab, L.LOSS_IDS[name], ovr,
+                       EPS.get(name, 0.0), schedule, eta0, power_t, alpha, opt_init, 0.0, l2frac,
+                       avg_start, fit_intercept, batch, strategy, n_threads)
+
+
+def ref_sgd(X, y, sw, order, w, b, name, *, eta_of_t, alpha=0.0, l2=False, fit_intercept=True,
+            batch=1, t0=1.0, avg_start=None):
+    """Plain numpy SGD for one output (K = 1): per-sample (batch 1) or mini-batch means."""
+    X = np.asarray(X, dtype=np.float64)
+    w, b = w.astype(np.float64).copy(), float(b)
+    rows = np.arange(X.shape[0]) if order is None else order
+    t, total = t0, 0.0
+    A, Ab, cnt = np.zeros_like(w), 0.0, 0
+    for p in range(0, len(rows), batch):
+        B = rows[p:p + batch]
+        z = X[B] @ w + b
+        loss, dl = ref_point(name, z, y[B], EPS.get(name, 0.0))
+        if sw is not None:
+            loss, dl = loss * sw[B], dl * sw[B]
+        total += loss.sum()
+        eta = eta_of_t(t)
+        if l2:
+            w *= 1.0 - eta * alpha
+        w -= eta * (X[B].T @ dl) / len(B)
+        if fit_intercept:
+            b -= eta * dl.mean()
+        if avg_start is not None and t >= avg_start:
+            A += (w - A) / (cnt + 1)
+            Ab += (b - Ab) / (cnt + 1)
+            cnt += 1
+        t += 1
+    return w, b, total, A, Ab
+
+
+def sgd_problem(rng, name, n, d, dtype, sw=False):
+    X = rng.standard_normal((n, d)).astype(dtype)
+    wt = rng.standard_normal(d) / np.sqrt(d)
+    z = X.astype(np.float64) @ wt + 0.3
+    if name == "squared_error":
+        y = z + 0.1 * rng.standard_normal(n)
+    else:
+        y = np.where(z + 0.3 * rng.standard_normal(n) > 0, 1.0, -1.0)
+    return X, y, (rng.uniform(0.2, 2.0, n) if sw else None)
+
+
+@pytest.mark.parametrize("name", ["squared_error", "log_loss"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("l2", [False, True])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_sgd_per_sample_matches_reference(name, dtype, l2, shuffled, rowops, rng):
+    n, d = 300, 21
+    X, y, sw = sgd_problem(rng, name, n, d, dtype, sw=shuffled)
+    order = rng.permutation(n).astype(np.intp) if shuffled else None
+    w0 = rng.standard_normal(d) * 0.1
+    V, b, state = w0[None, :].copy(), np.array([0.2]), np.array([1.0, 1.0, 0.0, 0.0])
+    alpha = 0.05 if l2 else 0.0
+    tot = sgd_call(X, y, sw, order, V, b, state, name, eta0=0.02, alpha=alpha,
+                   l2frac=1.0 if l2 else 0.0)
+    w, bb, rtot, _, _ = ref_sgd(X, y, sw, order, w0, 0.2, name, eta_of_t=lambda t: 0.02,
+                                alpha=alpha, l2=l2)
+    np.testing.assert_allclose(state[0] * V[0], w, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b[0], bb, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(tot, rtot, rtol=1e-10)
+    assert state[1] == 1.0 + n
+    if l2:
+        assert state[0] < 1.0                        # the decay went into the lazy scale
+    else:
+        assert state[0] == 1.0
+
+
+@pytest.mark.parametrize("schedule", ["optimal", "invscaling"])
+def test_sgd_schedules(schedule, rng):
+    n, d = 200, 9
+    X, y, _ = sgd_problem(rng, "log_loss", n, d, np.float64)
+    alpha, eta0, power_t, opt_init = 0.01, 0.1, 0.35, 50.0
+    if schedule == "optimal":
+        eta_of_t = lambda t: 1.0 / (alpha * (opt_init + t - 1.0))   # noqa: E731
+    else:
+        eta_of_t = lambda t: eta0 / t ** power_t                     # noqa: E731
+    for t0 in (1.0, 17.0):
+        V, b, state = np.zeros((1, d)), np.zeros(1), np.array([1.0, t0, 0.0, 0.0])
+        sgd_call(X, y, None, None, V, b, state, "log_loss", eta0=eta0, alpha=alpha, l2frac=1.0,
+                 schedule=L.SCHEDULES[schedule], power_t=power_t, opt_init=opt_init)
+        w, bb, _, _, _ = ref_sgd(X, y, None, None, np.zeros(d), 0.0, "log_loss",
+                                 eta_of_t=eta_of_t, alpha=alpha, l2=True, t0=t0)
+        np.testing.assert_allclose(state[0] * V[0], w, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(b[0], bb, rtol=1e-10, atol=1e-12)
+        assert state[1] == t0 + n
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+def test_sgd_averaging_and_no_intercept(batch, rng):
+    n, d, start = 160, 11, 40.0
+    X, y, _ = sgd_problem(rng, "squared_error", n, d, np.float64)
+    V, b, state = np.zeros((1, d)), np.array([0.5]), np.array([1.0, 1.0, 0.0, 0.0])
+    A, Ab = np.zeros((1, d)), np.zeros(1)
+    sgd_call(X, y, None, None, V, b, state, "squared_error", eta0=0.03, alpha=0.01, l2frac=1.0,
+             A=A, Ab=Ab, avg_start=start, fit_intercept=False, batch=batch)
+    w, bb, _, Ar, Abr = ref_sgd(X, y, None, None, np.zeros(d), 0.5, "squared_error",
+                                eta_of_t=lambda t: 0.03, alpha=0.01, l2=True, fit_intercept=False,
+                                batch=batch, avg_start=start)
+    assert b[0] == 0.5
+    np.testing.assert_allclose(state[0] * V[0], w, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(A[0], Ar, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(Ab[0], Abr, rtol=1e-10, atol=1e-12)
+    nsteps = -(-n // batch)
+    assert state[3] == max(0, nsteps - start + 1)
+
+
+@pytest.mark.parametrize("name", ["squared_error", "log_loss"])
+@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS])
+@pytest.mark.parametrize("l2", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_minibatch_matches_reference(name, strategy, l2, dtype, rowops, rng):
+    n, d, batch = 530, 30, 64                       # last batch partial (18 rows)
+    X, y, sw = sgd_problem(rng, name, n, d, dtype, sw=True)
+    w0 = rng.standard_normal(d) * 0.1
+    for order in (None, rng.permutation(n).astype(np.intp)):
+        V, b, state = w0[None, :].copy(), np.array([-0.1]), np.array([1.0, 1.0, 0.0, 0.0])
+        alpha = 0.1 if l2 else 0.0
+        tot = sgd_call(X, y, sw, order, V, b, state, name, eta0=0.05, alpha=alpha,
+                       l2frac=1.0 if l2 else 0.0, batch=batch, strategy=strategy, n_threads=2)
+        w, bb, rtot, _, _ = ref_sgd(X, y, sw, order, w0, -0.1, name, eta_of_t=lambda t: 0.05,
+                                    alpha=alpha, l2=l2, batch=batch)
+        np.testing.assert_allclose(state[0] * V[0], w, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(b[0], bb, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(tot, rtot, rtol=1e-10)
+        assert state[1] == 1.0 + -(-n // batch)
+
+
+def _minibatch_runs(X, y, sw, order, K, name, ovr, batch, l2frac):
+    """V, b, state and loss of one mini-batch epoch for each strategy and thread count."""
+    res = {}
+    for strategy in (SAMPLES, WEIGHTS):
+        for t in THREADS:
+            V = np.full((K, X.shape[1]), 0.01)
+            b, state = np.zeros(K), np.array([1.0, 1.0, 0.0, 0.0])
+            tot = sgd_call(X, y, sw, order, V, b, state, name, ovr, eta0=0.05, alpha=0.01,
+                           l2frac=l2frac, batch=batch, strategy=strategy, n_threads=t)
+            res[strategy, t] = (V, b, state, tot)
+    return res
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ["tall", "wide"])
+def test_sgd_minibatch_deterministic(dtype, case, rowops, rng):
+    if case == "tall":      # batch*d >= 131072: each batch's gradient runs in parallel
+        n, d, K, batch, name, ovr = 2300, 150, 1, 1000, "log_loss", False
+        X, y, sw = sgd_problem(rng, name, n, d, dtype, sw=True)
+    else:                   # K*d >= 65536: the weight update runs in parallel too
+        n, d, K, batch, name, ovr = 70, 22000, 3, 32, "log_loss", True
+        X = rng.standard_normal((n, d)).astype(dtype)
+        y, sw = rng.integers(0, K, n).astype(np.float64), None
+    order = rng.permutation(n).astype(np.intp)
+    res = _minibatch_runs(X, y, sw, order, K, name, ovr, batch, 1.0)
+    for strategy in (SAMPLES, WEIGHTS):
+        V1, b1, s1, l1 = res[strategy, 1]
+        for t in THREADS[1:]:
+            V, b, s, tot = res[strategy, t]
+            assert np.array_equal(V, V1) and np.array_equal(b, b1)
+            assert np.array_equal(s, s1) and tot == l1
+    (Vs, bs, ss, ls), (Vw, bw, sw_, lw) = res[SAMPLES, 1], res[WEIGHTS, 1]
+    ws, ww = ss[0] * Vs, sw_[0] * Vw
+    assert np.abs(ws - ww).max() <= 1e-12 * np.abs(ws).max()
+    np.testing.assert_allclose(bw, bs, rtol=1e-12, atol=1e-12 * np.abs(bs).max())
+    np.testing.assert_allclose(lw, ls, rtol=1e-12)
+    if case == "tall":      # and both are right
+        w, bb, _, _, _ = ref_sgd(X, y, sw, order, np.full(d, 0.01), 0.0, name,
+                                 eta_of_t=lambda t: 0.05, alpha=0.01, l2=True, batch=batch)
+        np.testing.assert_allclose(ws[0], w, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(bs[0], bb, rtol=1e-10, atol=1e-12)
+
+
+def _mean_loss(name, X, y, w, b):
+    return ref_point(name, X.astype(np.float64) @ w + b, y, 0.0)[0].mean()
+
+
+@pytest.mark.parametrize("name", ["squared_error", "log_loss"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_hogwild_learns(name, dtype, rng):
+    n, d = 4000, 20
+    X, y, _ = sgd_problem(rng, name, n, d, dtype)
+    V, b = np.zeros((1, d)), np.zeros(1)
+    state = np.array([0.5, 1.0, 0.0, 0.0])          # a lazy scale: folded into V first
+    tot = sgd_call(X, y, None, rng.permutation(n).astype(np.intp), V, b, state, name, eta0=0.01,
+                   alpha=1e-4, l2frac=1.0, strategy=HOGWILD, n_threads=2)
+    assert np.isfinite(tot) and tot > 0
+    assert state[1] == 1.0 + n
+    w = state[0] * V[0]
+    before = _mean_loss(name, X, y, np.zeros(d), 0.0)
+    after = _mean_loss(name, X, y, w, b[0])
+    assert np.all(np.isfinite(w)) and after < 0.6 * before
+    assert tot < n * before
+
+
+def test_sgd_hogwild_one_thread_is_serial_sgd(rng):
+    # Hogwild with one thread (or too few rows for its shards) is exact per-sample SGD
+    n, d = 150, 12
+    X, y, _ = sgd_problem(rng, "squared_error", n, d, np.float64)
+    w, bb, _, _, _ = ref_sgd(X, y, None, None, np.zeros(d), 0.0, "squared_error",
+                             eta_of_t=lambda t: 0.02)
+    for t, rows in [(1, n), (4, 7)]:
+        V, b, state = np.zeros((1, d)), np.zeros(1), np.array([1.0, 1.0, 0.0, 0.0])
+        sgd_call(X[:rows], y[:rows], None, None, V, b, state, "squared_error", eta0=0.02,
+                 strategy=HOGWILD, n_threads=t, batch=8)
+        wr, br, _, _, _ = ref_sgd(X[:rows], y[:rows], None, None, np.zeros(d), 0.0,
+                                  "squared_error", eta_of_t=lambda t: 0.02)
+        np.testing.assert_allclose(V[0], wr, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(b[0], br, rtol=1e-10, atol=1e-12)
+
+
+def test_sgd_empty_epoch():
+    V, b, state = np.ones((1, 3)), np.ones(1), np.array([1.0, 5.0, 0.0, 0.0])
+    tot = sgd_call(np.empty((0, 3)), np.empty(0), None, None, V, b, state, "log_loss", batch=4)
+    assert tot == 0.0 and np.all(V == 1) and b[0] == 1 and state[1] == 5.0
+
+
+# ------------------------------------------------------------------------------------------------
+# decision, col_sums, all_finite, gram
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_decision(dtype, n_threads, rowops, rng):
+    for n, d, K in [(1, 1, 1), (37, 13, 3), (100, 40, 1), (3000, 50, 4), (5, 100, 2)]:
+        X = rng.standard_normal((n, d)).astype(dtype)
+        W, b = rng.standard_normal((K, d)), rng.standard_normal(K)
+        Z = np.full((n, K), np.nan)
+        L.decision(X, W, b, Z, n_threads)
+        ref = X.astype(np.float64) @ W.T + b
+        bound = np.abs(X.astype(np.float64)) @ np.abs(W.T) + np.abs(b)
+        assert np.all(np.abs(Z - ref) <= 1e-13 * bound + 1e-300), (n, d, K)
+        if n_threads == 1:
+            Z2 = np.full((n, K), np.nan)
+            L.decision(X, W, b, Z2, 4)
+            assert np.array_equal(Z, Z2)
+    Z = np.full((0, 2), np.nan)
+    L.decision(np.empty((0, 3), dtype), np.ones((2, 3)), np.ones(2), Z, n_threads)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("use_sw", [False, True])
+def test_col_sums(dtype, n_threads, use_sw, rowops, rng):
+    for n, d in [(1, 1), (17, 9), (300, 33), (5000, 40), (40, 1000)]:
+        X = rng.standard_normal((n, d)).astype(dtype)
+        sw = rng.uniform(0, 3, n) if use_sw else None
+        out = np.full(d, np.nan)
+        L.col_sums(X, sw, out, n_threads)
+        X64 = X.astype(np.float64)
+        w = sw if use_sw else np.ones(n)
+        ref = w @ X64
+        bound = w @ np.abs(X64)
+        assert np.all(np.abs(out - ref) <= 1e-12 * bound + 1e-300), (n, d)
+        out2 = np.full(d, np.nan)
+        L.col_sums(X, sw, out2, 1)
+        assert np.array_equal(out, out2)
+    out = np.full(4, np.nan)
+    L.col_sums(np.empty((0, 4), dtype), None, out, n_threads)
+    assert np.all(out == 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite(dtype, bad, rowops, rng):
+    for d in [1, 2, 5, 7, 8, 9, 13, 16, 17, 31, 32, 33, 37, 63, 64, 65, 100]:
+        n = 5
+        X = rng.standard_normal((n, d)).astype(dtype)
+        X[1, 0] = np.finfo(dtype).max              # huge but finite
+        assert L.all_finite(X, 1) is True
+        for pos in (0, n * d - 1, (n * d) // 2, d - 1, (n - 1) * d, 2 * d + d // 2):
+            Y = X.copy()
+            Y.flat[pos] = bad
+            assert L.all_finite(Y, 2) is False, (d, pos)
+    # parallel shape (n*d >= 131072): bad value in the very last element, and in a middle row
+    X = rng.standard_normal((3000, 77)).astype(dtype)
+    for t in THREADS:
+        assert L.all_finite(X, t) is True
+    for pos in (X.size - 1, 0, X.size // 2 + 3):
+        Y = X.copy()
+        Y.flat[pos] = bad
+        for t in THREADS:
+            assert L.all_finite(Y, t) is False
+    assert L.all_finite(np.empty((0, 3), dtype), 2) is True
+    assert L.all_finite(np.empty((3, 0), dtype), 2) is True
+
+
+def ref_gram(X, Y, sw, mu):
+    Z = np.asarray(X, dtype=np.float64)
+    if Y is not None:
+        Z = np.hstack([Z, Y])
+    Z = Z - mu
+    if sw is not None:
+        Z = Z * np.sqrt(sw)[:, None]
+    return Z.T @ Z, np.abs(Z).T @ np.abs(Z)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("shape", [(5, 3, 0), (300, 30, 2), (3000, 100, 1), (1000, 381, 3),
+                                   (50, 400, 0), (300, 398, 2)],
+                         ids=["tiny", "narrow", "narrow-split", "narrow-edge", "wide", "wide-2blk"])
+def test_gram(dtype, n_threads, shape, rng):
+    n, d, T = shape
+    X = rng.standard_normal((n, d)).astype(dtype) + 1.5
+    Y = rng.standard_normal((n, T)) * 3.0 if T else None
+    for use_sw in (False, True):
+        sw = rng.uniform(0, 2, n) if use_sw else None
+        mu = rng.standard_normal(d + T)
+        G0 = rng.standard_normal((d + T, d + T))
+        G = G0.copy()
+        L.gram(X, Y, sw, mu, G, n_threads)
+        ref, bound = ref_gram(X, Y, sw, mu)
+        assert np.all(np.abs(G - G0 - ref) <= 1e-12 * bound + 1e-14 * np.abs(G0)), (shape, use_sw)
+        G1 = G0.copy()
+        L.gram(X, Y, sw, mu, G1, 1)
+        assert np.array_equal(G, G1)
+    G = np.zeros((d + T, d + T))
+    L.gram(np.empty((0, d), dtype), None if T == 0 else np.empty((0, T)), None, np.zeros(d + T),
+           G, n_threads)
+    assert np.all(G == 0)
