@@ -73,7 +73,45 @@ def cmd_demo(args):
                  f"{tn / tp:.2f}x", f"{float(np.abs(out - out2).max()):.1e}"])
     print(H.markdown_table(["kernel", "dtype", "parml", "numpy", "speed-up", "max rel. error"], rows))
     print("\n(best of 3; for careful, alternating, contention-checked numbers run `parml bench gemm`)")
+    print()
+    _demo_linear(rng)
     return 0
+
+
+def _demo_linear(rng):
+    """Linear models on embedded synthetic data: parml against scikit-learn, same data."""
+    import warnings
+
+    import numpy as np
+    import sklearn.linear_model as skl
+    from sklearn.datasets import make_classification
+    from sklearn.metrics import accuracy_score, log_loss
+
+    import parml.linear_model as pl
+    from .benchmarks import _harness as H
+
+    X, y = make_classification(200_000, 50, n_informative=25, random_state=0)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    Xtr, ytr, Xte, yte = X[:160_000], y[:160_000], X[160_000:], y[160_000:]
+    cases = [("LogisticRegression", skl.LogisticRegression(), pl.LogisticRegression(), "log-loss"),
+             ("SGDClassifier hinge, 5 epochs", skl.SGDClassifier(max_iter=5, tol=None, random_state=0),
+              pl.SGDClassifier(max_iter=5, tol=None, random_state=0), "accuracy")]
+    rows = []
+    for name, a, b, metric in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ta = min(H.time_call(lambda: a.fit(Xtr, ytr), 0.0) for _ in range(2))
+            tb = min(H.time_call(lambda: b.fit(Xtr, ytr), 0.0) for _ in range(2))
+        if metric == "log-loss":
+            qa, qb = log_loss(yte, a.predict_proba(Xte)), log_loss(yte, b.predict_proba(Xte))
+        else:
+            qa, qb = accuracy_score(yte, a.predict(Xte)), accuracy_score(yte, b.predict(Xte))
+        rows.append([name, f"{tb:.3f} s", f"{ta:.3f} s", f"{ta / tb:.2f}x",
+                     f"{metric} {qb:.4f} / {qa:.4f}"])
+    print("linear models, 160k x 50 training rows (parml.linear_model vs sklearn.linear_model):\n")
+    print(H.markdown_table(["estimator", "parml", "scikit-learn", "speed-up",
+                            "test quality (parml / sklearn)"], rows))
+    print("\n(best of 2; `parml bench linear` for the full, alternating comparison)")
 
 
 def cmd_bench(args):

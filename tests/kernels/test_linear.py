@@ -6,7 +6,7 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from parml._kernels import _linear as L
@@ -15,10 +15,9 @@ DTYPES = [np.float32, np.float64]
 THREADS = [1, 2, 4]
 LOSSES = list(L.LOSS_IDS)
 CLASSIF = ["log_loss", "hinge", "squared_hinge", "modified_huber", "perceptron"]
-REGR = ["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
 SMOOTH = ["squared_error", "log_loss", "multinomial", "huber"]
 EPS = {"huber": 1.0, "epsilon_insensitive": 0.5, "squared_epsilon_insensitive": 0.5}
-SAMPLES, WEIGHTS, HOGWILD = L.STRATEGIES["samples"], L.STRATEGIES["weights"], L.STRATEGIES["hogwild"]
+SAMPLES, WEIGHTS, HOGWILD = (L.STRATEGIES[k] for k in ("samples", "weights", "hogwild"))
 CONSTANT = L.SCHEDULES["constant"]
 ROWOPS = ["generic", "best"]
 
@@ -130,7 +129,7 @@ def assert_out(out, ref, tol, what=""):
 
 
 def make_problem(rng, name, n, d, K, dtype, ovr, sw=False, zscale=2.0):
-    """X, y, sw, W, b with scores of spread ~zscale so every branch of the piecewise losses is hit."""
+    """X, y, sw, W, b; scores spread ~zscale, so every branch of the piecewise losses is hit."""
     X = rng.standard_normal((n, d)).astype(dtype)
     W = rng.standard_normal((K, d)) * (zscale / np.sqrt(d))
     b = rng.standard_normal(K) * 0.5
@@ -163,7 +162,7 @@ CONFIGS = ([(nm, 1, False) for nm in LOSSES if nm != "multinomial"]
 @pytest.mark.parametrize("name,K,ovr", CONFIGS, ids=[f"{c[0]}-K{c[1]}" for c in CONFIGS])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("use_sw", [False, True])
-@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS])
+@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS], ids=["samples", "weights"])
 def test_loss_grad_matches_reference(name, K, ovr, dtype, use_sw, strategy, rowops, rng):
     for n, d in [(257, 13), (120, 37)]:          # d = 8+5, 32+5: unrolled loops plus tails
         X, y, sw, W, b = make_problem(rng, name, n, d, K, dtype, ovr, use_sw)
@@ -177,14 +176,16 @@ def test_loss_grad_matches_reference(name, K, ovr, dtype, use_sw, strategy, rowo
         assert np.abs(D).max() > 0.1
         if name not in SMOOTH + ["multinomial"]:
             assert (D == 0).any() and (D != 0).any()
+        if name == "modified_huber":                 # all three pieces
+            assert (np.abs(D) == 4).any() and ((np.abs(D) > 0) & (np.abs(D) < 4)).any()
 
 
 @pytest.mark.parametrize("name,K,ovr", [("squared_error", 1, False), ("log_loss", 3, True),
                                          ("hinge", 1, False), ("multinomial", 4, False)])
-@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS])
+@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS], ids=["samples", "weights"])
 def test_loss_grad_wide_columns(name, K, ovr, strategy, rng):
     # d >= 128 splits the weights strategy's columns over tasks (segments start mid-row);
-    # d = 2000 also makes the samples strategy reduce its partials in parallel
+    # d = 2000 with K > 1 also makes the samples strategy reduce its partials in parallel
     for n, d, dtype in [(150, 300, np.float64), (140, 203, np.float32), (700, 2000, np.float64)]:
         X, y, sw, W, b = make_problem(rng, name, n, d, K, dtype, ovr, sw=True)
         ref, tol = ref_loss_grad(name, X, y, sw, W, b, 1.0, ovr, EPS.get(name, 0.0))
@@ -242,12 +243,12 @@ def test_bitwise_identical_across_threads_and_strategies_agree(name, K, ovr, dty
     assert_out(res[SAMPLES], res[WEIGHTS], tol * 1e-2 + 1e-300, "samples vs weights")
 
 
-@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS])
+@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS], ids=["samples", "weights"])
 @pytest.mark.parametrize("n_threads", THREADS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_idx_subset_equals_rows(strategy, n_threads, dtype, rowops, rng):
-    for name, K, ovr, n, m in [("log_loss", 3, True, 3000, 2500), ("multinomial", 3, False, 400, 37),
-                               ("huber", 1, False, 50, 1)]:
+    for name, K, ovr, n, m in [("log_loss", 3, True, 3000, 2500),
+                               ("multinomial", 3, False, 400, 37), ("huber", 1, False, 50, 1)]:
         X, y, sw, W, b = make_problem(rng, name, n, 45, K, dtype, ovr, sw=True)
         idx = rng.permutation(n)[:m].astype(np.intp)
         idx[-1] = idx[0]                            # a repeated row counts twice
@@ -267,7 +268,7 @@ def test_idx_subset_equals_rows(strategy, n_threads, dtype, rowops, rng):
 @pytest.mark.parametrize("name,K,ovr", [("squared_error", 1, False), ("hinge", 3, True),
                                          ("multinomial", 3, False), ("log_loss", 1, False)])
 @pytest.mark.parametrize("wscale", [0.0, 0.37, -2.5])
-@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS])
+@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS], ids=["samples", "weights"])
 def test_wscale_multiplies_scores(name, K, ovr, wscale, strategy, rng):
     X, y, sw, W, b = make_problem(rng, name, 200, 19, K, np.float64, ovr, sw=True)
     out = run_loss_grad(X, y, sw, W, b, name, ovr, wscale=wscale, strategy=strategy)
@@ -282,6 +283,12 @@ def test_wscale_multiplies_scores(name, K, ovr, wscale, strategy, rng):
        name=st.sampled_from(LOSSES), dtype=st.sampled_from(DTYPES), use_sw=st.booleans(),
        strategy=st.sampled_from([SAMPLES, WEIGHTS]), n_threads=st.sampled_from(THREADS),
        ops=st.sampled_from(ROWOPS), seed=st.integers(0, 2 ** 32 - 1))
+@example(n=0, d=5, K=3, name="log_loss", dtype=np.float64, use_sw=True, strategy=WEIGHTS,
+         n_threads=2, ops="best", seed=0)
+@example(n=0, d=1, K=1, name="multinomial", dtype=np.float32, use_sw=False, strategy=SAMPLES,
+         n_threads=1, ops="generic", seed=0)
+@example(n=1, d=70, K=3, name="multinomial", dtype=np.float32, use_sw=True, strategy=WEIGHTS,
+         n_threads=4, ops="best", seed=1)
 def test_loss_grad_shapes_hypothesis(n, d, K, name, dtype, use_sw, strategy, n_threads, ops, seed):
     rng = np.random.default_rng(seed)
     ovr = K > 1 and name != "multinomial"           # K = 3: one-vs-rest (any loss) or softmax
@@ -293,6 +300,20 @@ def test_loss_grad_shapes_hypothesis(n, d, K, name, dtype, use_sw, strategy, n_t
         return
     ref, tol = ref_loss_grad(name, X, y, sw, W, b, 1.0, ovr, EPS.get(name, 0.0))
     assert_out(out, ref, tol, f"{name} n={n} d={d} K={K}")
+
+
+@pytest.mark.parametrize("name,K,ovr", [("log_loss", 1, False), ("log_loss", 3, True),
+                                         ("multinomial", 3, False), ("modified_huber", 1, False),
+                                         ("squared_hinge", 1, False)])
+def test_loss_grad_extreme_scores(name, K, ovr, rng):
+    # scores of several hundred: the log and softmax losses must neither overflow nor lose the
+    # linear tail (log(1 + e^-p) ~ -p, gradient exactly -y)
+    X, y, sw, W, b = make_problem(rng, name, 200, 10, K, np.float64, ovr, zscale=400.0)
+    for strategy in (SAMPLES, WEIGHTS):
+        out = run_loss_grad(X, y, sw, W, b, name, ovr, strategy=strategy)
+        assert np.all(np.isfinite(out))
+        ref, tol = ref_loss_grad(name, X, y, sw, W, b, 1.0, ovr, 0.0)
+        assert_out(out, ref, tol, name)
 
 
 def test_loss_grad_empty_X():
@@ -308,75 +329,93 @@ def test_loss_grad_empty_X():
 
 def sgd_call(X, y, sw, order, V, b, state, name, ovr=False, *, eta0=0.01, alpha=0.0, l2frac=0.0,
              schedule=CONSTANT, power_t=0.5, opt_init=1.0, A=None, Ab=None, avg_start=0.0,
-             fit_intercept=True, batch=1, strategy=SAMPLES, n_threads=1):
+             fit_intercept=True, batch=1, strategy=SAMPLES, n_threads=1, need_loss=True):
     return L.sgd_epoch(X, y, sw, order, V, b, state, None, A, Ab, L.LOSS_IDS[name], ovr,
                        EPS.get(name, 0.0), schedule, eta0, power_t, alpha, opt_init, 0.0, l2frac,
-                       avg_start, fit_intercept, batch, strategy, n_threads)
+                       avg_start, fit_intercept, batch, strategy, n_threads, need_loss=need_loss)
 
 
-def ref_sgd(X, y, sw, order, w, b, name, *, eta_of_t, alpha=0.0, l2=False, fit_intercept=True,
-            batch=1, t0=1.0, avg_start=None):
-    """Plain numpy SGD for one output (K = 1): per-sample (batch 1) or mini-batch means."""
+def ref_sgd(X, y, sw, order, W, b, name, ovr=False, *, eta_of_t, alpha=0.0, l2=False,
+            fit_intercept=True, batch=1, t0=1.0, avg_start=None):
+    """Plain numpy SGD on K x d weights: per-sample (batch 1) or mini-batch means of the gradient;
+    L2 decay w *= 1 - eta alpha before the step, the step using the gradient at the old weights.
+    Returns W, b, summed loss, averaged W and b."""
     X = np.asarray(X, dtype=np.float64)
-    w, b = w.astype(np.float64).copy(), float(b)
+    W = np.array(W, dtype=np.float64, ndmin=2)
+    b = np.array(b, dtype=np.float64, ndmin=1)
     rows = np.arange(X.shape[0]) if order is None else order
     t, total = t0, 0.0
-    A, Ab, cnt = np.zeros_like(w), 0.0, 0
+    A, Ab, cnt = np.zeros_like(W), np.zeros_like(b), 0
     for p in range(0, len(rows), batch):
         B = rows[p:p + batch]
-        z = X[B] @ w + b
-        loss, dl = ref_point(name, z, y[B], EPS.get(name, 0.0))
-        if sw is not None:
-            loss, dl = loss * sw[B], dl * sw[B]
+        loss, D = ref_scores_dl(name, X[B], y[B], None if sw is None else sw[B], W, b, 1.0, ovr,
+                                EPS.get(name, 0.0))
         total += loss.sum()
         eta = eta_of_t(t)
         if l2:
-            w *= 1.0 - eta * alpha
-        w -= eta * (X[B].T @ dl) / len(B)
+            W *= max(0.0, 1.0 - eta * alpha)           # a step can at most zero the weights
+        W -= eta * (D.T @ X[B]) / len(B)
         if fit_intercept:
-            b -= eta * dl.mean()
+            b -= eta * D.mean(axis=0)
         if avg_start is not None and t >= avg_start:
-            A += (w - A) / (cnt + 1)
+            A += (W - A) / (cnt + 1)
             Ab += (b - Ab) / (cnt + 1)
             cnt += 1
         t += 1
-    return w, b, total, A, Ab
+    return W, b, total, A, Ab
 
 
-def sgd_problem(rng, name, n, d, dtype, sw=False):
+def assert_weights(V, b, state, W, bb):
+    np.testing.assert_allclose(state[0] * V, W, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b, bb, rtol=1e-10, atol=1e-12)
+
+
+def sgd_problem(rng, name, n, d, dtype, sw=False, K=1):
+    """X, y (+-1 labels, real targets, or class indices when K > 1) from a noisy linear model."""
     X = rng.standard_normal((n, d)).astype(dtype)
-    wt = rng.standard_normal(d) / np.sqrt(d)
-    z = X.astype(np.float64) @ wt + 0.3
-    if name == "squared_error":
-        y = z + 0.1 * rng.standard_normal(n)
+    Wt = rng.standard_normal((K, d)) / np.sqrt(d)
+    Z = X.astype(np.float64) @ Wt.T + 0.3
+    if K > 1:
+        y = np.argmax(Z + 0.3 * rng.standard_normal((n, K)), axis=1).astype(np.float64)
+    elif name == "squared_error":
+        y = Z[:, 0] + 0.1 * rng.standard_normal(n)
     else:
-        y = np.where(z + 0.3 * rng.standard_normal(n) > 0, 1.0, -1.0)
+        y = np.where(Z[:, 0] + 0.3 * rng.standard_normal(n) > 0, 1.0, -1.0)
     return X, y, (rng.uniform(0.2, 2.0, n) if sw else None)
 
 
-@pytest.mark.parametrize("name", ["squared_error", "log_loss"])
+SGD_CASES = [("squared_error", 1, False), ("log_loss", 1, False), ("log_loss", 3, True),
+             ("multinomial", 3, False)]
+SGD_IDS = [f"{c[0]}-K{c[1]}" for c in SGD_CASES]
+
+
+@pytest.mark.parametrize("name,K,ovr", SGD_CASES, ids=SGD_IDS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("l2", [False, True])
-@pytest.mark.parametrize("shuffled", [False, True])
-def test_sgd_per_sample_matches_reference(name, dtype, l2, shuffled, rowops, rng):
+@pytest.mark.parametrize("alpha", [0.0, 0.05, 10.0, 60.0],
+                         ids=["no-l2", "l2", "l2-renorm", "l2-clip"])
+@pytest.mark.parametrize("order_kind", ["none", "permutation", "subset"])
+def test_sgd_per_sample_matches_reference(name, K, ovr, dtype, alpha, order_kind, rowops, rng):
+    # eta alpha = 0.2 per step drives the lazy scale below 1e-9 (folded into V); 1.2 clips it to 0
+    l2 = alpha > 0
     n, d = 300, 21
-    X, y, sw = sgd_problem(rng, name, n, d, dtype, sw=shuffled)
-    order = rng.permutation(n).astype(np.intp) if shuffled else None
-    w0 = rng.standard_normal(d) * 0.1
-    V, b, state = w0[None, :].copy(), np.array([0.2]), np.array([1.0, 1.0, 0.0, 0.0])
-    alpha = 0.05 if l2 else 0.0
-    tot = sgd_call(X, y, sw, order, V, b, state, name, eta0=0.02, alpha=alpha,
+    X, y, sw = sgd_problem(rng, name, n, d, dtype, sw=order_kind != "none", K=K)
+    order = {"none": None, "permutation": rng.permutation(n),
+             "subset": rng.permutation(n)[:111]}[order_kind]
+    order = None if order is None else order.astype(np.intp)
+    W0, b0 = rng.standard_normal((K, d)) * 0.1, rng.standard_normal(K) * 0.2
+    scale0 = 1.0 if order_kind == "none" else 0.25        # a lazy scale carried in: W = scale V
+    V, b, state = W0 / scale0, b0.copy(), np.array([scale0, 1.0, 0.0, 0.0])
+    tot = sgd_call(X, y, sw, order, V, b, state, name, ovr, eta0=0.02, alpha=alpha,
                    l2frac=1.0 if l2 else 0.0)
-    w, bb, rtot, _, _ = ref_sgd(X, y, sw, order, w0, 0.2, name, eta_of_t=lambda t: 0.02,
+    W, bb, rtot, _, _ = ref_sgd(X, y, sw, order, W0, b0, name, ovr, eta_of_t=lambda t: 0.02,
                                 alpha=alpha, l2=l2)
-    np.testing.assert_allclose(state[0] * V[0], w, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(b[0], bb, rtol=1e-10, atol=1e-12)
+    assert_weights(V, b, state, W, bb)
     np.testing.assert_allclose(tot, rtot, rtol=1e-10)
-    assert state[1] == 1.0 + n
-    if l2:
-        assert state[0] < 1.0                        # the decay went into the lazy scale
-    else:
-        assert state[0] == 1.0
+    assert state[1] == 1.0 + (n if order is None else len(order))
+    if alpha == 0.05:
+        assert state[0] < scale0                     # the decay went into the lazy scale
+    elif alpha == 0:
+        assert state[0] == scale0
 
 
 @pytest.mark.parametrize("schedule", ["optimal", "invscaling"])
@@ -389,52 +428,51 @@ def test_sgd_schedules(schedule, rng):
     else:
         eta_of_t = lambda t: eta0 / t ** power_t                     # noqa: E731
     for t0 in (1.0, 17.0):
-        V, b, state = np.zeros((1, d)), np.zeros(1), np.array([1.0, t0, 0.0, 0.0])
-        sgd_call(X, y, None, None, V, b, state, "log_loss", eta0=eta0, alpha=alpha, l2frac=1.0,
-                 schedule=L.SCHEDULES[schedule], power_t=power_t, opt_init=opt_init)
-        w, bb, _, _, _ = ref_sgd(X, y, None, None, np.zeros(d), 0.0, "log_loss",
-                                 eta_of_t=eta_of_t, alpha=alpha, l2=True, t0=t0)
-        np.testing.assert_allclose(state[0] * V[0], w, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(b[0], bb, rtol=1e-10, atol=1e-12)
-        assert state[1] == t0 + n
+        for batch in (1, 8):
+            V, b, state = np.zeros((1, d)), np.zeros(1), np.array([1.0, t0, 0.0, 0.0])
+            sgd_call(X, y, None, None, V, b, state, "log_loss", eta0=eta0, alpha=alpha,
+                     l2frac=1.0, schedule=L.SCHEDULES[schedule], power_t=power_t,
+                     opt_init=opt_init, batch=batch)
+            W, bb, _, _, _ = ref_sgd(X, y, None, None, np.zeros(d), 0.0, "log_loss",
+                                     eta_of_t=eta_of_t, alpha=alpha, l2=True, t0=t0, batch=batch)
+            assert_weights(V, b, state, W, bb)
+            assert state[1] == t0 + -(-n // batch)
 
 
 @pytest.mark.parametrize("batch", [1, 16])
 def test_sgd_averaging_and_no_intercept(batch, rng):
-    n, d, start = 160, 11, 40.0
-    X, y, _ = sgd_problem(rng, "squared_error", n, d, np.float64)
-    V, b, state = np.zeros((1, d)), np.array([0.5]), np.array([1.0, 1.0, 0.0, 0.0])
-    A, Ab = np.zeros((1, d)), np.zeros(1)
-    sgd_call(X, y, None, None, V, b, state, "squared_error", eta0=0.03, alpha=0.01, l2frac=1.0,
+    n, d, K, start = 160, 11, 3, 40.0
+    X, y, _ = sgd_problem(rng, "log_loss", n, d, np.float64, K=K)
+    V, b, state = np.zeros((K, d)), np.array([0.5, -0.5, 0.1]), np.array([1.0, 1.0, 0.0, 0.0])
+    A, Ab = np.zeros((K, d)), np.zeros(K)
+    sgd_call(X, y, None, None, V, b, state, "log_loss", True, eta0=0.03, alpha=0.01, l2frac=1.0,
              A=A, Ab=Ab, avg_start=start, fit_intercept=False, batch=batch)
-    w, bb, _, Ar, Abr = ref_sgd(X, y, None, None, np.zeros(d), 0.5, "squared_error",
-                                eta_of_t=lambda t: 0.03, alpha=0.01, l2=True, fit_intercept=False,
-                                batch=batch, avg_start=start)
-    assert b[0] == 0.5
-    np.testing.assert_allclose(state[0] * V[0], w, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(A[0], Ar, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(Ab[0], Abr, rtol=1e-10, atol=1e-12)
-    nsteps = -(-n // batch)
-    assert state[3] == max(0, nsteps - start + 1)
+    W, bb, _, Ar, Abr = ref_sgd(X, y, None, None, np.zeros((K, d)), [0.5, -0.5, 0.1], "log_loss",
+                                True, eta_of_t=lambda t: 0.03, alpha=0.01, l2=True,
+                                fit_intercept=False, batch=batch, avg_start=start)
+    assert np.array_equal(b, [0.5, -0.5, 0.1])
+    assert_weights(V, b, state, W, bb)
+    np.testing.assert_allclose(A, Ar, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(Ab, Abr, rtol=1e-10, atol=1e-12)
+    assert state[3] == max(0, -(-n // batch) - start + 1)
 
 
-@pytest.mark.parametrize("name", ["squared_error", "log_loss"])
-@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS])
-@pytest.mark.parametrize("l2", [False, True])
+@pytest.mark.parametrize("name,K,ovr", SGD_CASES, ids=SGD_IDS)
+@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS], ids=["samples", "weights"])
+@pytest.mark.parametrize("alpha", [0.0, 0.1, 25.0], ids=["no-l2", "l2", "l2-clip"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sgd_minibatch_matches_reference(name, strategy, l2, dtype, rowops, rng):
+def test_sgd_minibatch_matches_reference(name, K, ovr, strategy, alpha, dtype, rowops, rng):
+    l2 = alpha > 0
     n, d, batch = 530, 30, 64                       # last batch partial (18 rows)
-    X, y, sw = sgd_problem(rng, name, n, d, dtype, sw=True)
-    w0 = rng.standard_normal(d) * 0.1
+    X, y, sw = sgd_problem(rng, name, n, d, dtype, sw=True, K=K)
+    W0, b0 = rng.standard_normal((K, d)) * 0.1, np.full(K, -0.1)
     for order in (None, rng.permutation(n).astype(np.intp)):
-        V, b, state = w0[None, :].copy(), np.array([-0.1]), np.array([1.0, 1.0, 0.0, 0.0])
-        alpha = 0.1 if l2 else 0.0
-        tot = sgd_call(X, y, sw, order, V, b, state, name, eta0=0.05, alpha=alpha,
+        V, b, state = W0.copy(), b0.copy(), np.array([1.0, 1.0, 0.0, 0.0])
+        tot = sgd_call(X, y, sw, order, V, b, state, name, ovr, eta0=0.05, alpha=alpha,
                        l2frac=1.0 if l2 else 0.0, batch=batch, strategy=strategy, n_threads=2)
-        w, bb, rtot, _, _ = ref_sgd(X, y, sw, order, w0, -0.1, name, eta_of_t=lambda t: 0.05,
+        W, bb, rtot, _, _ = ref_sgd(X, y, sw, order, W0, b0, name, ovr, eta_of_t=lambda t: 0.05,
                                     alpha=alpha, l2=l2, batch=batch)
-        np.testing.assert_allclose(state[0] * V[0], w, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(b[0], bb, rtol=1e-10, atol=1e-12)
+        assert_weights(V, b, state, W, bb)
         np.testing.assert_allclose(tot, rtot, rtol=1e-10)
         assert state[1] == 1.0 + -(-n // batch)
 
@@ -455,13 +493,11 @@ def _minibatch_runs(X, y, sw, order, K, name, ovr, batch, l2frac):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", ["tall", "wide"])
 def test_sgd_minibatch_deterministic(dtype, case, rowops, rng):
-    if case == "tall":      # batch*d >= 131072: each batch's gradient runs in parallel
+    if case == "tall":      # batch*K*d >= 131072: each batch's gradient runs in parallel
         n, d, K, batch, name, ovr = 2300, 150, 1, 1000, "log_loss", False
-        X, y, sw = sgd_problem(rng, name, n, d, dtype, sw=True)
     else:                   # K*d >= 65536: the weight update runs in parallel too
         n, d, K, batch, name, ovr = 70, 22000, 3, 32, "log_loss", True
-        X = rng.standard_normal((n, d)).astype(dtype)
-        y, sw = rng.integers(0, K, n).astype(np.float64), None
+    X, y, sw = sgd_problem(rng, name, n, d, dtype, sw=True, K=K)
     order = rng.permutation(n).astype(np.intp)
     res = _minibatch_runs(X, y, sw, order, K, name, ovr, batch, 1.0)
     for strategy in (SAMPLES, WEIGHTS):
@@ -475,11 +511,10 @@ def test_sgd_minibatch_deterministic(dtype, case, rowops, rng):
     assert np.abs(ws - ww).max() <= 1e-12 * np.abs(ws).max()
     np.testing.assert_allclose(bw, bs, rtol=1e-12, atol=1e-12 * np.abs(bs).max())
     np.testing.assert_allclose(lw, ls, rtol=1e-12)
-    if case == "tall":      # and both are right
-        w, bb, _, _, _ = ref_sgd(X, y, sw, order, np.full(d, 0.01), 0.0, name,
-                                 eta_of_t=lambda t: 0.05, alpha=0.01, l2=True, batch=batch)
-        np.testing.assert_allclose(ws[0], w, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(bs[0], bb, rtol=1e-10, atol=1e-12)
+    # and both are right
+    W, bb, _, _, _ = ref_sgd(X, y, sw, order, np.full((K, d), 0.01), np.zeros(K), name, ovr,
+                             eta_of_t=lambda t: 0.05, alpha=0.01, l2=True, batch=batch)
+    assert_weights(Vs, bs, ss, W, bb)
 
 
 def _mean_loss(name, X, y, w, b):
@@ -492,7 +527,7 @@ def test_sgd_hogwild_learns(name, dtype, rng):
     n, d = 4000, 20
     X, y, _ = sgd_problem(rng, name, n, d, dtype)
     V, b = np.zeros((1, d)), np.zeros(1)
-    state = np.array([0.5, 1.0, 0.0, 0.0])          # a lazy scale: folded into V first
+    state = np.array([0.5, 1.0, 0.0, 0.0])
     tot = sgd_call(X, y, None, rng.permutation(n).astype(np.intp), V, b, state, name, eta0=0.01,
                    alpha=1e-4, l2frac=1.0, strategy=HOGWILD, n_threads=2)
     assert np.isfinite(tot) and tot > 0
@@ -504,20 +539,62 @@ def test_sgd_hogwild_learns(name, dtype, rng):
     assert tot < n * before
 
 
+def test_sgd_hogwild_folds_lazy_scale(rng):
+    # with eta = 0 nothing moves, so even Hogwild is deterministic: the lazy scale is folded into
+    # V (state[0] becomes 1) and the loss is that of the starting weights
+    n, d = 500, 13
+    X, y, _ = sgd_problem(rng, "log_loss", n, d, np.float64)
+    V0 = rng.standard_normal((1, d))
+    V, b, state = V0.copy(), np.array([0.3]), np.array([0.5, 1.0, 0.0, 0.0])
+    tot = sgd_call(X, y, None, None, V, b, state, "log_loss", eta0=0.0, alpha=0.1, l2frac=1.0,
+                   strategy=HOGWILD, n_threads=2)
+    assert state[0] == 1.0 and state[1] == 1.0 + n
+    np.testing.assert_array_equal(V, 0.5 * V0)
+    assert b[0] == 0.3
+    np.testing.assert_allclose(tot, n * _mean_loss("log_loss", X, y, 0.5 * V0[0], 0.3),
+                               rtol=1e-10)
+
+
 def test_sgd_hogwild_one_thread_is_serial_sgd(rng):
-    # Hogwild with one thread (or too few rows for its shards) is exact per-sample SGD
+    # Hogwild with one thread, or too few rows for its shards, is exact per-sample SGD
     n, d = 150, 12
     X, y, _ = sgd_problem(rng, "squared_error", n, d, np.float64)
-    w, bb, _, _, _ = ref_sgd(X, y, None, None, np.zeros(d), 0.0, "squared_error",
-                             eta_of_t=lambda t: 0.02)
     for t, rows in [(1, n), (4, 7)]:
         V, b, state = np.zeros((1, d)), np.zeros(1), np.array([1.0, 1.0, 0.0, 0.0])
         sgd_call(X[:rows], y[:rows], None, None, V, b, state, "squared_error", eta0=0.02,
                  strategy=HOGWILD, n_threads=t, batch=8)
-        wr, br, _, _, _ = ref_sgd(X[:rows], y[:rows], None, None, np.zeros(d), 0.0,
-                                  "squared_error", eta_of_t=lambda t: 0.02)
-        np.testing.assert_allclose(V[0], wr, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(b[0], br, rtol=1e-10, atol=1e-12)
+        W, bb, _, _, _ = ref_sgd(X[:rows], y[:rows], None, None, np.zeros(d), 0.0,
+                                 "squared_error", eta_of_t=lambda t: 0.02)
+        assert_weights(V, b, state, W, bb)
+
+
+@pytest.mark.parametrize("name,K,ovr", SGD_CASES, ids=SGD_IDS)
+@pytest.mark.parametrize("batch,strategy,n_threads", [(1, SAMPLES, 1), (16, SAMPLES, 2),
+                                                      (16, WEIGHTS, 2), (1, HOGWILD, 2)],
+                         ids=["per-sample", "mb-samples", "mb-weights", "hogwild"])
+def test_sgd_need_loss_false(name, K, ovr, batch, strategy, n_threads, rng):
+    # need_loss=False skips only the log loss's value: same steps, and the epoch loss sums the
+    # other losses as before (the log loss contributes 0)
+    n, d = 200, 15
+    X, y, sw = sgd_problem(rng, name, n, d, np.float64, sw=True, K=K)
+    order = rng.permutation(n).astype(np.intp)
+    eta0 = 0.0 if strategy == HOGWILD else 0.05      # Hogwild is deterministic only when still
+    res = []
+    for need in (True, False):
+        V, b, state = np.full((K, d), 0.05), np.full(K, 0.1), np.array([1.0, 1.0, 0.0, 0.0])
+        tot = sgd_call(X, y, sw, order, V, b, state, name, ovr, eta0=eta0, alpha=0.01,
+                       l2frac=1.0, batch=batch, strategy=strategy, n_threads=n_threads,
+                       need_loss=need)
+        res.append((V, b, state, tot))
+    (V1, b1, s1, l1), (V2, b2, s2, l2) = res
+    assert np.array_equal(V1, V2) and np.array_equal(b1, b2) and np.array_equal(s1, s2)
+    _, _, rtot, _, _ = ref_sgd(X, y, sw, order, np.full((K, d), 0.05), np.full(K, 0.1), name, ovr,
+                               eta_of_t=lambda t: eta0, alpha=0.01, l2=True, batch=batch)
+    np.testing.assert_allclose(l1, rtot, rtol=1e-10)
+    if name == "log_loss":
+        assert l2 == 0.0
+    else:
+        assert l2 == l1
 
 
 def test_sgd_empty_epoch():
@@ -629,3 +706,18 @@ def test_gram(dtype, n_threads, shape, rng):
     L.gram(np.empty((0, d), dtype), None if T == 0 else np.empty((0, T)), None, np.zeros(d + T),
            G, n_threads)
     assert np.all(G == 0)
+
+
+@pytest.mark.parametrize("strategy", ["samples", "weights"])
+def test_zero_features_do_not_crash(strategy):
+    """d = 0 once divided by a zero block width (SIGFPE); now only the intercepts learn."""
+    y = np.array([1.0, 2.0, 3.0])
+    out = np.empty(3)
+    loss = L.loss_grad(np.empty((3, 0)), y, None, np.empty((2, 0)), np.zeros(2), 1.0,
+                       L.LOSS_IDS["squared_error"], True, 0.0, None, L.STRATEGIES[strategy], out, 1)
+    assert np.isfinite(loss)
+    V, b, st = np.empty((1, 0)), np.zeros(1), np.array([1.0, 1.0, 0.0, 0.0])
+    L.sgd_epoch(np.empty((10, 0)), np.full(10, 2.0), None, None, V, b, st, None, None, None,
+                L.LOSS_IDS["squared_error"], False, 0.0, L.SCHEDULES["constant"], 0.1, 0.5, 0.0,
+                1.0, 0.0, 0.0, 0.0, True, 4, L.STRATEGIES[strategy], 1)
+    assert 0.0 < b[0] <= 2.0   # the intercept moved toward the target

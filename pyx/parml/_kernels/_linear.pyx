@@ -249,7 +249,7 @@ cdef void _plan(LinCtx *c, int strategy) noexcept nogil:
         c.pstride = (c.K + 1 + 7) & ~7
         # column blocks: multiples of 8 doubles (whole cache lines of the gradient)
         c.ctasks = _clamp(c.d // MIN_COLS_PER_TASK, 1, MAX_TASKS)
-        c.cpt = (((c.d + c.ctasks - 1) // c.ctasks) + 7) & ~7
+        c.cpt = max(8, (((c.d + c.ctasks - 1) // c.ctasks) + 7) & ~7)   # >= 8 even for d == 0
         c.ctasks = (c.d + c.cpt - 1) // c.cpt
     else:
         c.pstride = (KD + c.K + 1 + 7) & ~7
@@ -480,7 +480,7 @@ cdef int _sgd_minibatches(SGDCtx *s, Py_ssize_t n, Py_ssize_t batch, int strateg
     cdef double eta
     cdef int rc = 0, nt_upd
     s.utasks = _clamp(KD // 4096, 1, MAX_TASKS)
-    s.upt = (((KD + s.utasks - 1) // s.utasks) + 7) & ~7
+    s.upt = max(8, (((KD + s.utasks - 1) // s.utasks) + 7) & ~7)   # >= 8 even for K*d == 0
     s.utasks = (KD + s.upt - 1) // s.upt
     nt_upd = n_threads if KD >= 65536 else 1
     sumloss[0] = 0.0

@@ -128,13 +128,16 @@ def bench_fits(Xtr, ytr, Xte, yte, probe, repeats, nt):
         ("Ridge", lambda: skl.Ridge(1.0), lambda t: pl.Ridge(1.0, n_threads=t), "coef"),
         ("LinearRegression", lambda: skl.LinearRegression(), lambda t: pl.LinearRegression(n_threads=t), "coef"),
     ]
-    yreg = Xtr @ np.linspace(-1, 1, Xtr.shape[1]) + np.random.default_rng(3).standard_normal(len(ytr))
+    # regression: full-rank data (make_classification's redundant features are collinear)
+    rng = np.random.default_rng(3)
+    Xreg = rng.standard_normal(Xtr.shape)
+    yreg = Xreg @ np.linspace(-1, 1, Xtr.shape[1]) + rng.standard_normal(len(ytr))
     for name, mk_sk, mk_pl, metric in cases:
-        y_fit = yreg if metric == "coef" else ytr
+        X_fit, y_fit = (Xreg, yreg) if metric == "coef" else (Xtr, ytr)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            med, res, nclean, _ = _timed_pair({"sklearn": lambda: mk_sk().fit(Xtr, y_fit),
-                                               "parml": lambda: mk_pl(nt).fit(Xtr, y_fit)},
+            med, res, nclean, _ = _timed_pair({"sklearn": lambda: mk_sk().fit(X_fit, y_fit),
+                                               "parml": lambda: mk_pl(nt).fit(X_fit, y_fit)},
                                               repeats, probe)
         a, b = res["sklearn"], res["parml"]
         if metric == "logloss":

@@ -144,15 +144,19 @@ def _strategy_id(strategy, K, d):
 
 def sgd_solve(rows, yk, sw, *, loss, K, ovr, alpha, fit_intercept, strategy, n_threads, tol,
               max_iter, random_state, W0, b0, batch_size=256):
-    """Mini-batch SGD for LogisticRegression(solver='sgd'): 'optimal' schedule, stop when the
-    epoch loss stops improving by tol * n for 5 epochs. Returns (W, b, epochs)."""
+    """Mini-batch SGD for LogisticRegression(solver='sgd'): eta_t = eta0 / sqrt(t) with eta0 from
+    the data's scale (1 for standardized features); stops when the epoch loss has not improved by
+    tol * n for 5 epochs. Returns (W, b, epochs)."""
     class _P:
         pass
     p = _P()
-    p.loss, p.eps, p.alpha, p.l1frac, p.l2frac, p.l1 = loss, 0.0, max(alpha, 1e-12), 0.0, 1.0, False
-    p.schedule, p.power_t, p.avg_start, p.batch = _linear.SCHEDULES["optimal"], 0.5, 0.0, batch_size
-    p.opt_init = 1.0 / (np.sqrt(1.0 / np.sqrt(p.alpha)) * p.alpha)
-    p.fit_intercept = fit_intercept
+    p.loss, p.eps, p.alpha, p.l1frac, p.l2frac, p.l1 = loss, 0.0, alpha, 0.0, 1.0, False
+    p.schedule, p.power_t, p.avg_start, p.batch = _linear.SCHEDULES["invscaling"], 0.5, 0.0, batch_size
+    p.opt_init, p.fit_intercept = 0.0, fit_intercept
+    # mean squared row norm per feature, from (up to) 10k rows of the first chunk
+    _, _, first = next(rows.chunks())
+    ms = float(np.mean(np.square(first[:10_000], dtype=np.float64))) if first.size else 1.0
+    eta0 = 1.0 / max(1.0, ms)
     st = _State(K, rows.d, False, False)
     st.V[:] = W0
     st.b[:] = b0
@@ -160,11 +164,8 @@ def sgd_solve(rows, yk, sw, *, loss, K, ovr, alpha, fit_intercept, strategy, n_t
     sid = _strategy_id(strategy, K, rows.d)
     best, bad, ep = np.inf, 0, 0
     for ep in range(1, max_iter + 1):
-        loss_sum = _epoch(rows, yk, sw, st, p, K, ovr, sid, n_threads, rng, True, None, 0.0)
-        if loss_sum > best - tol * rows.n:
-            bad += 1
-        else:
-            bad = 0
+        loss_sum = _epoch(rows, yk, sw, st, p, K, ovr, sid, n_threads, rng, True, None, eta0)
+        bad = bad + 1 if loss_sum > best - tol * rows.n else 0
         best = min(best, loss_sum)
         if bad >= 5:
             break
