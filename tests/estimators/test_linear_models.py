@@ -188,9 +188,6 @@ def test_logistic_matches_sklearn(n_classes, case):
     assert ours.n_iter_.shape == (1,) and ours.n_iter_[0] >= 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: parml computes class_weight='balanced' from class counts only, scikit-learn (>= 1.6) "
-    "from sample-weighted counts (compute_class_weight(..., sample_weight=...))"))
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_logistic_balanced_with_sample_weight_matches_sklearn(n_classes):
     X, y = _noisy_classification(n_classes)
@@ -253,17 +250,6 @@ def _nan_empty_like(*args, **kwargs):
     return out
 
 
-_UNINIT_BUG = pytest.mark.xfail(strict=True, reason=(
-    "BUG: parml.linear_model._base.lbfgs leaves the intercept part of the gradient "
-    "(g = np.empty_like(theta)) uninitialised when fit_intercept=False; whatever was in that "
-    "memory reaches L-BFGS-B (NaN there: it stops at the start and coef_ is all zeros)"))
-
-
-# the estimators fitted by _base.lbfgs (where the bug is)
-_LBFGS_CASES = {"LogisticRegression", "LogisticRegression-4", "LinearSVC", "LinearSVC-4",
-                "Ridge-lbfgs"}
-
-
 def _uninit_cases():
     Xc, yc = _noisy_classification(2)
     X4, y4 = _noisy_classification(4)
@@ -284,9 +270,7 @@ def _uninit_cases():
     params = []
     for name, make, X, y in cases:
         for fi in (True, False):
-            buggy = not fi and name in _LBFGS_CASES
-            params.append(pytest.param(make, fi, X, y, id=f"{name}-fit_intercept={fi}",
-                                       marks=[_UNINIT_BUG] if buggy else []))
+            params.append(pytest.param(make, fi, X, y, id=f"{name}-fit_intercept={fi}"))
     return params
 
 

@@ -72,7 +72,7 @@ def lbfgs(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threa
         tot = loss_grad(rows, y, sw, W, np.ascontiguousarray(b), loss, ovr, eps, strategy,
                         n_threads, out=buf)
         f = tot[-1] / S + 0.5 * reg * float(theta[:KD] @ theta[:KD])
-        g = np.empty_like(theta)
+        g = np.zeros_like(theta)   # the intercept part stays 0 without an intercept
         g[:KD] = tot[:KD] / S + reg * theta[:KD]
         if fit_intercept:
             g[KD:] = tot[KD:KD + K] / S
@@ -80,7 +80,7 @@ def lbfgs(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threa
 
     res = minimize(fun, x0, method="L-BFGS-B", jac=True,
                    options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
-                            "ftol": 64 * np.finfo(float).eps, "iprint": verbose - 1})
+                            "ftol": 64 * np.finfo(float).eps})
     if not res.success and res.nit >= max_iter:
         warnings.warn(f"L-BFGS did not converge in {max_iter} iterations ({res.message}); "
                       "increase max_iter or scale the data.", ConvergenceWarning, stacklevel=3)
@@ -141,11 +141,14 @@ def encode_classes(est, y, classes=None):
     return classes, yi.astype(np.intp)
 
 
-def class_sample_weight(class_weight, classes, yi, sw):
-    """Multiplies per-class weights into the sample weights (None stays None if no weights)."""
+def class_sample_weight(class_weight, classes, yi, sw, weighted_balance=True):
+    """Multiplies per-class weights into the sample weights (None stays None if no weights).
+    "balanced" counts samples by their weights, as scikit-learn's LogisticRegression and
+    LinearSVC do (its SGDClassifier counts them unweighted: weighted_balance=False)."""
     if class_weight is None:
         return sw
     from sklearn.utils.class_weight import compute_class_weight
-    cw = compute_class_weight(class_weight, classes=classes, y=classes[yi])
+    cw = compute_class_weight(class_weight, classes=classes, y=classes[yi],
+                              sample_weight=sw if weighted_balance else None)
     w = cw[yi]
     return w if sw is None else sw * w

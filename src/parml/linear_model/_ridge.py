@@ -74,6 +74,9 @@ def _centred_copy(rows, y2, sw, mx, my):
 
 
 def _fit(est, X, y, sample_weight, alpha, solver):
+    if est.tol is not None and (isinstance(est.tol, bool) or not isinstance(est.tol, numbers.Real)
+                                or not est.tol >= 0):
+        raise ValueError(f"tol must be a non-negative number, got {est.tol!r}")
     nt = check_n_threads(est.n_threads)
     rows, y = check_X_fit(est, X, y, nt, y_numeric=True, multi_output=True)
     if y.ndim > 2:
@@ -128,7 +131,7 @@ def _fit(est, X, y, sample_weight, alpha, solver):
         est.intercept_ = float(intercept[0]) if est.fit_intercept else 0.0
     else:
         est.coef_ = np.ascontiguousarray(coef.T)
-        est.intercept_ = intercept if est.fit_intercept else np.zeros(T)
+        est.intercept_ = intercept if est.fit_intercept else 0.0   # as scikit-learn
     return est
 
 

@@ -330,7 +330,7 @@ class SGDClassifier(LinearClassifierBase, _SGDBase):
                              f"{list(self.classes_)}")
         self.classes_ = cls
         sw = check_sample_weight(sample_weight, rows.n)
-        sw = class_sample_weight(self.class_weight, cls, yi, sw)
+        sw = class_sample_weight(self.class_weight, cls, yi, sw, weighted_balance=False)
         K = 1 if len(cls) == 2 else len(cls)
         yk = np.where(yi == 1, 1.0, -1.0) if K == 1 else yi.astype(np.float64)
         return rows, yk, K, K > 1, sw
