@@ -6,41 +6,10 @@ from cython cimport floating
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
 
-cdef extern from "parml/gemm.h" nogil:
-    ctypedef struct parml_kernel_d:
-        const char *name
-        int mr, nr, kc, mc, nc
-    ctypedef struct parml_kernel_s:
-        const char *name
-        int mr, nr, kc, mc, nc
-    ctypedef struct parml_gemm_args_d:
-        ptrdiff_t m, n, k
-        const double *a
-        ptrdiff_t rs_a, cs_a
-        const double *b
-        ptrdiff_t rs_b, cs_b
-        double *c
-        ptrdiff_t rs_c
-    ctypedef struct parml_gemm_args_s:
-        ptrdiff_t m, n, k
-        const float *a
-        ptrdiff_t rs_a, cs_a
-        const float *b
-        ptrdiff_t rs_b, cs_b
-        float *c
-        ptrdiff_t rs_c
-    int PARML_N_KERNELS
-    int PARML_CPU_AVX2_FMA
-    int PARML_CPU_AVX512
-    const parml_kernel_d parml_kernels_d[]
-    const parml_kernel_s parml_kernels_s[]
-    int parml_cpu_features()
-    int parml_kernel_supported(int kernel_id)
-    int parml_best_kernel()
-    int parml_gemm_d(const parml_kernel_d *K, const parml_gemm_args_d *g, int n_threads,
-                     int tasks, int direct, parml_parallel_for_fn parallel_for)
-    int parml_gemm_s(const parml_kernel_s *K, const parml_gemm_args_s *g, int n_threads,
-                     int tasks, int direct, parml_parallel_for_fn parallel_for)
+from parml._kernels._gemm_api cimport (
+    parml_kernel_d, parml_kernel_s, parml_gemm_args_d, parml_gemm_args_s, PARML_N_KERNELS,
+    PARML_CPU_AVX2_FMA, PARML_CPU_AVX512, parml_kernels_d, parml_kernels_s, parml_cpu_features,
+    parml_kernel_supported, parml_best_kernel, parml_gemm_d, parml_gemm_s)
 
 
 KERNEL_NAMES = tuple(parml_kernels_d[i].name.decode() for i in range(PARML_N_KERNELS))

@@ -48,21 +48,8 @@ cdef extern from "parml/losses.h" nogil:
     double parml_loss(int loss, double z, double y, double eps, double *dl, int need_loss)
     double parml_softmax_loss(double *z, ptrdiff_t K, ptrdiff_t cls)
 
-cdef extern from "parml/gemm.h" nogil:
-    ctypedef struct parml_kernel_d:
-        pass
-    ctypedef struct parml_gemm_args_d:
-        ptrdiff_t m, n, k
-        const double *a
-        ptrdiff_t rs_a, cs_a
-        const double *b
-        ptrdiff_t rs_b, cs_b
-        double *c
-        ptrdiff_t rs_c
-    const parml_kernel_d parml_kernels_d[]
-    int parml_best_kernel()
-    int parml_gemm_d(const parml_kernel_d *K, const parml_gemm_args_d *g, int n_threads,
-                     int tasks, int direct, parml_parallel_for_fn parallel_for)
+from parml._kernels._gemm_api cimport (parml_gemm_args_d, parml_kernels_d, parml_best_kernel,
+                                       parml_gemm_d)
 
 
 # Work cut into tasks of at least MIN_TASK_WORK multiply-adds, at most MAX_TASKS tasks, and run
