@@ -54,11 +54,10 @@ def loss_grad(rows, y, sw, W, b, loss, ovr, eps, strategy, n_threads, out=None):
     return total
 
 
-def lbfgs(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threads, tol,
-          max_iter, x0, verbose=0):
-    """Minimises (1/S) sum_i sw_i loss_i + ||W||^2 / (2 C S) (S = sum of weights, intercepts not
-    penalised) with scipy's L-BFGS-B, each evaluation one fused pass over X.
-    Returns (W, b, n_iter)."""
+def objective(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threads):
+    """f(theta) -> (value, gradient) of (1/S) sum_i sw_i loss_i + ||W||^2 / (2 C S), theta =
+    [W (K*d, row-major), b (K)]; S = sum of weights, intercepts not penalised. Each call is one
+    fused pass over X (streamed chunk by chunk)."""
     d = rows.d
     S = float(rows.n if sw is None else sw.sum())
     reg = 0.0 if not np.isfinite(C) else 1.0 / (C * S)
@@ -78,12 +77,24 @@ def lbfgs(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threa
             g[KD:] = tot[KD:KD + K] / S
         return f, g
 
+    return fun
+
+
+def lbfgs(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threads, tol,
+          max_iter, x0, verbose=0):
+    """Minimises `objective` with scipy's L-BFGS-B. Returns (W, b, n_iter)."""
+    d = rows.d
+    KD = K * d
+    fun = objective(rows, y, sw, loss=loss, K=K, ovr=ovr, eps=eps, C=C,
+                    fit_intercept=fit_intercept, strategy=strategy, n_threads=n_threads)
     res = minimize(fun, x0, method="L-BFGS-B", jac=True,
                    options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
                             "ftol": 64 * np.finfo(float).eps})
     if not res.success and res.nit >= max_iter:
         warnings.warn(f"L-BFGS did not converge in {max_iter} iterations ({res.message}); "
                       "increase max_iter or scale the data.", ConvergenceWarning, stacklevel=3)
+    if verbose:
+        print(f"L-BFGS: {res.nit} iterations, {res.nfev} loss+gradient passes, {res.message}")
     theta = res.x
     W = np.ascontiguousarray(theta[:KD].reshape(K, d))
     b = theta[KD:].copy() if fit_intercept else np.zeros(K)

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import expit, softmax
 
 from ._base import (LOSS, LinearClassifierBase, check_n_threads, class_sample_weight,
-                    encode_classes, lbfgs, loss_grad, resolve_strategy)
+                    encode_classes, lbfgs, objective, resolve_strategy)
 from ._data import check_sample_weight, check_X_fit
 
 SOLVERS = ("lbfgs", "gd", "sgd")
@@ -111,19 +111,8 @@ def _gradient_descent(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strat
     """Full-batch gradient descent with Armijo backtracking; stops when max |grad| <= tol."""
     d = rows.d
     KD = K * d
-    S = float(rows.n if sw is None else sw.sum())
-    reg = 0.0 if not np.isfinite(C) else 1.0 / (C * S)
-
-    def fg(theta):
-        W = np.ascontiguousarray(theta[:KD].reshape(K, d))
-        b = np.ascontiguousarray(theta[KD:]) if fit_intercept else np.zeros(K)
-        tot = loss_grad(rows, y, sw, W, b, loss, ovr, eps, strategy, n_threads)
-        f = tot[-1] / S + 0.5 * reg * float(theta[:KD] @ theta[:KD])
-        g = np.zeros_like(theta)
-        g[:KD] = tot[:KD] / S + reg * theta[:KD]
-        if fit_intercept:
-            g[KD:] = tot[KD:KD + K] / S
-        return f, g
+    fg = objective(rows, y, sw, loss=loss, K=K, ovr=ovr, eps=eps, C=C,
+                   fit_intercept=fit_intercept, strategy=strategy, n_threads=n_threads)
 
     theta = x0.copy()
     f, g = fg(theta)
