@@ -215,7 +215,7 @@ def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssiz
 
     coefs[l] (units[l] x units[l+1]) and intercepts[l] are C-contiguous float32 or float64 like
     X (n x units[0], rows may be strided) and Y (n x units[L]); sample_weight (n,) or None; order
-    (n,) int64 row permutation or None (rows in order); moments: [MW, Mb, VW, Vb] lists shaped as
+    (m,) int64 rows of X to train on, in this order, or None (all rows in order); moments: [MW, Mb, VW, Vb] lists shaped as
     the parameters (Adam uses all four, SGD the first two as velocities, "none" nothing); tuner:
     the thread choice (None: one thread).
 
@@ -236,9 +236,13 @@ def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssiz
     _check(Y, (n, units[L]), dtype, "Y")
     if sample_weight is not None:
         _check(sample_weight, (n,), dtype, "sample_weight")
+    cdef Py_ssize_t rows = n
     if order is not None:
-        _check(order, (n,), np.int64, "order")
-        if n and (order.min() < 0 or order.max() >= n):
+        if not isinstance(order, np.ndarray) or order.ndim != 1:
+            raise ValueError("parml mlp kernel: order must be a 1-D int64 array")
+        _check(order, (order.shape[0],), np.int64, "order")
+        rows = order.shape[0]
+        if rows and (order.min() < 0 or order.max() >= n):
             raise ValueError("parml mlp kernel: order holds rows out of range")
     if batch_size < 1:
         raise ValueError(f"parml mlp kernel: batch_size must be >= 1, got {batch_size}")
@@ -254,7 +258,7 @@ def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssiz
                 raise ValueError("parml mlp kernel: one moment array per layer")
             for l in range(L):
                 _check(moments[j][l], ref[l].shape, dtype, f"moments[{j}][{l}]")
-    batch_size = min(batch_size, max(n, 1))
+    batch_size = min(batch_size, max(rows, 1))
     cdef _Net net = _Net(coefs, intercepts, ACTIVATIONS[hidden], ACTIVATIONS[output], kernel_id,
                          batch_size)
     empty = [None] * L
@@ -286,7 +290,7 @@ def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssiz
     if tuner is None:
         tuner = Tuner(1)
     with nogil:
-        rc = parml_mlp_epoch_any(&net.net, &opt, &data, n, batch_size, rl, &loss_sum, &done,
+        rc = parml_mlp_epoch_any(&net.net, &opt, &data, rows, batch_size, rl, &loss_sum, &done,
                                  &tuner.t, parallel_for)
     if rc == PARML_MLP_NOMEM:
         raise MemoryError("parml mlp: could not allocate GEMM packing buffers")
