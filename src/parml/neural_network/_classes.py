@@ -103,6 +103,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """Class probabilities, shape (n_samples, n_classes), in the model's dtype."""
         check_is_fitted(self, "coefs_")
         p = self._forward(X)
+        if self.out_activation_ == "logistic":
+            # in float32 the logistic rounds to exactly 0 or 1 past |z| ~ 17; keep probabilities
+            # strictly inside (0, 1), as the loss does, so log-probabilities stay finite
+            eps = np.finfo(p.dtype).eps
+            np.clip(p, eps, 1 - eps, out=p)
         if self.n_outputs_ == 1:
             p = p.ravel()
             return np.vstack([1 - p, p]).T
