@@ -410,6 +410,10 @@ static int PSFX(parml_mlp_step)(PSFX(parml_mlp_net) *net, PSFX(parml_mlp_opt) *o
     else
         sw_sum = (double)bt->bn;
     if (!isfinite(data)) return PARML_MLP_NONFINITE;
+    if (!(sw_sum > 0)) { /* every row weighs zero: the batch has no gradient; skip it */
+        *loss = 0;
+        return PARML_MLP_OK;
+    }
 
     PSFX(parml_mlp_r2) x2;
     x2.net = net;

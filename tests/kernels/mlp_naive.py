@@ -23,11 +23,13 @@ def act_grad_naive(a, name):
             "logistic": a * (1 - a)}[name]
 
 
-def loss_rows_naive(p, y, output):
-    """Per-row losses (unweighted), scikit-learn's definitions; float64."""
+def loss_rows_naive(p, y, output, eps=None):
+    """Per-row losses (unweighted), scikit-learn's definitions; float64. Probabilities are clipped
+    to [eps, 1 - eps], eps that of p's dtype (float32 or float64) unless given."""
+    if eps is None:
+        eps = np.finfo(np.float32 if p.dtype == np.float32 else np.float64).eps
     p = p.astype(np.float64)
     y = y.astype(np.float64)
-    eps = np.finfo(np.float32 if p.dtype == np.float32 else np.float64).eps
     if output in ("softmax", "logistic"):
         q = np.clip(p, eps, 1 - eps)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -52,7 +54,9 @@ def forward_naive(coefs, intercepts, X, hidden, output):
 
 
 def loss_grad_naive(coefs, intercepts, X, Y, sw, hidden, output, alpha):
-    """scikit-learn's _backprop in float64: (loss, coef_grads, intercept_grads)."""
+    """scikit-learn's _backprop in float64: (loss, coef_grads, intercept_grads). The loss clips
+    probabilities with the eps of X's dtype, as scikit-learn does when it trains in float32."""
+    eps = np.finfo(np.float32 if X.dtype == np.float32 else np.float64).eps
     coefs = [c.astype(np.float64) for c in coefs]
     intercepts = [b.astype(np.float64) for b in intercepts]
     X = X.astype(np.float64)
@@ -60,7 +64,7 @@ def loss_grad_naive(coefs, intercepts, X, Y, sw, hidden, output, alpha):
     sw = np.ones(len(X)) if sw is None else sw.astype(np.float64)
     acts = forward_naive(coefs, intercepts, X, hidden, output)
     sw_sum = sw.sum()
-    loss = (loss_rows_naive(acts[-1], Y, output) * sw).sum() / sw_sum
+    loss = (loss_rows_naive(acts[-1], Y, output, eps) * sw).sum() / sw_sum
     loss += 0.5 * alpha * sum((c * c).sum() for c in coefs) / sw_sum
     delta = (acts[-1] - Y) * sw[:, None]
     gW = [None] * len(coefs)

@@ -18,6 +18,7 @@ cdef extern from "parml/mlp.h" nogil:
     int PARML_OPT_NONE, PARML_OPT_SGD, PARML_OPT_ADAM
     int PARML_MLP_OK, PARML_MLP_NOMEM, PARML_MLP_NONFINITE
     int PARML_N_KERNELS
+    int parml_kernel_supported(int kernel_id)
 
     ctypedef struct parml_mlp_net_any:
         int single
@@ -129,6 +130,23 @@ cdef class _PtrArray:
         free(self.p)
 
 
+HIDDEN = ("identity", "relu", "tanh", "logistic")
+OUTPUTS = ("identity", "logistic", "softmax", "exp")
+
+
+def _act(name, allowed, what):
+    if name not in allowed:
+        raise ValueError(f"parml mlp kernel: {what + ' ' if what else ''}activation must be one of "
+                         f"{allowed}, got {name!r}")
+    return ACTIVATIONS[name]
+
+
+def _check_writable(arrays, what):
+    for a in arrays:
+        if a is not None and not a.flags.writeable:
+            raise ValueError(f"parml mlp kernel: {what} is read-only")
+
+
 def _check(a, shape, dtype, what):
     if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape \
             or not a.flags.c_contiguous:
@@ -166,10 +184,12 @@ cdef class _Net:
         if self.units == NULL or self.rowsq == NULL:
             raise MemoryError("parml mlp: could not allocate the network description")
         units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
+        if min(units) < 1:
+            raise ValueError(f"parml mlp kernel: every layer needs at least one unit, got {units}")
         for l in range(L + 1):
             self.units[l] = units[l]
-        if not 0 <= kernel_id < PARML_N_KERNELS:
-            raise ValueError(f"parml mlp kernel: bad kernel id {kernel_id}")
+        if not 0 <= kernel_id < PARML_N_KERNELS or not parml_kernel_supported(kernel_id):
+            raise ValueError(f"parml mlp kernel: kernel id {kernel_id} is not supported here")
         self.W = _PtrArray(coefs)
         self.b = _PtrArray(intercepts)
         rows = max(rows, 1)
@@ -222,6 +242,8 @@ def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssiz
     Returns (status, loss_sum, rows_done, t[, (coef_grads, intercept_grads)]). status is 0, or
     STATUS_NONFINITE when a batch's loss was not finite (that batch made no update).
     """
+    if not isinstance(X, np.ndarray):
+        raise TypeError(f"parml mlp kernel: X must be a numpy array, got {type(X).__name__}")
     cdef Py_ssize_t n = X.shape[0], L = len(coefs)
     dtype = X.dtype
     if dtype != np.float32 and dtype != np.float64:
@@ -258,9 +280,10 @@ def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssiz
                 raise ValueError("parml mlp kernel: one moment array per layer")
             for l in range(L):
                 _check(moments[j][l], ref[l].shape, dtype, f"moments[{j}][{l}]")
+            _check_writable(moments[j], f"moments[{j}]")
     batch_size = min(batch_size, max(rows, 1))
-    cdef _Net net = _Net(coefs, intercepts, ACTIVATIONS[hidden], ACTIVATIONS[output], kernel_id,
-                         batch_size)
+    cdef _Net net = _Net(coefs, intercepts, _act(hidden, HIDDEN, "hidden"),
+                         _act(output, OUTPUTS, "output"), kernel_id, batch_size)
     empty = [None] * L
     cdef _PtrArray MW = _PtrArray(moments[0] if kind != PARML_OPT_NONE else empty)
     cdef _PtrArray Mb = _PtrArray(moments[1] if kind != PARML_OPT_NONE else empty)
@@ -302,6 +325,8 @@ def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssiz
 def forward(list coefs, list intercepts, X, str hidden="relu", str output="identity", *,
             int n_threads=1, int kernel_id=0, out=None):
     """The network's output activations for the rows of X (n x units[0]): (n x units[L])."""
+    if not isinstance(X, np.ndarray):
+        raise TypeError(f"parml mlp kernel: X must be a numpy array, got {type(X).__name__}")
     cdef Py_ssize_t n = X.shape[0]
     dtype = X.dtype
     if dtype != np.float32 and dtype != np.float64:
@@ -315,7 +340,9 @@ def forward(list coefs, list intercepts, X, str hidden="relu", str output="ident
     if out is None:
         out = np.empty((n, units[L]), dtype=dtype)
     _check(out, (n, units[L]), dtype, "out")
-    cdef _Net net = _Net(coefs, intercepts, ACTIVATIONS[hidden], ACTIVATIONS[output], kernel_id, 1)
+    _check_writable([out], "out")
+    cdef _Net net = _Net(coefs, intercepts, _act(hidden, HIDDEN, "hidden"),
+                         _act(output, OUTPUTS, "output"), kernel_id, 1)
     cdef const void *xp = _ptr(X)
     cdef void *op = _ptr(out)
     cdef ptrdiff_t ldx = X.strides[0] // X.itemsize
@@ -336,7 +363,7 @@ def bias_act(floating[:, ::1] Z,             # INOUT rows x n
     """Z <- act(Z + b) row by row (softmax normalises each row)."""
     if b.shape[0] != Z.shape[1]:
         raise ValueError("bias_act: b must have Z.shape[1] entries")
-    cdef int a = ACTIVATIONS[act]
+    cdef int a = _act(act, tuple(ACTIVATIONS), "")
     if Z.shape[0] == 0 or Z.shape[1] == 0:
         return
     with nogil:
@@ -352,7 +379,7 @@ def act_grad(floating[:, ::1] D,             # INOUT rows x n
     """D <- D * act'(.) with the derivative written in terms of the activation's output A."""
     if D.shape[0] != A.shape[0] or D.shape[1] != A.shape[1]:
         raise ValueError("act_grad: D and A must have the same shape")
-    cdef int a = ACTIVATIONS[act]
+    cdef int a = _act(act, tuple(ACTIVATIONS), "")
     if D.shape[0] == 0 or D.shape[1] == 0:
         return
     with nogil:
@@ -369,7 +396,7 @@ def loss_delta(floating[:, ::1] P,           # INOUT rows x n: output activation
     """Per-row weighted losses (float64, rows); P becomes (P - Y) * w."""
     if Y.shape[0] != P.shape[0] or Y.shape[1] != P.shape[1] or w.shape[0] != P.shape[0]:
         raise ValueError("loss_delta: P, Y and w must agree in shape")
-    cdef int a = ACTIVATIONS[output]
+    cdef int a = _act(output, tuple(ACTIVATIONS), "")
     out = np.zeros(P.shape[0])
     cdef double[::1] o = out
     cdef Py_ssize_t i

@@ -158,21 +158,41 @@ class BaseMLP(BaseEstimator):
         if first_pass:
             self._initialize(units, out_act, dtype)
         kernel = ops._kernel_id()
+        # a divergence restores the model this call started from (or leaves none): never a
+        # half-trained network that looks fitted
+        saved = None if first_pass else self._snapshot()
         try:
             if self.solver == "lbfgs":
                 self._fit_lbfgs(src, Y, units, n_threads, kernel)
             else:
                 self._fit_stochastic(src, Y, units, n_threads, kernel, incremental, y)
         except _Diverged as e:
-            if first_pass:  # never leave a half-trained model that looks fitted
+            if saved is None:
                 for a in ("coefs_", "intercepts_"):
                     self.__dict__.pop(a, None)
-            raise ValueError(str(e)) from None
+            else:
+                self.__dict__.update(saved)
+            raise ValueError(str(e) + ("" if saved is None else
+                                       "; the model is left as it was before this call")) from None
         for p in self.coefs_ + self.intercepts_:
             if not np.isfinite(p).all():
                 raise ValueError("Solver produced non-finite parameter weights. The input data "
                                  "may contain large values and need to be preprocessed.")
         return self
+
+    def _snapshot(self):
+        keep = {}
+        for k in ("coefs_", "intercepts_", "_moments"):
+            if k in self.__dict__:
+                v = self.__dict__[k]
+                keep[k] = ([[a.copy() for a in part] for part in v] if k == "_moments"
+                           else [a.copy() for a in v])
+        for k in ("n_iter_", "t_", "_adam_t", "_lr", "loss_", "best_loss_", "_no_improvement_count"):
+            if k in self.__dict__:
+                keep[k] = self.__dict__[k]
+        if "loss_curve_" in self.__dict__:
+            keep["loss_curve_"] = list(self.loss_curve_)
+        return keep
 
     def _initialize(self, units, out_act, dtype):
         """Glorot-uniform weights drawn exactly as scikit-learn draws them (same random_state,
@@ -257,7 +277,7 @@ class BaseMLP(BaseEstimator):
                     raise _Diverged(
                         f"training diverged in epoch {self.n_iter_ + 1}: the loss became NaN or "
                         f"infinite (learning_rate_init={self.learning_rate_init} may be too "
-                        "large, or X needs scaling); the batch that diverged was not applied")
+                        "large, or X needs scaling)")
                 loss_sum += part
             self.n_iter_ += 1
             self.loss_ = loss_sum / n_train
