@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from parml import ops
-from parml._kernels import _mlp
+from parml._kernels import _linear, _mlp
 from parml._threads import effective_n_threads
 
 from ._data import check_predict_X, training_source
@@ -30,12 +30,14 @@ _HIDDEN = ("identity", "logistic", "tanh", "relu")
 
 
 def _check_dtype(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    dt = None
+    if dtype is not None:  # np.dtype(None) would be float64
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            pass
+    if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64 (np.float32, np.float64), got {dtype!r}")
     return dt
 
 
@@ -131,10 +133,13 @@ class BaseMLP(BaseEstimator):
                                  f"{self.solver} is not stochastic.")
         return True
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _check_params(self):
+        """Validates every parameter; returns (hidden sizes, dtype)."""
         self._validate_params()
-        hidden = _hidden_sizes(self.hidden_layer_sizes)
-        dtype = _check_dtype(self.dtype)
+        return _hidden_sizes(self.hidden_layer_sizes), _check_dtype(self.dtype)
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden, dtype = self._check_params()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
@@ -168,7 +173,7 @@ class BaseMLP(BaseEstimator):
                 self._fit_stochastic(src, Y, units, n_threads, kernel, incremental, y)
         except _Diverged as e:
             if saved is None:
-                for a in ("coefs_", "intercepts_"):
+                for a in _TRAINING_STATE:
                     self.__dict__.pop(a, None)
             else:
                 self.__dict__.update(saved)
@@ -178,7 +183,27 @@ class BaseMLP(BaseEstimator):
             if not np.isfinite(p).all():
                 raise ValueError("Solver produced non-finite parameter weights. The input data "
                                  "may contain large values and need to be preprocessed.")
+        self._check_output_finite(src, first_pass, saved)
         return self
+
+    def _check_output_finite(self, src, first_pass, saved):
+        """Finite weights can still be large enough to overflow the activations (a last step
+        that blew up): run the network on up to 1024 training rows and refuse such a model."""
+        rows = src.chunk(0, min(src.n, 1024))
+        out = _mlp.forward(self.coefs_, self.intercepts_, np.ascontiguousarray(rows),
+                           self.activation, self.out_activation_, n_threads=1,
+                           kernel_id=ops._kernel_id())
+        if np.isfinite(out).all():
+            return
+        if saved is None:
+            for a in _TRAINING_STATE:
+                self.__dict__.pop(a, None)
+        else:
+            self.__dict__.update(saved)
+        raise ValueError("training diverged: the trained network's outputs overflow to NaN or "
+                         "infinity on the training data (learning_rate_init may be too large, or "
+                         "X needs scaling)" + ("" if saved is None else
+                                              "; the model is left as it was before this call"))
 
     def _snapshot(self):
         keep = {}
@@ -258,6 +283,8 @@ class BaseMLP(BaseEstimator):
         tuner = self._tuner(units, batch, n_threads)
         sample_idx = np.arange(n_train, dtype=np.int64)
         hidden = self.activation
+        src.align_chunks(batch)
+        self.n_iter_ = 0  # iterations of this call, as scikit-learn >= 1.3 counts them
         for _ in range(self.max_iter):
             if self.shuffle:
                 sample_idx = sk_shuffle(sample_idx, random_state=self._random_state)
@@ -437,9 +464,13 @@ class BaseMLP(BaseEstimator):
         dtype = self.coefs_[0].dtype
         parts = []
         for Xc in check_predict_X(self, X, dtype, n_threads):
-            parts.append(_mlp.forward(self.coefs_, self.intercepts_, Xc, self.activation,
-                                      self.out_activation_, n_threads=n_threads,
-                                      kernel_id=ops._kernel_id()))
+            out = _mlp.forward(self.coefs_, self.intercepts_, Xc, self.activation,
+                               self.out_activation_, n_threads=n_threads, kernel_id=ops._kernel_id())
+            if not _linear.all_finite(out, 1):
+                raise ValueError("the network's output overflows to NaN or infinity for some rows "
+                                 f"of X: they lie far outside the training data's scale, or "
+                                 f"{dtype.name} is too narrow for them (use dtype=np.float64)")
+            parts.append(out)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def __sklearn_tags__(self):
@@ -450,6 +481,13 @@ class BaseMLP(BaseEstimator):
 
 class _Diverged(Exception):
     pass
+
+
+# what a first fit that diverged must not leave behind
+_TRAINING_STATE = ("coefs_", "intercepts_", "_moments", "_adam_t", "_lr", "_best_coefs",
+                   "_best_intercepts", "loss_", "loss_curve_", "best_loss_", "n_iter_", "t_",
+                   "validation_scores_", "best_validation_score_", "_no_improvement_count",
+                   "n_layers_", "n_outputs_", "out_activation_")
 
 
 __all__ = ["BaseMLP"]

@@ -21,7 +21,8 @@ def _as_dtype(X, dtype, n_threads, name="X"):
     """X (float32/float64, C-contiguous) as dtype, checked finite before and after converting."""
     _finite(X, n_threads, name, X.dtype)
     if X.dtype != dtype:
-        X = X.astype(dtype)
+        with np.errstate(over="ignore"):  # overflow is reported just below, as a ValueError
+            X = X.astype(dtype)
         _finite(X, n_threads, name, dtype)
     return X
 
@@ -41,12 +42,19 @@ class Source:
         self.chunk_rows = rows if self.streamed else max(self.n, 1)
         self.sample_weight = sample_weight
 
+    def align_chunks(self, batch):
+        """Make streamed chunks whole multiples of the batch size, so that without shuffling the
+        batches are exactly those of the in-memory fit."""
+        if self.streamed:
+            self.chunk_rows = max(batch, self.chunk_rows // batch * batch)
+
     def chunk(self, s, e):
         c = self.X[s:e]
         if self.streamed:
             if c.dtype == self.dtype and c.flags.c_contiguous:
                 return np.asarray(c)  # a view of the mapping
-            return np.ascontiguousarray(c, dtype=self.dtype)
+            with np.errstate(over="ignore"):
+                return np.ascontiguousarray(c, dtype=self.dtype)
         return c
 
     def check_finite(self):
