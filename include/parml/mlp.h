@@ -83,11 +83,16 @@ typedef struct {
  *   probe n threads (PROBE batches) -> probe 1 thread (PROBE batches) -> run the faster one for
  *   EXPLOIT batches -> probe again ...
  *
+ * Each probe that confirms the choice doubles the exploit period (up to EXPLOIT_MAX, ~0.3 s of
+ * the issue's network), so a steady machine pays little for probing the losing side; a change
+ * of choice resets it.
+ *
  * The first batch after a switch is not timed (waking helpers). Results never depend on the
  * thread count, so switching is free of side effects. State lives in a plain struct the caller
  * keeps between epochs. */
 #define PARML_MLP_TUNER_PROBE 4
-#define PARML_MLP_TUNER_EXPLOIT 96
+#define PARML_MLP_TUNER_EXPLOIT 96       /* batches between probes after a change of choice */
+#define PARML_MLP_TUNER_EXPLOIT_MAX 1536 /* ... doubling up to this while the choice holds */
 
 typedef struct {
     int n_max;        /* threads allowed; 1 turns the tuner off */
@@ -95,6 +100,7 @@ typedef struct {
     int phase;        /* 0 exploit, 1 probing n_max, 2 probing 1 */
     int count;        /* batches run in this phase */
     int best;         /* thread count chosen by the last probe */
+    int exploit;      /* batches to run before the next probe */
     double t_many, t_one; /* timed seconds of the two probes */
     int64_t switches; /* how often the choice changed (reported by benchmarks) */
     int64_t batches_many, batches_one;
@@ -129,7 +135,7 @@ static void parml_mlp_tuner_record(parml_mlp_tuner *t, double seconds)
     if (t->n_max <= 1 || !t->adapt) return;
     t->count++;
     if (t->phase == 0) {
-        if (t->count >= PARML_MLP_TUNER_EXPLOIT) {
+        if (t->count >= t->exploit) {
             t->phase = 1;
             t->count = 0;
             t->t_many = 0;
@@ -146,7 +152,12 @@ static void parml_mlp_tuner_record(parml_mlp_tuner *t, double seconds)
         t->t_one = 0;
     } else {
         const int best = t->t_many < t->t_one ? t->n_max : 1;
-        if (best != t->best) t->switches++;
+        if (best != t->best) {
+            t->switches++;
+            t->exploit = PARML_MLP_TUNER_EXPLOIT;
+        } else if (t->exploit < PARML_MLP_TUNER_EXPLOIT_MAX) {
+            t->exploit *= 2;
+        }
         t->best = best;
         t->phase = 0;
     }

@@ -7,6 +7,7 @@ BENCH_AREAS = {
     "gemm": "parml.benchmarks.gemm",
     "add": "parml.benchmarks.elementwise",
     "linear": "parml.benchmarks.linear",
+    "mlp": "parml.benchmarks.mlp",
 }
 
 
@@ -75,6 +76,8 @@ def cmd_demo(args):
     print("\n(best of 3; for careful, alternating, contention-checked numbers run `parml bench gemm`)")
     print()
     _demo_linear(rng)
+    print()
+    _demo_mlp()
     return 0
 
 
@@ -112,6 +115,27 @@ def _demo_linear(rng):
     print(H.markdown_table(["estimator", "parml", "scikit-learn", "speed-up",
                             "test quality (parml / sklearn)"], rows))
     print("\n(best of 2; `parml bench linear` for the full, alternating comparison)")
+
+
+def _demo_mlp():
+    """The MLP on embedded synthetic data: parml against scikit-learn, same network and epochs."""
+    from .benchmarks import _harness as H
+    from .benchmarks import mlp as M
+
+    Xtr, ytr, Xte, yte = M._data(50_000)
+    epochs = 2
+    ta = min(H.time_call(lambda: M.fit_sklearn(Xtr, ytr, epochs, 2), 0.0) for _ in range(2))
+    tb = min(H.time_call(lambda: M.fit_parml(Xtr, ytr, epochs, None), 0.0) for _ in range(2))
+    qa = M.fit_sklearn(Xtr, ytr, epochs, 2).score(Xte, yte)
+    qb = M.fit_parml(Xtr, ytr, epochs, None).score(Xte, yte)
+    rows = [["MLPClassifier 100-256-128-10, Adam, batch 256, float32",
+             f"{tb / epochs:.3f} s", f"{ta / epochs:.3f} s", f"{ta / tb:.2f}x",
+             f"accuracy {qb:.4f} / {qa:.4f}"]]
+    print(f"neural network, {len(Xtr) // 1000}k x 100 training rows, 10 classes, {epochs} epochs "
+          "(parml.neural_network vs sklearn.neural_network):\n")
+    print(H.markdown_table(["estimator", "parml per epoch", "scikit-learn per epoch", "speed-up",
+                            "test quality (parml / sklearn)"], rows))
+    print("\n(best of 2; `parml bench mlp` for the full comparison, PyTorch included)")
 
 
 def cmd_bench(args):

@@ -17,6 +17,7 @@ cdef extern from "parml/mlp.h" nogil:
     int PARML_ACT_SOFTMAX, PARML_ACT_EXP
     int PARML_OPT_NONE, PARML_OPT_SGD, PARML_OPT_ADAM
     int PARML_MLP_OK, PARML_MLP_NOMEM, PARML_MLP_NONFINITE
+    int PARML_MLP_TUNER_EXPLOIT
     int PARML_N_KERNELS
     int parml_kernel_supported(int kernel_id)
 
@@ -53,7 +54,7 @@ cdef extern from "parml/mlp.h" nogil:
         ptrdiff_t start, bn
 
     ctypedef struct parml_mlp_tuner:
-        int n_max, adapt, phase, count, best
+        int n_max, adapt, phase, count, best, exploit
         double t_many, t_one
         int64_t switches, batches_many, batches_one
 
@@ -93,6 +94,7 @@ cdef class Tuner:
         self.t.phase = 1
         self.t.count = 0
         self.t.best = self.t.n_max
+        self.t.exploit = PARML_MLP_TUNER_EXPLOIT
         self.t.t_many = self.t.t_one = 0
         self.t.switches = self.t.batches_many = self.t.batches_one = 0
 
