@@ -191,6 +191,20 @@ static inline int PSFX(parml_mlp_direct)(const ptrdiff_t *units, int l)
     return units[l] * units[l + 1] <= PARML_MLP_DIRECT_MAX_KN;
 }
 
+/* c[m x units[l+1]] = act(a[m x units[l]] . W_l + b_l), a with row stride rs. Returns 0, or -1
+ * when the GEMM could not allocate its packing buffers. */
+static int PSFX(parml_mlp_layer)(const PSFX(parml_mlp_net) *net, int l, ptrdiff_t m, const PT *a,
+                                 ptrdiff_t rs, PT *c)
+{
+    const ptrdiff_t *u = net->units;
+    if (PSFX(parml_mlp_gemm)(net->K, m, u[l + 1], u[l], a, rs, 1, net->W[l], u[l + 1], 1, c,
+                             u[l + 1], PSFX(parml_mlp_direct)(u, l)) != 0)
+        return -1;
+    PSFX(parml_mlp_bias_act)(c, m, u[l + 1], net->b[l],
+                             l == net->n_layers - 1 ? net->out_act : net->hidden_act);
+    return 0;
+}
+
 static void PSFX(parml_mlp_r1_task)(void *vctx, ptrdiff_t t, int worker)
 {
     PSFX(parml_mlp_r1) *x = (PSFX(parml_mlp_r1) *)vctx;
@@ -212,12 +226,10 @@ static void PSFX(parml_mlp_r1_task)(void *vctx, ptrdiff_t t, int worker)
     ptrdiff_t rs = x->rs0;
     for (int l = 0; l < L; ++l) {
         PT *c = net->A[l + 1] + i0 * u[l + 1];
-        if (PSFX(parml_mlp_gemm)(net->K, m, u[l + 1], u[l], a, rs, 1, net->W[l], u[l + 1], 1, c,
-                                 u[l + 1], PSFX(parml_mlp_direct)(u, l)) != 0) {
+        if (PSFX(parml_mlp_layer)(net, l, m, a, rs, c) != 0) {
             x->err = 1;
             return;
         }
-        PSFX(parml_mlp_bias_act)(c, m, u[l + 1], net->b[l], l == L - 1 ? net->out_act : net->hidden_act);
         a = c;
         rs = u[l + 1];
     }
@@ -496,12 +508,10 @@ static void PSFX(parml_mlp_fwd_task)(void *vctx, ptrdiff_t t, int worker)
     ptrdiff_t rs = x->ldx;
     for (int l = 0; l < L; ++l) {
         PT *c = l == L - 1 ? x->out + i0 * u[L] : buf + (l & 1) * x->chunk * x->width;
-        if (PSFX(parml_mlp_gemm)(net->K, m, u[l + 1], u[l], a, rs, 1, net->W[l], u[l + 1], 1, c,
-                                 u[l + 1], PSFX(parml_mlp_direct)(u, l)) != 0) {
+        if (PSFX(parml_mlp_layer)(net, l, m, a, rs, c) != 0) {
             x->err = 1;
             return;
         }
-        PSFX(parml_mlp_bias_act)(c, m, u[l + 1], net->b[l], l == L - 1 ? net->out_act : net->hidden_act);
         a = c;
         rs = u[l + 1];
     }

@@ -5,19 +5,18 @@ warm starts, pickling."""
 
 import pickle
 import tracemalloc
-import warnings
 
 import numpy as np
 import pytest
 from sklearn import linear_model as sk_lm
 from sklearn import svm as sk_svm
 from sklearn.datasets import make_classification, make_regression
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss, r2_score
 from sklearn.preprocessing import StandardScaler
 
 from parml.linear_model import (LinearRegression, LinearSVC, LogisticRegression, Ridge,
                                 SGDClassifier, SGDRegressor, iter_npy_chunks, stream_chunk_bytes)
+from npy_files import write_npy
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning",
                                         "ignore:.*iprint.*:DeprecationWarning")
@@ -28,14 +27,6 @@ def rel_err(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     assert a.shape == b.shape, (a.shape, b.shape)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
-def _write_npy(path, X):
-    mm = np.lib.format.open_memmap(path, mode="w+", dtype=X.dtype, shape=X.shape)
-    mm[:] = X
-    mm.flush()
-    del mm
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,8 +546,8 @@ def mm_small(tmp_path_factory):
                                  random_state=0)
     Xc = StandardScaler().fit_transform(Xc)
     Xr, yr = make_regression(3000, 10, noise=1.0, bias=3.0, random_state=0)
-    mc = np.load(_write_npy(d / "Xc.npy", Xc), mmap_mode="r")
-    mr = np.load(_write_npy(d / "Xr.npy", Xr), mmap_mode="r")
+    mc = np.load(write_npy(d / "Xc.npy", Xc), mmap_mode="r")
+    mr = np.load(write_npy(d / "Xr.npy", Xr), mmap_mode="r")
     return Xc, yc, mc, Xr, yr, mr
 
 

@@ -1,6 +1,5 @@
 """scikit-learn's own estimator checks on every parml linear model."""
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from parml.linear_model import (LinearRegression, LinearSVC, LogisticRegression, Ridge,

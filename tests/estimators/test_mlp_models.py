@@ -52,14 +52,6 @@ def assert_bitwise_same_params(a, b):
         np.testing.assert_array_equal(x, y)
 
 
-def _write_npy(path, X):
-    mm = np.lib.format.open_memmap(path, mode="w+", dtype=X.dtype, shape=X.shape)
-    mm[:] = X
-    mm.flush()
-    del mm
-    return path
-
-
 # ---------------------------------------------------------------------------------------------
 # data
 
@@ -617,18 +609,6 @@ def _peak(fn):
         finally:
             tracemalloc.stop()
     return peak, out
-
-
-def test_tracemalloc_sees_numpy_allocations():
-    """The premise of the memory tests: a NumPy buffer counts in tracemalloc's peak."""
-    tracemalloc.start()
-    try:
-        a = np.ones(N_BIG * D_BIG // 8)
-        peak = tracemalloc.get_traced_memory()[1]
-        del a
-    finally:
-        tracemalloc.stop()
-    assert peak >= N_BIG * D_BIG
 
 
 @pytest.mark.parametrize("case", ["adam", "adam-no-shuffle", "adam-float64", "sgd-regressor",

@@ -85,6 +85,35 @@ def compare(sides, repeats, probe, min_time=0.05, settle=SETTLE_S):
     return out
 
 
+def alternate_calls(fns, repeats, probe, settle=SETTLE_S):
+    """Single timed calls of long-running callables (whole fits), alternating the order every
+    repeat, probed for contention before and after each repeat.
+
+    Returns ({name: {"median", "times", "result"}}, clean repeats): the median is over the clean
+    repeats when there are any, else over all; "result" is what the last call returned."""
+    names = list(fns)
+    times = {n: [] for n in names}
+    clean = {n: [] for n in names}
+    last = {}
+    for r in range(repeats):
+        order = names if r % 2 == 0 else names[::-1]
+        ok = probe.clean()
+        got = {}
+        for n in order:
+            time.sleep(settle)
+            t0 = time.perf_counter()
+            last[n] = fns[n]()
+            got[n] = time.perf_counter() - t0
+        ok = ok and probe.clean()
+        for n in names:
+            times[n].append(got[n])
+            if ok:
+                clean[n].append(got[n])
+    out = {n: {"median": statistics.median(clean[n] or times[n]), "times": times[n],
+               "result": last[n]} for n in names}
+    return out, len(clean[names[0]])
+
+
 def machine_info():
     """What was measured on: CPU, kernels, thread counts, library versions, measured peak."""
     import numpy as np

@@ -8,8 +8,8 @@
 
 Data: make_classification(n, 100), standardized, 80/20 split, float64 (as in the issue)."""
 import argparse
+import contextlib
 import os
-import time
 import warnings
 
 import numpy as np
@@ -18,27 +18,10 @@ from . import _harness as H
 
 
 def _timed_pair(fns, repeats, probe):
-    """Alternating single-call timings of long-running callables: {name: [seconds...]}, clean."""
-    names = list(fns)
-    times = {n: [] for n in names}
-    clean = {n: [] for n in names}
-    results = {}
-    for r in range(repeats):
-        order = names if r % 2 == 0 else names[::-1]
-        ok = probe.clean()
-        got = {}
-        for n in order:
-            time.sleep(H.SETTLE_S)
-            t0 = time.perf_counter()
-            results[n] = fns[n]()
-            got[n] = time.perf_counter() - t0
-        ok = ok and probe.clean()
-        for n in names:
-            times[n].append(got[n])
-            if ok:
-                clean[n].append(got[n])
-    med = {n: float(np.median(clean[n] or times[n])) for n in names}
-    return med, results, sum(1 for _ in clean[names[0]]), times
+    """(median seconds per name, last results, clean repeats, all times): H.alternate_calls."""
+    res, n_clean = H.alternate_calls(fns, repeats, probe)
+    return ({n: r["median"] for n, r in res.items()}, {n: r["result"] for n, r in res.items()},
+            n_clean, {n: r["times"] for n, r in res.items()})
 
 
 def _data(n, d, seed=0):
@@ -166,7 +149,7 @@ def bench_threads(X, y, probe, repeats):
     out = np.empty(d + 2)
     rows = []
     for busy in (False, True):
-        ctx = H.BusyCore() if busy else _Null()
+        ctx = H.BusyCore() if busy else contextlib.nullcontext()
         with ctx:
             fns = {f"t{nt}": (lambda t=nt: _linear.loss_grad(X, ypm, None, w, b, 1.0, 1, False, 0.0,
                                                              None, 0, out, t)) for nt in (1, 2)}
@@ -179,14 +162,6 @@ def bench_threads(X, y, probe, repeats):
             rows.append(["LogisticRegression fit", "busy core" if busy else "idle",
                          f"{med['t1']:.3f} s", f"{med['t2']:.3f} s", f"{med['t2'] / med['t1']:.2f}"])
     return rows
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def main(argv=None):

@@ -9,8 +9,8 @@ threads. PyTorch runs the same network, optimiser, batches and epochs when `impo
 Sections: ``epochs`` (the table above), ``busy`` (2 threads vs 1 with another process busy on one
 core), ``small`` (a small network and batch, where a second thread must earn its keep or idle)."""
 import argparse
+import contextlib
 import os
-import time
 import warnings
 
 import numpy as np
@@ -96,28 +96,10 @@ class TorchMLP:
 
 
 def _alternate(sides, repeats, probe):
-    """{name: (median seconds over clean repeats (or all), result of the last call)}, clean count."""
-    names = list(sides)
-    times = {n: [] for n in names}
-    clean = {n: [] for n in names}
-    last = {}
-    for r in range(repeats):
-        order = names if r % 2 == 0 else names[::-1]
-        ok = probe.clean()
-        got = {}
-        for n in order:
-            time.sleep(H.SETTLE_S)
-            t0 = time.perf_counter()
-            last[n] = sides[n]()
-            got[n] = time.perf_counter() - t0
-        ok = ok and probe.clean()
-        for n in names:
-            times[n].append(got[n])
-            if ok:
-                clean[n].append(got[n])
-    out = {n: (float(np.median(clean[n] or times[n])), last[n],
-               (min(times[n]), max(times[n]))) for n in names}
-    return out, len(clean[names[0]])
+    """{name: (median seconds, last result, (min, max))}, clean repeats: H.alternate_calls."""
+    res, n_clean = H.alternate_calls(sides, repeats, probe)
+    return {n: (r["median"], r["result"], (min(r["times"]), max(r["times"])))
+            for n, r in res.items()}, n_clean
 
 
 def bench_epochs(data, epochs, repeats, probe, with_torch):
@@ -147,7 +129,7 @@ def bench_threads(data, epochs, repeats, probe, hidden, batch, label, with_torch
     Xtr, ytr, _, _ = data
     rows = []
     for busy in (False, True):
-        with (H.BusyCore() if busy else _Null()):
+        with (H.BusyCore() if busy else contextlib.nullcontext()):
             sides = {f"parml t{nt}": (lambda t=nt: fit_parml(Xtr, ytr, epochs, t, hidden, batch))
                      for nt in (1, 2)}
             if with_torch:
@@ -163,14 +145,6 @@ def bench_threads(data, epochs, repeats, probe, hidden, batch, label, with_torch
                 rows.append([label, "busy core" if busy else "idle", lib, f"{t1:.3f} s",
                              f"{t2:.3f} s", f"{t2 / t1:.2f}", extra, f"{n_clean}/{repeats}"])
     return rows
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def main(argv=None):

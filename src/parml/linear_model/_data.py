@@ -71,19 +71,29 @@ def _require_finite(X, n_threads, name="X"):
                          "finite values (impute or drop them first).")
 
 
-def check_X_fit(est, X, y, n_threads, *, y_numeric=False, multi_output=False):
-    """Validates X and y for fit. Returns (Rows, y). Memory-mapped X is checked chunk by chunk."""
-    if isinstance(X, np.memmap):
-        if X.ndim != 2:
-            raise ValueError(f"Expected a 2-D memory-mapped X, got {X.ndim} dimension(s).")
-        if X.dtype.kind not in "fiub":
-            raise TypeError(f"Memory-mapped X must hold numbers, not dtype {X.dtype}.")
-        if X.shape[0] == 0 or X.shape[1] == 0:
-            raise ValueError(f"Found array with shape {X.shape}; at least one sample and one "
-                             "feature are required.")
+def check_memmap_X(est, X, reset):
+    """Shape and dtype checks of a memory-mapped X (its values are checked chunk by chunk);
+    records n_features_in_ when reset, else compares with it."""
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2-D memory-mapped X, got {X.ndim} dimension(s).")
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"Memory-mapped X must hold numbers, not dtype {X.dtype}.")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"Found array with shape {X.shape}; at least one sample and one "
+                         "feature are required.")
+    if reset:
         est.n_features_in_ = X.shape[1]
         if hasattr(est, "feature_names_in_"):
             del est.feature_names_in_
+    elif X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is expecting "
+                         f"{est.n_features_in_} features as input.")
+
+
+def check_X_fit(est, X, y, n_threads, *, y_numeric=False, multi_output=False):
+    """Validates X and y for fit. Returns (Rows, y). Memory-mapped X is checked chunk by chunk."""
+    if isinstance(X, np.memmap):
+        check_memmap_X(est, X, reset=True)
         y = _check_y(y, X.shape[0], y_numeric, multi_output)
         rows = Rows(X, n_threads)
         rows.check_finite()

@@ -268,7 +268,6 @@ class BaseMLP(BaseEstimator):
     def _fit_stochastic(self, src, Y, units, n_threads, kernel, incremental, y_raw):
         if not incremental or not hasattr(self, "_moments"):
             self._new_optimizer()
-        sw = src.sample_weight
         train_idx, val = None, None
         if self.early_stopping:
             train_idx, val = self._split_validation(src, y_raw)

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d, validate_data
 
 from parml._kernels import _linear
-from parml.linear_model._data import _STREAM
+from parml.linear_model._data import _STREAM, check_memmap_X
 
 
 def _finite(X, n_threads, name, dtype):
@@ -96,27 +96,10 @@ class Source:
             yield (self.chunk(s, e), Y[s:e], None if sw is None else sw[s:e], local)
 
 
-def _check_memmap(est, X, reset):
-    if X.ndim != 2:
-        raise ValueError(f"Expected a 2-D memory-mapped X, got {X.ndim} dimension(s).")
-    if X.dtype.kind not in "fiub":
-        raise TypeError(f"Memory-mapped X must hold numbers, not dtype {X.dtype}.")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"Found array with shape {X.shape}; at least one sample and one "
-                         "feature are required.")
-    if reset:
-        est.n_features_in_ = X.shape[1]
-        if hasattr(est, "feature_names_in_"):
-            del est.feature_names_in_
-    elif X.shape[1] != est.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is expecting "
-                         f"{est.n_features_in_} features as input.")
-
-
 def training_source(est, X, y, sample_weight, dtype, n_threads, *, reset, y_numeric):
     """Validates X, y and sample_weight for fit/partial_fit. Returns (Source, y)."""
     if isinstance(X, np.memmap):
-        _check_memmap(est, X, reset)
+        check_memmap_X(est, X, reset)
         if y is None:
             raise ValueError("This estimator requires y to be passed, but the target y is None.")
         y = check_array(y, ensure_2d=False, dtype=np.float64 if y_numeric else None,
@@ -147,7 +130,7 @@ def training_source(est, X, y, sample_weight, dtype, n_threads, *, reset, y_nume
 def check_predict_X(est, X, dtype, n_threads):
     """Validated X for prediction, as a list of converted row blocks (one unless memory-mapped)."""
     if isinstance(X, np.memmap):
-        _check_memmap(est, X, reset=False)
+        check_memmap_X(est, X, reset=False)
         src = Source(X, dtype, n_threads, None)
         src.check_finite()
         return (src.chunk(s, s + src.chunk_rows) for s in range(0, src.n, src.chunk_rows))
