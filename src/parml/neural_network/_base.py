@@ -162,6 +162,10 @@ class BaseMLP(BaseEstimator):
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(units, out_act, dtype)
+        elif not all(p.flags.writeable for p in self.coefs_ + self.intercepts_):
+            # a model memory-mapped by parml.load: train on a private copy of its weights
+            self.coefs_ = [np.array(c) for c in self.coefs_]
+            self.intercepts_ = [np.array(b) for b in self.intercepts_]
         kernel = ops._kernel_id()
         # a divergence restores the model this call started from (or leaves none): never a
         # half-trained network that looks fitted

@@ -1,0 +1,347 @@
+"""Safe model files: JSON metadata plus raw .npy arrays in a directory, memory-mappable.
+
+Layout of ``path`` (a directory)::
+
+    model.json      format, format_version, parml_version, estimator (an allow-listed class name),
+                    params, scalar attributes, and for every array its file, dtype, shape, bytes
+                    and sha256; plus a sha256 of the metadata itself
+    arrays/*.npy    one plain .npy file per array (never object dtype)
+
+Loading never unpickles (``allow_pickle=False``) and never imports a name from the file: the
+estimator class is looked up in a fixed table of parml classes. Every array is checked against
+its recorded dtype, shape, size and hash; the fitted model is then checked for consistency
+(feature counts, layer chains) and must predict one finite row. With ``mmap=True`` arrays are
+memory-mapped read-only, so every process serving the model shares one copy in the page cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+FORMAT = "parml-model"
+FORMAT_VERSION = 1
+META = "model.json"
+ARRAYS = "arrays"
+MAX_META_BYTES = 64 << 20
+
+
+class ModelFormatError(ValueError):
+    """A model file that is missing, truncated, tampered with, or of another format version."""
+
+
+def _registry():
+    from parml import linear_model as lm
+    from parml import neural_network as nn
+    classes = [lm.LinearRegression, lm.Ridge, lm.LogisticRegression, lm.SGDClassifier,
+               lm.SGDRegressor, lm.LinearSVC, nn.MLPClassifier, nn.MLPRegressor]
+    return {_public_module(c): c for c in classes}
+
+
+def _public_module(cls):
+    mod = cls.__module__
+    parts = mod.split(".")
+    while parts and parts[-1].startswith("_"):
+        parts.pop()
+    return ".".join(parts) + "." + cls.__name__
+
+
+# ---- parameters: JSON with type tags for what JSON cannot say --------------------------------
+
+def _enc(v):
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return f if np.isfinite(f) else {"__float__": repr(f)}
+    if isinstance(v, tuple):
+        return {"__tuple__": [_enc(x) for x in v]}
+    if isinstance(v, list):
+        return [_enc(x) for x in v]
+    if isinstance(v, dict):
+        return {"__dict__": [[_enc(k), _enc(x)] for k, x in v.items()]}
+    if isinstance(v, type) and issubclass(v, np.generic) or isinstance(v, np.dtype):
+        return {"__dtype__": np.dtype(v).name}
+    if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" and v.ndim <= 1:
+        return [_enc(x) for x in v.tolist()]
+    raise TypeError(f"cannot store a value of type {type(v).__name__} in a parml model file")
+
+
+def _dec(v):
+    if isinstance(v, list):
+        return [_dec(x) for x in v]
+    if isinstance(v, dict):
+        if set(v) == {"__tuple__"}:
+            return tuple(_dec(x) for x in v["__tuple__"])
+        if set(v) == {"__dict__"}:
+            return {_dec(k): _dec(x) for k, x in v["__dict__"]}
+        if set(v) == {"__dtype__"} and v["__dtype__"] in ("float32", "float64"):
+            return np.dtype(v["__dtype__"]).type
+        if set(v) == {"__float__"} and v["__float__"] in ("nan", "inf", "-inf"):
+            return float(v["__float__"])
+        raise ModelFormatError(f"model file holds an unknown value {v!r}")
+    return v
+
+
+# ---- save ------------------------------------------------------------------------------------
+
+# Private attributes that carry fitted state, by how they are stored.
+_LABEL_BINARIZER = "_label_binarizer"
+_SGD_STATE = "_sgd_state"
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _storable_array(a, what):
+    a = np.asarray(a)
+    if a.dtype.kind == "O":
+        try:
+            a = a.astype(str)
+        except Exception:
+            raise TypeError(f"{what} holds Python objects; parml model files store only "
+                            "numbers and strings") from None
+    if a.dtype.kind not in "biufU":
+        raise TypeError(f"{what} has dtype {a.dtype}, which a parml model file cannot store")
+    return np.ascontiguousarray(a)
+
+
+def save(estimator, path, *, overwrite=False):
+    """Write a fitted parml estimator to the directory ``path`` (see the module docstring).
+
+    The directory is written next to its final place and renamed into it, so a reader never sees
+    a half-written model. ``overwrite=True`` replaces an existing model directory."""
+    reg = _registry()
+    name = _public_module(type(estimator))
+    if reg.get(name) is not type(estimator):
+        raise TypeError(f"parml.save stores parml estimators only, not {type(estimator).__name__}")
+    if not any(k.endswith("_") and not k.startswith("_") for k in vars(estimator)):
+        raise ValueError(f"{type(estimator).__name__} is not fitted; fit it before saving")
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    parent = os.path.dirname(os.path.abspath(path))
+    tmp = tempfile.mkdtemp(prefix=".parml-save-", dir=parent)
+    try:
+        os.mkdir(os.path.join(tmp, ARRAYS))
+        arrays, attrs, extra = {}, {}, {}
+
+        def put(key, a):
+            a = _storable_array(a, key)
+            fname = f"{len(arrays):04d}.npy"
+            fpath = os.path.join(tmp, ARRAYS, fname)
+            np.save(fpath, a, allow_pickle=False)
+            arrays[key] = {"file": fname, "dtype": a.dtype.str, "shape": list(a.shape),
+                           "bytes": os.path.getsize(fpath), "sha256": _sha256(fpath)}
+
+        for k, v in vars(estimator).items():
+            if k == _LABEL_BINARIZER:
+                put(f"{k}.classes_", v.classes_)
+                extra[k] = {"y_type_": v.y_type_, "sparse_input_": bool(v.sparse_input_),
+                            "neg_label": int(v.neg_label), "pos_label": int(v.pos_label)}
+            elif k == _SGD_STATE:
+                for f in ("V", "b", "state", "Q", "A", "Ab"):
+                    if getattr(v, f) is not None:
+                        put(f"{k}.{f}", getattr(v, f))
+                extra[k] = {"fields": [f for f in ("V", "b", "state", "Q", "A", "Ab")
+                                       if getattr(v, f) is not None]}
+            elif k.startswith("_") or not k.endswith("_"):
+                continue  # training scratch (optimiser moments, thread tuner, random state)
+            elif isinstance(v, np.ndarray):
+                put(k, v)
+            elif isinstance(v, list) and v and all(isinstance(x, np.ndarray) for x in v):
+                for i, x in enumerate(v):
+                    put(f"{k}.{i}", x)
+                attrs[k] = {"__arrays__": len(v)}
+            else:
+                attrs[k] = _enc(v)
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                "parml_version": _version(), "estimator": name,
+                "params": {k: _enc(v) for k, v in estimator.get_params(deep=False).items()
+                           if _encodable(v)},
+                "attributes": attrs, "extra": extra, "arrays": arrays}
+        meta["meta_sha256"] = _meta_hash(meta)
+        with open(os.path.join(tmp, META), "w") as f:
+            json.dump(meta, f, indent=1, sort_keys=True)
+        if os.path.exists(path):
+            old = path + ".old-" + os.path.basename(tmp)
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _encodable(v):
+    try:
+        _enc(v)
+        return True
+    except TypeError:
+        return False  # e.g. a RandomState instance: not needed to predict
+
+
+def _meta_hash(meta):
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _version():
+    from parml import __version__
+    return __version__
+
+
+# ---- load ------------------------------------------------------------------------------------
+
+def read_metadata(path):
+    """The validated metadata of the model at ``path`` (no arrays read)."""
+    path = os.fspath(path)
+    mpath = os.path.join(path, META)
+    if not os.path.isdir(path) or not os.path.isfile(mpath):
+        raise ModelFormatError(f"{path} is not a parml model directory (no {META})")
+    if os.path.getsize(mpath) > MAX_META_BYTES:
+        raise ModelFormatError(f"{mpath} is larger than {MAX_META_BYTES >> 20} MiB")
+    try:
+        with open(mpath, "rb") as f:
+            meta = json.loads(f.read().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelFormatError(f"{mpath} is not valid JSON (truncated or corrupted?): {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFormatError(f"{mpath} is not a parml model file")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelFormatError(f"{mpath} has format version {meta.get('format_version')!r}; "
+                               f"this parml ({_version()}) reads version {FORMAT_VERSION}")
+    if meta.get("meta_sha256") != _meta_hash(meta):
+        raise ModelFormatError(f"{mpath} was modified after it was written (metadata hash "
+                               "mismatch)")
+    if meta.get("estimator") not in _registry():
+        raise ModelFormatError(f"{mpath} names estimator {meta.get('estimator')!r}, which is not "
+                               "a parml estimator this version can load")
+    for key in ("params", "attributes", "extra", "arrays"):
+        if not isinstance(meta.get(key), dict):
+            raise ModelFormatError(f"{mpath}: '{key}' is missing or malformed")
+    return meta
+
+
+def _load_array(path, key, info, mmap, verify):
+    if not isinstance(info, dict) or not isinstance(info.get("file"), str) \
+            or os.path.basename(info["file"]) != info["file"] or not info["file"].endswith(".npy"):
+        raise ModelFormatError(f"array {key!r}: bad file entry")
+    fpath = os.path.join(path, ARRAYS, info["file"])
+    if not os.path.isfile(fpath):
+        raise ModelFormatError(f"array {key!r}: {fpath} is missing")
+    size = os.path.getsize(fpath)
+    if size != info.get("bytes"):
+        raise ModelFormatError(f"array {key!r}: {fpath} has {size} bytes, expected "
+                               f"{info.get('bytes')} (truncated or replaced)")
+    if verify and _sha256(fpath) != info.get("sha256"):
+        raise ModelFormatError(f"array {key!r}: {fpath} does not match its recorded sha256 "
+                               "(tampered with or corrupted)")
+    try:
+        a = np.load(fpath, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ModelFormatError(f"array {key!r}: {fpath} is not a readable .npy file: {e}") from None
+    if a.dtype.str != info.get("dtype") or list(a.shape) != info.get("shape"):
+        raise ModelFormatError(f"array {key!r}: {fpath} holds {a.dtype.str} {list(a.shape)}, "
+                               f"the metadata says {info.get('dtype')} {info.get('shape')}")
+    if a.dtype.kind not in "biufU":
+        raise ModelFormatError(f"array {key!r}: dtype {a.dtype} is not allowed")
+    return a
+
+
+def load(path, mmap=True, *, verify=True, check=True):
+    """Read a model written by :func:`save`.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The model directory.
+    mmap : bool
+        Memory-map the arrays read-only (shared between processes) instead of reading them.
+        Continuing training (partial_fit, warm_start) on a memory-mapped MLP copies its weights.
+    verify : bool
+        Check every array's sha256 (reads each file once).
+    check : bool
+        Check the model's consistency and that it predicts one row of zeros to a finite value.
+    """
+    path = os.fspath(path)
+    meta = read_metadata(path)
+    cls = _registry()[meta["estimator"]]
+    params = {k: _dec(v) for k, v in meta["params"].items()}
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ModelFormatError(f"{path}: parameters {unknown} are not {cls.__name__}'s")
+    est = cls(**params)
+    arrays = {k: _load_array(path, k, v, mmap, verify) for k, v in meta["arrays"].items()}
+    for k, v in meta["attributes"].items():
+        if isinstance(v, dict) and set(v) == {"__arrays__"}:
+            n = v["__arrays__"]
+            try:
+                setattr(est, k, [arrays.pop(f"{k}.{i}") for i in range(n)])
+            except KeyError:
+                raise ModelFormatError(f"{path}: attribute {k} lacks some of its arrays") from None
+        else:
+            setattr(est, k, _dec(v))
+    if _LABEL_BINARIZER in meta["extra"]:
+        from sklearn.preprocessing import LabelBinarizer
+        e = meta["extra"][_LABEL_BINARIZER]
+        lb = LabelBinarizer(neg_label=e["neg_label"], pos_label=e["pos_label"])
+        lb.classes_ = np.asarray(arrays.pop(f"{_LABEL_BINARIZER}.classes_"))
+        lb.y_type_ = e["y_type_"]
+        lb.sparse_input_ = e["sparse_input_"]
+        est._label_binarizer = lb
+    if _SGD_STATE in meta["extra"]:
+        from parml.linear_model._sgd import _State
+        st = _State.__new__(_State)
+        for f in ("V", "b", "state", "Q", "A", "Ab"):
+            key = f"{_SGD_STATE}.{f}"
+            setattr(st, f, np.array(arrays.pop(key)) if key in arrays else None)  # trained in place
+        est._sgd_state = st
+    for k, a in arrays.items():
+        if "." in k:
+            raise ModelFormatError(f"{path}: stray array {k!r}")
+        setattr(est, k, a)
+    if check:
+        _check_model(est, path)
+    return est
+
+
+def _check_model(est, path):
+    d = getattr(est, "n_features_in_", None)
+    if not isinstance(d, int) or d < 1:
+        raise ModelFormatError(f"{path}: n_features_in_ is missing or invalid")
+    if hasattr(est, "coefs_"):
+        units = [d] + [c.shape[1] if c.ndim == 2 else -1 for c in est.coefs_]
+        ok = all(c.ndim == 2 and c.shape[0] == units[i] for i, c in enumerate(est.coefs_))
+        ok = ok and len(est.intercepts_) == len(est.coefs_) and all(
+            b.shape == (units[i + 1],) for i, b in enumerate(est.intercepts_))
+        ok = ok and units[-1] == getattr(est, "n_outputs_", -1)
+        if not ok:
+            raise ModelFormatError(f"{path}: the network's layer shapes do not chain")
+    elif hasattr(est, "coef_"):
+        W = np.atleast_2d(est.coef_)
+        if W.shape[-1] != d:
+            raise ModelFormatError(f"{path}: coef_ has {W.shape[-1]} columns, n_features_in_ "
+                                   f"is {d}")
+    try:
+        out = np.asarray(est.predict(np.zeros((1, d))))
+    except Exception as e:  # any failure here means the file does not describe a usable model
+        raise ModelFormatError(f"{path}: the loaded model cannot predict: {e}") from None
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        raise ModelFormatError(f"{path}: the loaded model predicts non-finite values")
