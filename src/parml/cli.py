@@ -160,7 +160,38 @@ def build_parser():
     b = sub.add_parser("bench", help="benchmarks against the anchors (parml bench AREA --help)")
     b.add_argument("area", choices=sorted(BENCH_AREAS) + ["all"])
     b.add_argument("rest", nargs=argparse.REMAINDER, help="options for that benchmark")
+    s = sub.add_parser("serve", help="serve a saved model on a gunicorn worker pool "
+                                     "(pip install parml[serve])")
+    s.add_argument("model_path", help="a model directory written by parml.save")
+    s.add_argument("--name", default=None, help="model name in the routes (default: the last "
+                                                "path component without extension)")
+    s.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    s.add_argument("--threads-per-worker", type=int, default=None,
+                   help="kernel threads per worker (default: max(1, cores // workers))")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--max-body-mb", type=float, default=16.0)
+    s.add_argument("--timeout", type=int, default=30, help="seconds before a stuck worker is "
+                                                           "replaced")
     return ap
+
+
+def cmd_serve(args):
+    from .persistence import ModelFormatError
+    try:
+        from .serving._gunicorn import serve
+    except ImportError as e:
+        print(f"parml serve needs the serving extra: pip install 'parml[serve]' ({e})",
+              file=sys.stderr)
+        return 2
+    try:
+        serve(args.model_path, name=args.name, workers=args.workers,
+              threads_per_worker=args.threads_per_worker, host=args.host, port=args.port,
+              max_body_mb=args.max_body_mb, timeout=args.timeout)
+    except (ModelFormatError, ValueError) as e:
+        print(f"parml serve: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv=None):
@@ -170,8 +201,9 @@ def main(argv=None):
         ap.print_help()
         return 0
     t0 = time.perf_counter()
-    rc = {"info": cmd_info, "demo": cmd_demo, "bench": cmd_bench}[args.command](args)
-    if args.command != "info":
+    rc = {"info": cmd_info, "demo": cmd_demo, "bench": cmd_bench,
+          "serve": cmd_serve}[args.command](args)
+    if args.command not in ("info", "serve"):
         print(f"\n[{time.perf_counter() - t0:.1f} s]")
     return rc
 

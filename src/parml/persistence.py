@@ -264,6 +264,16 @@ def _load_array(path, key, info, mmap, verify):
     return a
 
 
+def verify(path):
+    """Check the model at ``path`` (metadata, every array's size, dtype, shape and sha256)
+    without building the estimator or running any kernel. Raises ModelFormatError."""
+    path = os.fspath(path)
+    meta = read_metadata(path)
+    for k, v in meta["arrays"].items():
+        _load_array(path, k, v, True, True)
+    return meta
+
+
 def load(path, mmap=True, *, verify=True, check=True):
     """Read a model written by :func:`save`.
 

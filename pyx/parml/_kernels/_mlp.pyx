@@ -194,15 +194,20 @@ cdef class _Net:
             raise ValueError(f"parml mlp kernel: kernel id {kernel_id} is not supported here")
         self.W = _PtrArray(coefs)
         self.b = _PtrArray(intercepts)
-        rows = max(rows, 1)
-        A = [np.empty((rows, u), dtype=dtype) for u in units]
-        D = [None] + [np.empty((rows, u), dtype=dtype) for u in units[1:L]] + [A[L]]
+        if rows > 0:  # training scratch: activations, deltas, gradients, row norms
+            A = [np.empty((rows, u), dtype=dtype) for u in units]
+            D = [None] + [np.empty((rows, u), dtype=dtype) for u in units[1:L]] + [A[L]]
+            GW = [np.empty_like(c) for c in coefs]
+            Gb = [np.empty_like(i) for i in intercepts]
+            rq = [np.empty(units[l]) for l in range(L)]
+        else:  # inference only: the forward pass brings its own buffers
+            A, D, GW, Gb = [None] * (L + 1), [None] * (L + 1), [None] * L, [None] * L
+            rq = []
         self.A = _PtrArray(A)
         self.D = _PtrArray(D)
-        self.GW = _PtrArray([np.empty_like(c) for c in coefs])
-        self.Gb = _PtrArray([np.empty_like(i) for i in intercepts])
-        rq = [np.empty(units[l]) for l in range(L)]
-        for l in range(L):
+        self.GW = _PtrArray(GW)
+        self.Gb = _PtrArray(Gb)
+        for l in range(len(rq)):
             self.rowsq[l] = <double *>_ptr(rq[l])
         self.keep = rq
         self.net.single = dtype == np.float32
@@ -283,7 +288,7 @@ def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssiz
             for l in range(L):
                 _check(moments[j][l], ref[l].shape, dtype, f"moments[{j}][{l}]")
             _check_writable(moments[j], f"moments[{j}]")
-    batch_size = min(batch_size, max(rows, 1))
+    batch_size = max(1, min(batch_size, rows))
     cdef _Net net = _Net(coefs, intercepts, _act(hidden, HIDDEN, "hidden"),
                          _act(output, OUTPUTS, "output"), kernel_id, batch_size)
     empty = [None] * L
@@ -344,7 +349,7 @@ def forward(list coefs, list intercepts, X, str hidden="relu", str output="ident
     _check(out, (n, units[L]), dtype, "out")
     _check_writable([out], "out")
     cdef _Net net = _Net(coefs, intercepts, _act(hidden, HIDDEN, "hidden"),
-                         _act(output, OUTPUTS, "output"), kernel_id, 1)
+                         _act(output, OUTPUTS, "output"), kernel_id, 0)
     cdef const void *xp = _ptr(X)
     cdef void *op = _ptr(out)
     cdef ptrdiff_t ldx = X.strides[0] // X.itemsize

@@ -137,10 +137,21 @@ def check_X_predict(est, X, n_threads):
         rows = Rows(X, n_threads)
         rows.check_finite()
         return rows
-    X = validate_data(est, X, dtype=[np.float64, np.float32], order="C", reset=False,
-                      ensure_all_finite=False, accept_sparse=False)
+    if not plain_rows(est, X):
+        X = validate_data(est, X, dtype=[np.float64, np.float32], order="C", reset=False,
+                          ensure_all_finite=False, accept_sparse=False)
     _require_finite(X, n_threads)
     return Rows(X, n_threads)
+
+
+def plain_rows(est, X):
+    """True when X needs none of scikit-learn's conversions: an exact float32/float64 ndarray,
+    2-D, C-contiguous, non-empty, with the fitted feature count, for an estimator fitted without
+    feature names. Prediction then skips validate_data (~40 us, most of a one-row predict);
+    finiteness is still checked by the caller."""
+    return (type(X) is np.ndarray and X.dtype in (np.float64, np.float32) and X.ndim == 2
+            and X.flags.c_contiguous and X.shape[0] > 0 and X.shape[1] == est.n_features_in_
+            and not hasattr(est, "feature_names_in_"))
 
 
 def check_sample_weight(sample_weight, n):

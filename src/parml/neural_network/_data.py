@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d, validate_data
 
 from parml._kernels import _linear
-from parml.linear_model._data import _STREAM, check_memmap_X
+from parml.linear_model._data import _STREAM, check_memmap_X, plain_rows
 
 
 def _finite(X, n_threads, name, dtype):
@@ -134,6 +134,7 @@ def check_predict_X(est, X, dtype, n_threads):
         src = Source(X, dtype, n_threads, None)
         src.check_finite()
         return (src.chunk(s, s + src.chunk_rows) for s in range(0, src.n, src.chunk_rows))
-    X = validate_data(est, X, dtype=(np.float64, np.float32), order="C", reset=False,
-                      ensure_all_finite=False, accept_sparse=False)
+    if not plain_rows(est, X):
+        X = validate_data(est, X, dtype=(np.float64, np.float32), order="C", reset=False,
+                          ensure_all_finite=False, accept_sparse=False)
     return [_as_dtype(X, dtype, n_threads)]
