@@ -33,6 +33,13 @@ def test_demo_runs_and_checks_itself():
     r = run("demo")
     assert r.returncode == 0, r.stderr
     assert "matmul 1024x1024" in r.stdout and "add 2048x2048" in r.stdout
+    # it ends with the command serving its saved model, and that model loads and predicts
+    serve = [ln.split() for ln in r.stdout.splitlines() if ln.strip().startswith("parml serve ")]
+    assert serve, r.stdout[-500:]
+    import numpy as np
+    import parml
+    model = parml.load(serve[-1][2])
+    assert model.predict(np.zeros((1, model.n_features_in_))).shape == (1,)
     # the demo's own error column: every product agrees with the float64 oracle
     for line in r.stdout.splitlines():
         if line.startswith("| matmul"):

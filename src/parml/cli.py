@@ -1,5 +1,6 @@
-"""The ``parml`` command: info, demo, bench."""
+"""The ``parml`` command: info, demo, bench, serve."""
 import argparse
+import os
 import sys
 import time
 
@@ -8,6 +9,7 @@ BENCH_AREAS = {
     "add": "parml.benchmarks.elementwise",
     "linear": "parml.benchmarks.linear",
     "mlp": "parml.benchmarks.mlp",
+    "serving": "parml.benchmarks.serving",
 }
 
 
@@ -77,8 +79,21 @@ def cmd_demo(args):
     print()
     _demo_linear(rng)
     print()
-    _demo_mlp()
+    model = _demo_mlp()
+    _demo_save(model)
     return 0
+
+
+def _demo_save(model):
+    """Save the demo's best model (the MLP) safely and print the command that serves it."""
+    import tempfile
+
+    from .persistence import save
+    path = os.path.join(tempfile.gettempdir(), "parml-demo", "mlp-classifier")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save(model, path, overwrite=True)
+    print(f"\nsaved the MLP (JSON + memory-mappable .npy, no pickle) to {path}; serve it with:\n")
+    print(f"    parml serve {path} --workers 2      # needs pip install 'parml[serve]'")
 
 
 def _demo_linear(rng):
@@ -127,7 +142,8 @@ def _demo_mlp():
     ta = min(H.time_call(lambda: M.fit_sklearn(Xtr, ytr, epochs, 2), 0.0) for _ in range(2))
     tb = min(H.time_call(lambda: M.fit_parml(Xtr, ytr, epochs, None), 0.0) for _ in range(2))
     qa = M.fit_sklearn(Xtr, ytr, epochs, 2).score(Xte, yte)
-    qb = M.fit_parml(Xtr, ytr, epochs, None).score(Xte, yte)
+    best = M.fit_parml(Xtr, ytr, epochs, None)
+    qb = best.score(Xte, yte)
     rows = [["MLPClassifier 100-256-128-10, Adam, batch 256, float32",
              f"{tb / epochs:.3f} s", f"{ta / epochs:.3f} s", f"{ta / tb:.2f}x",
              f"accuracy {qb:.4f} / {qa:.4f}"]]
@@ -136,6 +152,7 @@ def _demo_mlp():
     print(H.markdown_table(["estimator", "parml per epoch", "scikit-learn per epoch", "speed-up",
                             "test quality (parml / sklearn)"], rows))
     print("\n(best of 2; `parml bench mlp` for the full comparison, PyTorch included)")
+    return best
 
 
 def cmd_bench(args):
