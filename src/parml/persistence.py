@@ -29,6 +29,7 @@ FORMAT_VERSION = 1
 META = "model.json"
 ARRAYS = "arrays"
 MAX_META_BYTES = 64 << 20
+SMALL_ARRAY_BYTES = 64 << 10
 
 
 class ModelFormatError(ValueError):
@@ -132,6 +133,9 @@ def save(estimator, path, *, overwrite=False):
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    if os.path.exists(path) and not os.path.isfile(os.path.join(path, META)):
+        raise FileExistsError(f"{path} exists and is not a parml model; overwrite=True replaces "
+                              "only a model directory")
     parent = os.path.dirname(os.path.abspath(path))
     tmp = tempfile.mkdtemp(prefix=".parml-save-", dir=parent)
     try:
@@ -229,7 +233,7 @@ def read_metadata(path):
     if meta.get("meta_sha256") != _meta_hash(meta):
         raise ModelFormatError(f"{mpath} was modified after it was written (metadata hash "
                                "mismatch)")
-    if meta.get("estimator") not in _registry():
+    if not isinstance(meta.get("estimator"), str) or meta["estimator"] not in _registry():
         raise ModelFormatError(f"{mpath} names estimator {meta.get('estimator')!r}, which is not "
                                "a parml estimator this version can load")
     for key in ("params", "attributes", "extra", "arrays"):
@@ -252,6 +256,9 @@ def _load_array(path, key, info, mmap, verify):
     if verify and _sha256(fpath) != info.get("sha256"):
         raise ModelFormatError(f"array {key!r}: {fpath} does not match its recorded sha256 "
                                "(tampered with or corrupted)")
+    # small arrays (classes, intercepts) are read: sharing them saves nothing, and results
+    # computed from them (predicted labels) should be plain arrays, not memory maps
+    mmap = mmap and size > SMALL_ARRAY_BYTES
     try:
         a = np.load(fpath, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
@@ -291,6 +298,20 @@ def load(path, mmap=True, *, verify=True, check=True):
     """
     path = os.fspath(path)
     meta = read_metadata(path)
+    try:
+        est = _build(path, meta, mmap, verify)
+    except ModelFormatError:
+        raise
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as e:
+        # metadata that is well-formed JSON with a matching hash, but not what save() writes
+        raise ModelFormatError(f"{path}: malformed model metadata ({type(e).__name__}: {e})") \
+            from None
+    if check:
+        _check_model(est, path)
+    return est
+
+
+def _build(path, meta, mmap, verify):
     cls = _registry()[meta["estimator"]]
     params = {k: _dec(v) for k, v in meta["params"].items()}
     known = cls().get_params(deep=False)
@@ -327,8 +348,6 @@ def load(path, mmap=True, *, verify=True, check=True):
         if "." in k:
             raise ModelFormatError(f"{path}: stray array {k!r}")
         setattr(est, k, a)
-    if check:
-        _check_model(est, path)
     return est
 
 
@@ -336,6 +355,24 @@ def _check_model(est, path):
     d = getattr(est, "n_features_in_", None)
     if not isinstance(d, int) or d < 1:
         raise ModelFormatError(f"{path}: n_features_in_ is missing or invalid")
+    for k, v in vars(est).items():
+        for a in (v if isinstance(v, list) else [v]):
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise ModelFormatError(f"{path}: {k} holds NaN or infinite values")
+    classes = getattr(est, "classes_", None)
+    if classes is not None:
+        n_cls = len(classes)
+        if hasattr(est, "coefs_"):
+            multilabel = getattr(getattr(est, "_label_binarizer", None), "y_type_", "") \
+                .startswith("multilabel")
+            k = est.n_outputs_
+            ok = k == n_cls or (k == 1 and n_cls == 2 and not multilabel)
+        else:
+            k = np.atleast_2d(est.coef_).shape[0]
+            ok = k == n_cls or (k == 1 and n_cls == 2)
+        if not ok or n_cls < 2:
+            raise ModelFormatError(f"{path}: {n_cls} classes do not match the model's {k} "
+                                   "outputs")
     if hasattr(est, "coefs_"):
         units = [d] + [c.shape[1] if c.ndim == 2 else -1 for c in est.coefs_]
         ok = all(c.ndim == 2 and c.shape[0] == units[i] for i, c in enumerate(est.coefs_))

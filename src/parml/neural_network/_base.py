@@ -162,7 +162,9 @@ class BaseMLP(BaseEstimator):
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(units, out_act, dtype)
-        elif not all(p.flags.writeable for p in self.coefs_ + self.intercepts_):
+        else:
+            self._ensure_training_state()
+        if not first_pass and not all(p.flags.writeable for p in self.coefs_ + self.intercepts_):
             # a model memory-mapped by parml.load: train on a private copy of its weights
             self.coefs_ = [np.array(c) for c in self.coefs_]
             self.intercepts_ = [np.array(b) for b in self.intercepts_]
@@ -208,6 +210,21 @@ class BaseMLP(BaseEstimator):
                          "infinity on the training data (learning_rate_init may be too large, or "
                          "X needs scaling)" + ("" if saved is None else
                                               "; the model is left as it was before this call"))
+
+    def _ensure_training_state(self):
+        """A model from parml.load carries its fitted attributes but not the stopping
+        bookkeeping: start that afresh, as a new optimiser would."""
+        if self.solver in ("sgd", "adam"):
+            if not isinstance(getattr(self, "loss_curve_", None), list):
+                self.loss_curve_ = []
+            self.__dict__.setdefault("_no_improvement_count", 0)
+            if self.early_stopping:
+                if not isinstance(getattr(self, "validation_scores_", None), list):
+                    self.validation_scores_ = []
+                if getattr(self, "best_validation_score_", None) is None:
+                    self.best_validation_score_ = -np.inf
+            elif getattr(self, "best_loss_", None) is None:
+                self.best_loss_ = np.inf
 
     def _snapshot(self):
         keep = {}

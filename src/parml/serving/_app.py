@@ -38,9 +38,15 @@ class _Model:
         self.has_proba = hasattr(est, "predict_proba")
         dt = getattr(est, "coefs_", None)
         self.input_type = "FP32" if dt is not None and dt[0].dtype == np.float32 else "FP64"
-        classes = getattr(est, "classes_", None)
-        self.n_classes = None if classes is None else len(classes)
-        self.predict_type = P.v2_datatype(np.asarray(classes)) if classes is not None else "FP64"
+        # output datatypes and shapes as infer will report them: from one real prediction
+        zero = np.zeros((1, self.n_features))
+        self.outputs = []
+        for nm in P.OUTPUT_NAMES:
+            if nm == "predict_proba" and not self.has_proba:
+                continue
+            out = np.asarray(getattr(est, nm)(zero))
+            self.outputs.append({"name": nm, "datatype": P.v2_datatype(out),
+                                 "shape": [-1] + list(out.shape[1:])})
         self.est = est
 
     @property
@@ -58,9 +64,16 @@ class _Model:
                                 (f": {self.error}" if self.error else ""))
 
     def predict(self, X, what):
-        out = self.est.predict_proba(X) if what == "predict_proba" else self.est.predict(X)
+        try:
+            out = self.est.predict_proba(X) if what == "predict_proba" else self.est.predict(X)
+        except ValueError as e:  # input the model refuses (e.g. beyond float32's range)
+            raise P.ClientError(400, f"the model cannot predict these rows: {e}") from None
+        out = np.asarray(out)
+        if out.dtype.kind == "f" and not np.isfinite(out).all():
+            raise P.ClientError(400, "the model's output for these rows is not finite: their "
+                                     "values lie far outside the range it was trained on")
         metrics().rows.inc(X.shape[0])
-        return np.asarray(out)
+        return out
 
     # The request handlers: (route arguments, body bytes) -> response dict. Shared by the Flask
     # routes and by the WSGI fast path, so both answer identically.
@@ -89,14 +102,10 @@ class _Model:
         return {"predictions": self.predict(X, "predict").tolist()}
 
     def metadata(self):
-        outputs = [{"name": "predict", "datatype": self.predict_type, "shape": [-1]}]
-        if self.has_proba:
-            outputs.append({"name": "predict_proba", "datatype": "FP64",
-                            "shape": [-1, self.n_classes]})
         return {"name": self.name, "versions": [self.version], "platform": "parml",
                 "inputs": [{"name": "input-0", "datatype": self.input_type,
                             "shape": [-1, self.n_features]}],
-                "outputs": outputs}
+                "outputs": self.outputs}
 
 
 def create_app(model_or_path, name=None, *, version="1", max_body_bytes=DEFAULT_MAX_BODY,
@@ -152,11 +161,29 @@ def create_app(model_or_path, name=None, *, version="1", max_body_bytes=DEFAULT_
     def fail(status, message):
         raise P.ClientError(status, message)
 
+    limit = int(max_body_bytes)
+
+    def body():
+        """The request body; 413 past the limit, also for a chunked body (no Content-Length),
+        which Werkzeug would silently cut at the limit."""
+        env = request.environ
+        if env.get("CONTENT_LENGTH") and env.get("HTTP_TRANSFER_ENCODING", "").lower() != "chunked":
+            return request.get_data(cache=False)  # Werkzeug answers 413 past the limit
+        raw, parts, got = env["wsgi.input"], [], 0
+        while True:
+            chunk = raw.read(min(65536, limit + 1 - got))
+            if not chunk:
+                return b"".join(parts)
+            parts.append(chunk)
+            got += len(chunk)
+            if got > limit:
+                fail(413, f"request body is larger than {limit} bytes")
+
     def json_body():
         ct = request.mimetype
         if ct != "application/json":
             fail(415, f"Content-Type must be application/json, got {ct or 'none'!r}")
-        return request.get_data(cache=False)
+        return body()
 
     app.wsgi_app = _FastPath(app.wsgi_app, model, int(max_body_bytes))
 
@@ -228,9 +255,9 @@ def create_app(model_or_path, name=None, *, version="1", max_body_bytes=DEFAULT_
             fail(503, "model is not ready")
         ct = request.mimetype
         if ct == "application/json":
-            X = P.mlflow_json(P.parse_json(request.get_data(cache=False)), model.n_features)
+            X = P.mlflow_json(P.parse_json(body()), model.n_features)
         elif ct == "text/csv":
-            X = P.mlflow_csv(request.get_data(cache=False), model.n_features)
+            X = P.mlflow_csv(body(), model.n_features)
         else:
             fail(415, f"Content-Type must be application/json or text/csv, got {ct or 'none'!r}")
         return jsonify(predictions=model.predict(X, "predict").tolist())
@@ -241,7 +268,11 @@ def create_app(model_or_path, name=None, *, version="1", max_body_bytes=DEFAULT_
 
     @app.get("/health")
     def health():
-        return jsonify(status="ok" if model.ready else "loading"), (200 if model.ready else 503)
+        if model.ready:
+            return jsonify(status="ok")
+        if model.error:
+            return jsonify(status="error", error=model.error), 503
+        return jsonify(status="loading"), 503
 
     @app.get("/metrics")
     def prometheus():
@@ -303,7 +334,7 @@ class _FastPath:
         except Exception:
             log.exception("parml serving: internal error")
             status, payload = 500, {"error": "internal server error"}
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
         start_response(_STATUS[status], [("Content-Type", "application/json"),
                                          ("Content-Length", str(len(data)))])
         m = metrics()

@@ -30,6 +30,8 @@ def parse_json(body):
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise ClientError(400, f"request body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ClientError(400, "request body is nested too deeply") from None
     if not isinstance(obj, dict):
         raise ClientError(400, "request body must be a JSON object")
     return obj
@@ -38,9 +40,12 @@ def parse_json(body):
 def as_matrix(data, n_features, what="inputs", dtype=np.float64):
     """A rows x n_features float64 matrix from nested lists (or one flat row), checked."""
     try:
-        X = np.asarray(data, dtype=dtype)
+        X = np.asarray(data)
     except (ValueError, TypeError):
         raise ClientError(400, f"{what} must be a rectangular array of numbers") from None
+    if X.dtype.kind not in "iuf":  # strings, booleans, ragged rows (object), nulls
+        raise ClientError(400, f"{what} must be a rectangular array of numbers")
+    X = X.astype(dtype, copy=False)
     if X.ndim == 1 and X.size == n_features:
         X = X.reshape(1, -1)
     if X.ndim != 2:
@@ -78,9 +83,21 @@ def v2_request(obj, n_features):
     if not isinstance(data, list):
         raise ClientError(400, "input 'data' must be a list")
     try:
-        arr = np.asarray(data, dtype=V2_INPUT_TYPES[dt])
-    except (ValueError, TypeError, OverflowError):
+        arr = np.asarray(data)
+    except (ValueError, TypeError):
         raise ClientError(400, f"input 'data' must hold {dt} numbers") from None
+    if arr.dtype.kind not in "iuf":
+        raise ClientError(400, f"input 'data' must hold {dt} numbers")
+    want = np.dtype(V2_INPUT_TYPES[dt])
+    if want.kind in "iu":  # integers must be integral and in range, never silently truncated
+        info = np.iinfo(want)
+        a64 = arr.astype(np.float64)
+        if not (np.isfinite(a64).all() and (np.floor(a64) == a64).all()
+                and (a64 >= info.min).all() and (a64 <= info.max).all()):
+            raise ClientError(400, f"input 'data' must hold {dt} numbers (integers in range)")
+    elif want == np.float32:
+        with np.errstate(over="ignore"):
+            arr = arr.astype(np.float32)  # values beyond float32 become inf: refused below
     if arr.size != shape[0] * shape[1]:
         raise ClientError(400, f"input 'data' has {arr.size} values; shape {shape} needs "
                                f"{shape[0] * shape[1]}")
@@ -133,8 +150,7 @@ def mlflow_csv(body, n_features):
     except UnicodeDecodeError:
         raise ClientError(400, "CSV body is not UTF-8") from None
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    if lines and any(c.isalpha() and c not in "eE" for c in lines[0].replace("nan", "")
-                     .replace("inf", "")):
+    if lines and not _numeric_row(lines[0]):
         lines = lines[1:]  # a header row
     if not lines:
         raise ClientError(400, "CSV body has no data rows")
@@ -143,6 +159,14 @@ def mlflow_csv(body, n_features):
     except ValueError as e:
         raise ClientError(400, f"CSV body is not a table of numbers: {e}") from None
     return as_matrix(X, n_features, "CSV rows")
+
+
+def _numeric_row(line):
+    try:
+        [float(c) for c in line.split(",")]
+        return True
+    except ValueError:
+        return False
 
 
 def v2_datatype(a):
