@@ -58,18 +58,26 @@ def serve(model_path, *, name=None, workers=1, threads_per_worker=None, host="12
         "loglevel": log_level,
         "child_exit": child_exit,
         "proc_name": "parml-serve",
+        # gunicorn >= 23's control socket sits at one path shared by every server on the
+        # machine; parml serve needs none
+        "control_socket_disable": True,
     }
 
     class _Server(BaseApplication):
         def load_config(self):
             for k, v in options.items():
-                self.cfg.set(k, v)
+                if k in self.cfg.settings:  # control_socket_disable: gunicorn >= 23 only
+                    self.cfg.set(k, v)
 
         def load(self):
             from ._app import create_app
             return create_app(model_path, **app_kwargs)
 
+    master = os.getpid()
     try:
         _Server().run()
     finally:
-        shutil.rmtree(prom_dir, ignore_errors=True)
+        # workers leave run() through this block too (SystemExit after fork): only the master
+        # may remove the directory every worker writes its metrics to
+        if os.getpid() == master:
+            shutil.rmtree(prom_dir, ignore_errors=True)
