@@ -997,3 +997,17 @@ def test_metadata_matches_infer_outputs(tmp_path, which):
         assert declared["datatype"] == got["datatype"], (declared, got)
         assert len(declared["shape"]) == len(got["shape"]), (declared, got)
         assert all(a in (-1, b) for a, b in zip(declared["shape"], got["shape"]))
+
+
+def test_stdlib_json_fallback(models, monkeypatch):
+    """Without orjson (an optional speed-up) the app parses and answers the same way."""
+    from parml.serving import _protocol
+    p = models["logreg"][1]
+    app = create_app(p)
+    ok = v2(GOOD)
+    with_orjson = post(app, infer_url(app), ok).get_json()
+    monkeypatch.setattr(_protocol, "_orjson", None)
+    assert post(app, infer_url(app), ok).get_json() == with_orjson
+    for bad, status in ((b"{", 400), (b"[" * 5000, 400), (b'{"inputs": NaN}', 400)):
+        r = post(app, infer_url(app), bad, raw=True)
+        assert r.status_code == status, r.data

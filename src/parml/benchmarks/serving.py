@@ -94,8 +94,8 @@ def load_wrk(port, path, body, seconds):
     finally:
         os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _unit(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = _unit(re.search(r"99%\s+(\S+)", out).group(1))
+    p50 = _unit(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))
+    p99 = _unit(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errs = re.search(r"Socket errors:.*", out)
     return rps, p50, p99, (int(bad.group(1)) if bad else 0) + (1 if errs and "timeout" in errs.group(0) else 0)
@@ -199,15 +199,16 @@ def bench_throughput(seconds, load):
 
 
 def _mem(pid):
-    """(rss, pss, private) MiB of one process from /proc/<pid>/smaps_rollup."""
+    """(rss, pss, anonymous) MiB of one process from /proc/<pid>/smaps_rollup. Anonymous memory
+    is what the process holds of its own (heap, stacks, copies); the model's pages are
+    file-backed and counted once across workers in PSS."""
     vals = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
             parts = line.split()
             if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
                 vals[parts[0][:-1]] = int(parts[1]) / 1024
-    return (vals.get("Rss", 0), vals.get("Pss", 0),
-            vals.get("Private_Clean", 0) + vals.get("Private_Dirty", 0))
+    return vals.get("Rss", 0), vals.get("Pss", 0), vals.get("Anonymous", 0)
 
 
 def bench_memory():
@@ -273,10 +274,11 @@ def main(argv=None):
         payload["throughput"] = r
     if args.only in (None, "memory"):
         r = bench_memory()
-        tables.append("## Worker memory, model served from one memory-mapped copy (MiB; private "
-                      "= what the worker does not share)\n\n" + H.markdown_table(
-                          ["model arrays", "workers", "worker", "RSS", "PSS", "private",
-                           "private, tiny model", "added by the model"], r))
+        tables.append("## Worker memory, model served from one memory-mapped copy (MiB; PSS "
+                      "splits shared pages among the processes mapping them; anonymous = the "
+                      "worker's own memory)\n\n" + H.markdown_table(
+                          ["model arrays", "workers", "worker", "RSS", "PSS", "anonymous",
+                           "anonymous, tiny model", "added by the model"], r))
         payload["memory"] = r
     print()
     table = "\n\n".join(tables)

@@ -3,7 +3,6 @@ routes, health, Prometheus metrics, JSON errors with the right status and never 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -334,7 +333,7 @@ class _FastPath:
         except Exception:
             log.exception("parml serving: internal error")
             status, payload = 500, {"error": "internal server error"}
-        data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+        data = P.dumps(payload)
         start_response(_STATUS[status], [("Content-Type", "application/json"),
                                          ("Content-Length", str(len(data)))])
         m = metrics()
