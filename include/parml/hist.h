@@ -1,0 +1,320 @@
+/* Histogram-tree kernels: binning, per-node gradient histograms, best split per feature, and row
+ * partitioning. Included by _histogram.pyx only.
+ *
+ * Layout: binned X is column-major uint8, B[f * n + i] (each feature's bins contiguous, so a
+ * feature-parallel histogram task streams one column). Bin `missing_bin` (= the number of
+ * non-missing bins of the widest feature, at most 255) holds NaN. A node's rows are an int32
+ * list; its gradients and hessians are gathered into node order once, so the per-feature loops
+ * read them sequentially (LightGBM's "ordered gradients").
+ *
+ * Histogram strategies (both exact: counts are integers, sums are float64 in a fixed order):
+ *   features  task = a block of features; each task streams the node's rows for its features
+ *   samples   task = a block of rows into its own full histogram; blocks summed in task order
+ *             (for few features and many rows, where features cannot feed the threads)
+ */
+#ifndef PARML_HIST_H
+#define PARML_HIST_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool_api.h"
+
+typedef struct {
+    double g;        /* sum of gradients */
+    double h;        /* sum of hessians */
+    uint32_t count;  /* rows */
+    uint32_t pad;
+} parml_hbin;
+
+/* ---- binning --------------------------------------------------------------------------------
+ * bin(x) = number of edges < x, i.e. x <= edges[b] lands in bin b (the last bin is open); NaN
+ * goes to missing_bin. Edges of feature f: edges[eoff[f] .. eoff[f + 1]). */
+typedef struct {
+    const char *X;           /* IN  n x d row-major, float64 or float32 */
+    ptrdiff_t n, d, row_bytes;
+    int is_float;
+    const double *edges;     /* IN  concatenated edges */
+    const int64_t *eoff;     /* IN  d + 1 offsets */
+    uint8_t missing_bin;
+    uint8_t *B;              /* OUT d x n */
+    ptrdiff_t block;
+} parml_bin_ctx;
+
+static inline uint8_t parml_bin_value(double x, const double *e, ptrdiff_t ne, uint8_t missing)
+{
+    if (x != x) return missing;
+    /* branchless lower bound (first edge >= x): the comparisons of a binary search on random
+     * values mispredict half the time */
+    const double *base = e;
+    ptrdiff_t len = ne;
+    while (len > 0) {
+        const ptrdiff_t half = len >> 1;
+        const int go = base[half] < x;
+        base = go ? base + half + 1 : base;
+        len = go ? len - half - 1 : half;
+    }
+    return (uint8_t)(base - e);
+}
+
+static void parml_bin_task(void *vctx, ptrdiff_t t, int worker)
+{
+    const parml_bin_ctx *c = (const parml_bin_ctx *)vctx;
+    const ptrdiff_t i0 = t * c->block, i1 = i0 + c->block < c->n ? i0 + c->block : c->n;
+    (void)worker;
+    for (ptrdiff_t f = 0; f < c->d; ++f) {
+        const double *e = c->edges + c->eoff[f];
+        const ptrdiff_t ne = (ptrdiff_t)(c->eoff[f + 1] - c->eoff[f]);
+        uint8_t *out = c->B + f * c->n;
+        for (ptrdiff_t i = i0; i < i1; ++i) {
+            const char *row = c->X + i * c->row_bytes;
+            const double x = c->is_float ? (double)((const float *)row)[f] : ((const double *)row)[f];
+            out[i] = parml_bin_value(x, e, ne, c->missing_bin);
+        }
+    }
+}
+
+/* ---- histograms ------------------------------------------------------------------------------ */
+typedef struct {
+    const uint8_t *B;        /* IN d x n */
+    ptrdiff_t n, d, nbins;   /* nbins per feature slot in hist (256 or fewer) */
+    const int32_t *rows;     /* IN node rows or NULL (all rows 0..m) */
+    ptrdiff_t m;
+    const float *og, *oh;    /* IN gradients/hessians in node order (oh NULL: constant hessian) */
+    parml_hbin *hist;        /* OUT d x nbins */
+    ptrdiff_t fblock;        /* features per task (feature strategy) */
+    ptrdiff_t rblock;        /* rows per task (sample strategy) */
+    parml_hbin *partials;    /* sample strategy: ntasks x d x nbins */
+} parml_hist_ctx;
+
+static void parml_hist_rows(const parml_hist_ctx *c, ptrdiff_t f, ptrdiff_t r0, ptrdiff_t r1,
+                            parml_hbin *H)
+{
+    const uint8_t *bf = c->B + f * c->n;
+    const float *og = c->og, *oh = c->oh;
+    if (c->rows == NULL) {
+        if (oh == NULL)
+            for (ptrdiff_t i = r0; i < r1; ++i) {
+                parml_hbin *e = H + bf[i];
+                e->g += og[i];
+                e->count++;
+            }
+        else
+            for (ptrdiff_t i = r0; i < r1; ++i) {
+                parml_hbin *e = H + bf[i];
+                e->g += og[i];
+                e->h += oh[i];
+                e->count++;
+            }
+    } else {
+        const int32_t *rows = c->rows;
+        if (oh == NULL)
+            for (ptrdiff_t i = r0; i < r1; ++i) {
+                parml_hbin *e = H + bf[rows[i]];
+                e->g += og[i];
+                e->count++;
+            }
+        else
+            for (ptrdiff_t i = r0; i < r1; ++i) {
+                parml_hbin *e = H + bf[rows[i]];
+                e->g += og[i];
+                e->h += oh[i];
+                e->count++;
+            }
+    }
+}
+
+static void parml_hist_feature_task(void *vctx, ptrdiff_t t, int worker)
+{
+    const parml_hist_ctx *c = (const parml_hist_ctx *)vctx;
+    const ptrdiff_t f0 = t * c->fblock, f1 = f0 + c->fblock < c->d ? f0 + c->fblock : c->d;
+    (void)worker;
+    for (ptrdiff_t f = f0; f < f1; ++f) {
+        parml_hbin *H = c->hist + f * c->nbins;
+        memset(H, 0, (size_t)c->nbins * sizeof(parml_hbin));
+        parml_hist_rows(c, f, 0, c->m, H);
+    }
+}
+
+static void parml_hist_sample_task(void *vctx, ptrdiff_t t, int worker)
+{
+    const parml_hist_ctx *c = (const parml_hist_ctx *)vctx;
+    const ptrdiff_t r0 = t * c->rblock, r1 = r0 + c->rblock < c->m ? r0 + c->rblock : c->m;
+    parml_hbin *P = c->partials + t * c->d * c->nbins;
+    (void)worker;
+    memset(P, 0, (size_t)(c->d * c->nbins) * sizeof(parml_hbin));
+    for (ptrdiff_t f = 0; f < c->d; ++f) parml_hist_rows(c, f, r0, r1, P + f * c->nbins);
+}
+
+/* hist (d x nbins) of the node's rows. strategy 0: features, 1: samples. A constant hessian
+ * (oh == NULL) leaves h = 0: the caller knows it is count x constant. Returns 0 or -1 (memory). */
+static int parml_build_histogram(parml_hist_ctx *c, int strategy, int n_threads,
+                                 parml_parallel_for_fn pf)
+{
+    if (c->d == 0 || c->nbins == 0) return 0;
+    if (strategy == 0) {
+        ptrdiff_t ntask = n_threads > 1 ? 4 * (ptrdiff_t)n_threads : 1;
+        if (ntask > c->d) ntask = c->d;
+        if (ntask < 1) ntask = 1;
+        c->fblock = (c->d + ntask - 1) / ntask;
+        ntask = (c->d + c->fblock - 1) / c->fblock;
+        if (n_threads > 1 && ntask > 1 && pf != NULL) pf(ntask, n_threads, parml_hist_feature_task, c);
+        else for (ptrdiff_t t = 0; t < ntask; ++t) parml_hist_feature_task(c, t, 0);
+        return 0;
+    }
+    /* samples: blocks cut by the node's size alone, so the sum order never depends on threads */
+    const ptrdiff_t RB = 16384;
+    ptrdiff_t ntask = (c->m + RB - 1) / RB;
+    if (ntask < 1) ntask = 1;
+    c->rblock = (c->m + ntask - 1) / ntask;
+    if (c->rblock < 1) c->rblock = 1;
+    const size_t per = (size_t)(c->d * c->nbins);
+    c->partials = (parml_hbin *)malloc((size_t)ntask * per * sizeof(parml_hbin));
+    if (c->partials == NULL) return -1;
+    if (n_threads > 1 && ntask > 1 && pf != NULL) pf(ntask, n_threads, parml_hist_sample_task, c);
+    else for (ptrdiff_t t = 0; t < ntask; ++t) parml_hist_sample_task(c, t, 0);
+    memcpy(c->hist, c->partials, per * sizeof(parml_hbin));
+    for (ptrdiff_t t = 1; t < ntask; ++t) {
+        const parml_hbin *P = c->partials + t * (ptrdiff_t)per;
+        for (size_t k = 0; k < per; ++k) {
+            c->hist[k].g += P[k].g;
+            c->hist[k].h += P[k].h;
+            c->hist[k].count += P[k].count;
+        }
+    }
+    free(c->partials);
+    c->partials = NULL;
+    return 0;
+}
+
+/* sibling = parent - child, bin by bin (the subtraction trick: build only the smaller child). */
+static void parml_hist_subtract(const parml_hbin *parent, const parml_hbin *child,
+                                parml_hbin *out, ptrdiff_t count)
+{
+    for (ptrdiff_t k = 0; k < count; ++k) {
+        out[k].g = parent[k].g - child[k].g;
+        out[k].h = parent[k].h - child[k].h;
+        out[k].count = parent[k].count - child[k].count;
+        out[k].pad = 0;
+    }
+}
+
+/* ---- split finding ---------------------------------------------------------------------------
+ * For feature f with nb[f] non-missing bins: left = bins 0..t, right = the rest; missing rows go
+ * left or right, whichever gains more (ties: right). gain = GL^2/(HL+l2) + GR^2/(HR+l2)
+ * - G^2/(H+l2). A constant hessian uses h = count * hconst. */
+typedef struct {
+    double gain;
+    int32_t bin;          /* left = bins <= bin */
+    int32_t missing_left;
+    double gl, hl, gr, hr;
+    int64_t nl, nr;
+} parml_split;
+
+typedef struct {
+    const parml_hbin *hist;  /* IN d x nbins */
+    ptrdiff_t d, nbins;
+    const int32_t *nb;       /* IN non-missing bins per feature */
+    int32_t missing_bin;
+    double hconst;           /* > 0: constant hessian */
+    double G, H;             /* node sums */
+    int64_t N;
+    double l2, min_hessian;
+    int64_t min_leaf;
+    const uint8_t *allowed;  /* IN d flags or NULL (all features) */
+    parml_split *out;        /* OUT d, one best split per feature (gain -inf: none) */
+    ptrdiff_t fblock;
+} parml_split_ctx;
+
+static inline double parml_score(double g, double h, double l2) { return g * g / (h + l2); }
+
+static void parml_split_feature(const parml_split_ctx *c, ptrdiff_t f)
+{
+    parml_split best;
+    best.gain = -INFINITY;
+    best.bin = -1;
+    best.missing_left = 0;
+    best.gl = best.hl = best.gr = best.hr = 0;
+    best.nl = best.nr = 0;
+    if (c->allowed != NULL && !c->allowed[f]) {
+        c->out[f] = best;
+        return;
+    }
+    const parml_hbin *H = c->hist + f * c->nbins;
+    const parml_hbin *M = H + c->missing_bin;
+    const double parent = parml_score(c->G, c->H, c->l2);
+    const double hc = c->hconst;
+    const int has_missing = M->count > 0;
+    for (int ml = 0; ml <= has_missing; ++ml) { /* ml: missing rows go left */
+        double gl = ml ? M->g : 0.0, hl = ml ? (hc > 0 ? hc * M->count : M->h) : 0.0;
+        int64_t nl = ml ? (int64_t)M->count : 0;
+        /* thresholds: with missing left, b = -1 sends only the missing rows left; with missing
+         * right, b = nb - 1 sends only them right */
+        const int32_t last = ml ? c->nb[f] - 2 : (has_missing ? c->nb[f] - 1 : c->nb[f] - 2);
+        for (int32_t b = ml ? -1 : 0; b <= last; ++b) {
+            if (b >= 0) {
+                gl += H[b].g;
+                hl += hc > 0 ? hc * H[b].count : H[b].h;
+                nl += H[b].count;
+            }
+            const int64_t nr = c->N - nl;
+            if (nl < c->min_leaf) continue;
+            if (nr < c->min_leaf) break;
+            const double gr = c->G - gl, hr = c->H - hl;
+            if (hl < c->min_hessian || hr < c->min_hessian) continue;
+            const double gain = parml_score(gl, hl, c->l2) + parml_score(gr, hr, c->l2) - parent;
+            if (gain > best.gain) {
+                best.gain = gain;
+                best.bin = b;
+                best.missing_left = ml;
+                best.gl = gl; best.hl = hl; best.gr = gr; best.hr = hr;
+                best.nl = nl; best.nr = nr;
+            }
+        }
+    }
+    if (!has_missing && best.bin >= 0) best.missing_left = best.nl >= best.nr; /* unseen NaN */
+    c->out[f] = best;
+}
+
+static void parml_split_task(void *vctx, ptrdiff_t t, int worker)
+{
+    const parml_split_ctx *c = (const parml_split_ctx *)vctx;
+    const ptrdiff_t f0 = t * c->fblock, f1 = f0 + c->fblock < c->d ? f0 + c->fblock : c->d;
+    (void)worker;
+    for (ptrdiff_t f = f0; f < f1; ++f) parml_split_feature(c, f);
+}
+
+static void parml_find_splits(parml_split_ctx *c, int n_threads, parml_parallel_for_fn pf)
+{
+    ptrdiff_t ntask = n_threads > 1 ? 2 * (ptrdiff_t)n_threads : 1;
+    if (ntask > c->d) ntask = c->d;
+    if (ntask < 1) ntask = 1;
+    c->fblock = (c->d + ntask - 1) / ntask;
+    ntask = c->d > 0 ? (c->d + c->fblock - 1) / c->fblock : 0;
+    if (n_threads > 1 && ntask > 1 && pf != NULL) pf(ntask, n_threads, parml_split_task, c);
+    else for (ptrdiff_t t = 0; t < ntask; ++t) parml_split_task(c, t, 0);
+}
+
+/* ---- partition --------------------------------------------------------------------------------
+ * rows[0..m) -> left rows first, then right, each in their original order (stable, so results
+ * never depend on threads). tmp: m int32 of scratch. Returns the left count. */
+static ptrdiff_t parml_partition(const uint8_t *B, ptrdiff_t n, int32_t *rows, ptrdiff_t m,
+                                 ptrdiff_t feature, int32_t bin, int missing_left,
+                                 int32_t missing_bin, int32_t *tmp)
+{
+    const uint8_t *bf = B + feature * n;
+    ptrdiff_t nl = 0, nr = 0;
+    for (ptrdiff_t i = 0; i < m; ++i) {
+        const int32_t r = rows[i];
+        const int32_t b = bf[r];
+        const int left = b == missing_bin ? missing_left : b <= bin;
+        if (left) rows[nl++] = r;
+        else tmp[nr++] = r;
+    }
+    memcpy(rows + nl, tmp, (size_t)nr * sizeof(int32_t));
+    return nl;
+}
+
+#endif

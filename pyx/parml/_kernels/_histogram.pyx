@@ -1,0 +1,241 @@
+"""Histogram-tree kernels (include/parml/hist.h): binning, node histograms (feature- or
+sample-parallel), the subtraction trick, best split per feature, and stable row partitioning.
+Callers validate; the wrappers re-check only what would make C read or write out of bounds."""
+
+import numpy as np
+
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uintptr_t
+from libc.stddef cimport ptrdiff_t
+
+from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
+
+
+cdef extern from "parml/hist.h" nogil:
+    ctypedef struct parml_hbin:
+        double g
+        double h
+        uint32_t count
+        uint32_t pad
+
+    ctypedef struct parml_bin_ctx:
+        const char *X
+        ptrdiff_t n, d, row_bytes
+        int is_float
+        const double *edges
+        const int64_t *eoff
+        uint8_t missing_bin
+        uint8_t *B
+        ptrdiff_t block
+    void parml_bin_task(void *ctx, ptrdiff_t t, int worker)
+
+    ctypedef struct parml_hist_ctx:
+        const uint8_t *B
+        ptrdiff_t n, d, nbins
+        const int32_t *rows
+        ptrdiff_t m
+        const float *og
+        const float *oh
+        parml_hbin *hist
+        ptrdiff_t fblock, rblock
+        parml_hbin *partials
+    int parml_build_histogram(parml_hist_ctx *c, int strategy, int n_threads,
+                              parml_parallel_for_fn pf)
+    void parml_hist_subtract(const parml_hbin *parent, const parml_hbin *child, parml_hbin *out,
+                             ptrdiff_t count)
+
+    ctypedef struct parml_split:
+        double gain
+        int32_t bin
+        int32_t missing_left
+        double gl, hl, gr, hr
+        int64_t nl, nr
+
+    ctypedef struct parml_split_ctx:
+        const parml_hbin *hist
+        ptrdiff_t d, nbins
+        const int32_t *nb
+        int32_t missing_bin
+        double hconst, G, H
+        int64_t N
+        double l2, min_hessian
+        int64_t min_leaf
+        const uint8_t *allowed
+        parml_split *out
+        ptrdiff_t fblock
+    void parml_find_splits(parml_split_ctx *c, int n_threads, parml_parallel_for_fn pf)
+
+    ptrdiff_t parml_partition(const uint8_t *B, ptrdiff_t n, int32_t *rows, ptrdiff_t m,
+                              ptrdiff_t feature, int32_t bin, int missing_left,
+                              int32_t missing_bin, int32_t *tmp)
+
+
+HBIN = np.dtype([("g", "<f8"), ("h", "<f8"), ("count", "<u4"), ("pad", "<u4")])
+SPLIT = np.dtype([("gain", "<f8"), ("bin", "<i4"), ("missing_left", "<i4"), ("gl", "<f8"),
+                  ("hl", "<f8"), ("gr", "<f8"), ("hr", "<f8"), ("nl", "<i8"), ("nr", "<i8")])
+STRATEGIES = {"features": 0, "samples": 1}
+BIN_BLOCK = 1024  # rows per task: the block's rows stay in L2 across the feature passes
+
+
+cdef inline void *_ptr(a):
+    return <void *><uintptr_t>a.ctypes.data
+
+
+def _need(a, dtype, shape, what, writable=False):
+    if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape \
+            or not a.flags.c_contiguous or (writable and not a.flags.writeable):
+        raise ValueError(f"histogram kernel: {what} must be a C-contiguous{' writable' if writable else ''} "
+                         f"{np.dtype(dtype)} array of shape {shape}")
+
+
+def bin_data(X, edges, int missing_bin, int n_threads=1):
+    """Binned X, shape (d, n) uint8: bin = number of edges < x; NaN -> missing_bin.
+
+    X: (n, d) float32/float64 with contiguous rows; edges: d sorted float64 arrays, each with
+    fewer than missing_bin entries (bins 0..len(edges[f]))."""
+    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64) \
+            or X.strides[1] != X.itemsize:
+        raise ValueError("bin_data: X must be a 2-D float32/float64 array with contiguous rows")
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
+    if len(edges) != d:
+        raise ValueError("bin_data: need one edge array per feature")
+    if not 1 <= missing_bin <= 255:
+        raise ValueError("bin_data: missing_bin must be in 1..255")
+    for e in edges:
+        if len(e) >= missing_bin:
+            raise ValueError("bin_data: a feature has more edges than bins below missing_bin")
+    flat = np.ascontiguousarray(np.concatenate([np.asarray(e, dtype=np.float64) for e in edges])
+                                if d else np.zeros(0))
+    eoff = np.zeros(d + 1, dtype=np.int64)
+    eoff[1:] = np.cumsum([len(e) for e in edges])
+    B = np.empty((d, n), dtype=np.uint8)
+    if n == 0 or d == 0:
+        return B
+    cdef parml_bin_ctx c
+    c.X = <const char *>_ptr(X)
+    c.n, c.d, c.row_bytes = n, d, X.strides[0]
+    c.is_float = X.dtype == np.float32
+    c.edges = <const double *>_ptr(flat)
+    c.eoff = <const int64_t *>_ptr(eoff)
+    c.missing_bin = missing_bin
+    c.B = <uint8_t *>_ptr(B)
+    c.block = BIN_BLOCK
+    cdef ptrdiff_t ntask = (n + BIN_BLOCK - 1) // BIN_BLOCK
+    cdef ptrdiff_t t
+    with nogil:
+        if n_threads > 1 and ntask > 1:
+            parallel_for(ntask, n_threads, parml_bin_task, &c)
+        else:
+            for t in range(ntask):
+                parml_bin_task(&c, t, 0)
+    return B
+
+
+def build_histogram(B, rows, og, oh, Py_ssize_t nbins, str strategy="features",
+                    int n_threads=1, out=None):
+    """(d, nbins) HBIN histogram of the node's rows.
+
+    B (d, n) uint8; rows int32 (m,) or None (all n rows); og, oh float32 (m,): gradients and
+    hessians in node order (oh None: constant hessian, h left 0)."""
+    _need(B, np.uint8, B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1), "B")
+    cdef Py_ssize_t d = B.shape[0], n = B.shape[1]
+    cdef Py_ssize_t m = n if rows is None else len(rows)
+    if rows is not None:
+        _need(rows, np.int32, (m,), "rows")
+        if m and (rows.min() < 0 or rows.max() >= n):
+            raise ValueError("build_histogram: rows out of range")
+    _need(og, np.float32, (m,), "og")
+    if oh is not None:
+        _need(oh, np.float32, (m,), "oh")
+    if not 1 <= nbins <= 256:
+        raise ValueError("build_histogram: nbins must be in 1..256")
+    if d and n and B.max() >= nbins:
+        raise ValueError("build_histogram: B holds bins >= nbins")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"build_histogram: strategy must be one of {tuple(STRATEGIES)}")
+    if out is None:
+        out = np.empty((d, nbins), dtype=HBIN)
+    _need(out, HBIN, (d, nbins), "out", True)
+    cdef parml_hist_ctx c
+    c.B = <const uint8_t *>_ptr(B)
+    c.n, c.d, c.nbins = n, d, nbins
+    c.rows = <const int32_t *>_ptr(rows) if rows is not None else NULL
+    c.m = m
+    c.og = <const float *>_ptr(og)
+    c.oh = <const float *>_ptr(oh) if oh is not None else NULL
+    c.hist = <parml_hbin *>_ptr(out)
+    c.partials = NULL
+    cdef int strat = STRATEGIES[strategy]
+    cdef int rc
+    with nogil:
+        rc = parml_build_histogram(&c, strat, n_threads, parallel_for)
+    if rc != 0:
+        raise MemoryError("build_histogram: could not allocate per-task histograms")
+    return out
+
+
+def subtract(parent, child, out=None):
+    """parent - child, bin by bin (HBIN arrays of one shape)."""
+    shape = parent.shape if isinstance(parent, np.ndarray) else None
+    _need(parent, HBIN, shape, "parent")
+    _need(child, HBIN, shape, "child")
+    if out is None:
+        out = np.empty_like(parent)
+    _need(out, HBIN, shape, "out", True)
+    cdef ptrdiff_t count = parent.size
+    cdef const parml_hbin *pp = <const parml_hbin *>_ptr(parent)
+    cdef const parml_hbin *cp = <const parml_hbin *>_ptr(child)
+    cdef parml_hbin *op = <parml_hbin *>_ptr(out)
+    with nogil:
+        parml_hist_subtract(pp, cp, op, count)
+    return out
+
+
+def find_splits(hist, nb, int missing_bin, double G, double H, long long N, *, double l2=0.0,
+                double min_hessian=1e-3, long long min_leaf=1, double hconst=0.0, allowed=None,
+                int n_threads=1):
+    """(d,) SPLIT records: the best split of each feature (gain -inf: none allowed)."""
+    shape = hist.shape if isinstance(hist, np.ndarray) and hist.ndim == 2 else (-1, -1)
+    _need(hist, HBIN, shape, "hist")
+    cdef Py_ssize_t d = hist.shape[0], nbins = hist.shape[1]
+    _need(nb, np.int32, (d,), "nb")
+    if d and (nb.min() < 1 or nb.max() > min(missing_bin, nbins)):
+        raise ValueError("find_splits: nb must be in 1..missing_bin")
+    if not 0 <= missing_bin < nbins:
+        raise ValueError("find_splits: missing_bin must index a histogram bin")
+    if allowed is not None:
+        _need(allowed, np.uint8, (d,), "allowed")
+    out = np.empty(d, dtype=SPLIT)
+    cdef parml_split_ctx c
+    c.hist = <const parml_hbin *><uintptr_t>hist.ctypes.data
+    c.d, c.nbins = d, nbins
+    c.nb = <const int32_t *><uintptr_t>nb.ctypes.data
+    c.missing_bin = missing_bin
+    c.hconst, c.G, c.H, c.N = hconst, G, H, N
+    c.l2, c.min_hessian, c.min_leaf = l2, min_hessian, min_leaf
+    c.allowed = <const uint8_t *><uintptr_t>allowed.ctypes.data if allowed is not None else NULL
+    c.out = <parml_split *><uintptr_t>out.ctypes.data
+    with nogil:
+        parml_find_splits(&c, n_threads, parallel_for)
+    return out
+
+
+def partition(B, rows, Py_ssize_t feature, int bin, bint missing_left, int missing_bin):
+    """Stable in-place partition of rows (int32): left rows first. Returns the left count."""
+    shape = B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1)
+    _need(B, np.uint8, shape, "B")
+    m = len(rows) if isinstance(rows, np.ndarray) else -1
+    _need(rows, np.int32, (m,), "rows", True)
+    cdef Py_ssize_t n = B.shape[1]
+    if not 0 <= feature < B.shape[0]:
+        raise ValueError("partition: feature out of range")
+    if m and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError("partition: rows out of range")
+    tmp = np.empty(max(m, 1), dtype=np.int32)
+    cdef ptrdiff_t nl
+    cdef const uint8_t *bp = <const uint8_t *><uintptr_t>B.ctypes.data
+    cdef int32_t *rp = <int32_t *><uintptr_t>rows.ctypes.data
+    cdef int32_t *tp = <int32_t *><uintptr_t>tmp.ctypes.data
+    cdef ptrdiff_t mm = m
+    with nogil:
+        nl = parml_partition(bp, n, rp, mm, feature, bin, missing_left, missing_bin, tp)
+    return nl
