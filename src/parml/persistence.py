@@ -8,8 +8,9 @@ Layout of ``path`` (a directory)::
     arrays/*.npy    one plain .npy file per array (never object dtype)
 
 Loading never unpickles (``allow_pickle=False``) and never imports a name from the file: the
-estimator class is looked up in a fixed table of parml classes. Every array is checked against
-its recorded dtype, shape, size and hash; the fitted model is then checked for consistency
+estimator class is looked up in a fixed table of parml classes; symbolic links are refused. Every
+array is checked against its recorded dtype, shape, size and hash (which catch corruption and
+inconsistent edits; they are not a signature); the fitted model is then checked for consistency
 (feature counts, layer chains) and must predict one finite row. With ``mmap=True`` arrays are
 memory-mapped read-only, so every process serving the model shares one copy in the page cache.
 """
@@ -33,7 +34,9 @@ SMALL_ARRAY_BYTES = 64 << 10
 
 
 class ModelFormatError(ValueError):
-    """A model file that is missing, truncated, tampered with, or of another format version."""
+    """A model file that is missing, truncated, corrupted, edited inconsistently, not parml's, or
+    of another format version. (The hashes catch corruption and inconsistent edits, not a
+    deliberate forgery: what keeps loading safe is that nothing is ever unpickled or imported.)"""
 
 
 def _registry():
@@ -138,6 +141,9 @@ def save(estimator, path, *, overwrite=False):
                               "only a model directory")
     parent = os.path.dirname(os.path.abspath(path))
     tmp = tempfile.mkdtemp(prefix=".parml-save-", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would hide the model from a service user
     try:
         os.mkdir(os.path.join(tmp, ARRAYS))
         arrays, attrs, extra = {}, {}, {}
@@ -220,9 +226,13 @@ def read_metadata(path):
         raise ModelFormatError(f"{path} is not a parml model directory (no {META})")
     if os.path.getsize(mpath) > MAX_META_BYTES:
         raise ModelFormatError(f"{mpath} is larger than {MAX_META_BYTES >> 20} MiB")
+    if os.path.islink(mpath):
+        raise ModelFormatError(f"{mpath} is a symbolic link; model files must be plain files")
     try:
         with open(mpath, "rb") as f:
             meta = json.loads(f.read().decode("utf-8"))
+    except RecursionError:
+        raise ModelFormatError(f"{mpath} is nested too deeply to be parml metadata") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ModelFormatError(f"{mpath} is not valid JSON (truncated or corrupted?): {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -249,6 +259,9 @@ def _load_array(path, key, info, mmap, verify):
     fpath = os.path.join(path, ARRAYS, info["file"])
     if not os.path.isfile(fpath):
         raise ModelFormatError(f"array {key!r}: {fpath} is missing")
+    if os.path.islink(fpath) or os.path.islink(os.path.join(path, ARRAYS)):
+        raise ModelFormatError(f"array {key!r}: {fpath} is a symbolic link; model files must "
+                               "be plain files inside the model directory")
     size = os.path.getsize(fpath)
     if size != info.get("bytes"):
         raise ModelFormatError(f"array {key!r}: {fpath} has {size} bytes, expected "
@@ -263,6 +276,10 @@ def _load_array(path, key, info, mmap, verify):
         a = np.load(fpath, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise ModelFormatError(f"array {key!r}: {fpath} is not a readable .npy file: {e}") from None
+    if not isinstance(a, np.ndarray):  # an .npz archive under an .npy name
+        if hasattr(a, "close"):
+            a.close()
+        raise ModelFormatError(f"array {key!r}: {fpath} is not a .npy array file")
     if a.dtype.str != info.get("dtype") or list(a.shape) != info.get("shape"):
         raise ModelFormatError(f"array {key!r}: {fpath} holds {a.dtype.str} {list(a.shape)}, "
                                f"the metadata says {info.get('dtype')} {info.get('shape')}")

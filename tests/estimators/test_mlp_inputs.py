@@ -680,3 +680,30 @@ def test_memmap_poisson_negative_y(data, tmp_path):
     Xm = np.load(write_npy(tmp_path / "X.npy", data[0]), mmap_mode="r")
     with pytest.raises(ValueError, match="non-negative"):
         MLPRegressor(loss="poisson").fit(Xm, data[1] - 10.0)
+
+
+# ---- found in review --------------------------------------------------------------------------
+
+def test_non_finite_weights_leave_no_model(data):
+    X, y = data[0], data[1]
+    est = MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=3e38,
+                       momentum=0, max_iter=1, batch_size=64)
+    with pytest.raises(ValueError):
+        est.fit(X, 100 * y)
+    _assert_unfitted(est, X)
+
+
+def test_early_stopping_validation_overflow_is_a_clear_error(rng):
+    X = rng.standard_normal((300, 4))
+    y = X @ np.array([1.0, 2.0, 3.0, 4.0])
+    est = MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=1e37,
+                       momentum=0, max_iter=3, batch_size=64, early_stopping=True)
+    with pytest.raises(ValueError, match="diverged"):
+        est.fit(X, y)
+    _assert_unfitted(est, X)
+
+
+def test_lbfgs_max_fun_warns(data):
+    from sklearn.exceptions import ConvergenceWarning
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier((7,), solver="lbfgs", max_fun=5).fit(data[0], data[2])

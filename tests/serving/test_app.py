@@ -1010,3 +1010,31 @@ def test_stdlib_json_fallback(models, monkeypatch):
     for bad, status in ((b"{", 400), (b"[" * 5000, 400), (b'{"inputs": NaN}', 400)):
         r = post(app, infer_url(app), bad, raw=True)
         assert r.status_code == status, r.data
+
+
+# ---- found in review --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dt", [["FP64"], {"a": 1}, 7, None])
+def test_non_string_datatype_is_400(apps, dt):
+    app = apps["logreg"]
+    body = {"inputs": [{"name": "x", "shape": [1, D], "datatype": dt, "data": [0.0] * D}]}
+    assert post(app, infer_url(app), body).status_code == 400
+
+
+def test_csv_hash_rows_and_bad_first_row_are_not_dropped(apps):
+    app = apps["ridge"]
+    row = ",".join(["1"] * D)
+    r = post(app, "/invocations", f"{row}\n#{row}\n", ctype="text/csv")
+    assert r.status_code == 400                      # '#1' is not a number: never skipped
+    r = post(app, "/invocations", f"{row},\n{row}\n", ctype="text/csv")
+    assert r.status_code == 400                      # a malformed first row is not a header
+
+
+def test_dataframe_split_columns_must_match(apps):
+    app = apps["ridge"]
+    data = [[1.0] * D]
+    r = post(app, "/invocations", {"dataframe_split": {"columns": ["a"], "data": data}})
+    assert r.status_code == 400
+    r = post(app, "/invocations", {"dataframe_split": {"columns": [str(i) for i in range(D)],
+                                                       "data": data}})
+    assert r.status_code == 200

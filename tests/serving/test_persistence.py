@@ -780,3 +780,52 @@ def test_malformed_but_rehashed_metadata_is_a_model_format_error(saved, edit):
     edit(meta)
     _write_meta(saved["mlp"], meta)
     _refused(saved["mlp"])
+
+
+# ---- found in review --------------------------------------------------------------------------
+
+def test_symlinked_array_is_refused(tmp_path):
+    est = fitted("Ridge-2out")
+    path = parml.save(est, tmp_path / "m")
+    arr = sorted((tmp_path / "m" / "arrays").iterdir())[0]
+    outside = tmp_path / "outside.npy"
+    outside.write_bytes(arr.read_bytes())
+    arr.unlink()
+    arr.symlink_to(outside)                           # same bytes: only the link is wrong
+    with pytest.raises(ModelFormatError, match="symbolic link"):
+        parml.load(path)
+
+
+def test_npz_under_npy_name_is_refused(tmp_path):
+    est = fitted("Ridge-2out")
+    path = parml.save(est, tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    key, info = next(iter(meta["arrays"].items()))
+    f = tmp_path / "m" / "arrays" / info["file"]
+    with open(f, "wb") as fh:
+        np.savez(fh, x=np.zeros(3))
+    info["bytes"] = f.stat().st_size
+    info["sha256"] = persistence._sha256(f)
+    meta["meta_sha256"] = persistence._meta_hash(meta)
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError, match="not a .npy"):
+        persistence.verify(path)
+
+
+def test_saved_directory_follows_the_umask(tmp_path):
+    path = parml.save(fitted("Ridge-2out"), tmp_path / "m")
+    old = os.umask(0o022)
+    os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == 0o777 & ~old
+
+
+def test_warm_start_with_early_stopping_after_load(tmp_path):
+    est = nn.MLPClassifier((16,), early_stopping=True, warm_start=True, max_iter=20,
+                           random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, Y_MULTI_STR)
+        loaded = parml.load(parml.save(est, tmp_path / "m"))
+        loaded.set_params(max_iter=2)
+        loaded.fit(X, Y_MULTI_STR)   # may not beat the stored best score: keeps a valid model
+    assert np.isfinite(loaded.predict_proba(X)).all()

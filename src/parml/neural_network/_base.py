@@ -177,6 +177,9 @@ class BaseMLP(BaseEstimator):
                 self._fit_lbfgs(src, Y, units, n_threads, kernel)
             else:
                 self._fit_stochastic(src, Y, units, n_threads, kernel, incremental, y)
+            if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
+                raise _Diverged("Solver produced non-finite parameter weights. The input data "
+                                "may contain large values and need to be preprocessed.")
         except _Diverged as e:
             if saved is None:
                 for a in _TRAINING_STATE:
@@ -185,10 +188,6 @@ class BaseMLP(BaseEstimator):
                 self.__dict__.update(saved)
             raise ValueError(str(e) + ("" if saved is None else
                                        "; the model is left as it was before this call")) from None
-        for p in self.coefs_ + self.intercepts_:
-            if not np.isfinite(p).all():
-                raise ValueError("Solver produced non-finite parameter weights. The input data "
-                                 "may contain large values and need to be preprocessed.")
         self._check_output_finite(src, first_pass, saved)
         return self
 
@@ -218,6 +217,9 @@ class BaseMLP(BaseEstimator):
             if not isinstance(getattr(self, "loss_curve_", None), list):
                 self.loss_curve_ = []
             self.__dict__.setdefault("_no_improvement_count", 0)
+            if "_best_coefs" not in self.__dict__:
+                self._best_coefs = [c.copy() for c in self.coefs_]
+                self._best_intercepts = [b.copy() for b in self.intercepts_]
             if self.early_stopping:
                 if not isinstance(getattr(self, "validation_scores_", None), list):
                     self.validation_scores_ = []
@@ -390,7 +392,12 @@ class BaseMLP(BaseEstimator):
 
     def _update_no_improvement_count(self, val):
         if val is not None:
-            score = self._val_score(*val)
+            try:
+                score = self._val_score(*val)
+            except ValueError:  # the network's outputs overflow on the validation rows
+                raise _Diverged(f"training diverged in epoch {self.n_iter_}: the network's "
+                                "outputs overflow on the validation set (learning_rate_init "
+                                "may be too large, or X needs scaling)") from None
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % score)
@@ -468,12 +475,12 @@ class BaseMLP(BaseEstimator):
         theta0 = np.concatenate([p.ravel().astype(np.float64) for p in self.coefs_ + self.intercepts_])
         res = minimize(fun, theta0, method="L-BFGS-B", jac=True,
                        options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        if res.status != 0 and res.nit >= self.max_iter:
+        if res.status != 0:  # as scikit-learn: max_iter, max_fun or an abnormal line search
             warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) "
-                          f"(status={res.status}): {res.message}. Increase max_iter or scale the "
-                          "data.", ConvergenceWarning)
+                          f"(status={res.status}): {res.message}. Increase max_iter or max_fun, "
+                          "or scale the data.", ConvergenceWarning)
         unpack(res.x)
-        self.n_iter_ = int(res.nit)
+        self.n_iter_ = min(int(res.nit), self.max_iter)
         self.loss_ = float(res.fun)
 
     # ---- prediction ------------------------------------------------------------------------------

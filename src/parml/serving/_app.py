@@ -3,6 +3,7 @@ routes, health, Prometheus metrics, JSON errors with the right status and never 
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -32,6 +33,7 @@ class _Model:
 
     def set(self, est, n_threads):
         if n_threads is not None and "n_threads" in est.get_params(deep=False):
+            est = copy.copy(est)  # the caller's estimator keeps its own setting
             est.set_params(n_threads=n_threads)
         self.n_features = int(est.n_features_in_)
         self.has_proba = hasattr(est, "predict_proba")
@@ -254,7 +256,8 @@ def create_app(model_or_path, name=None, *, version="1", max_body_bytes=DEFAULT_
             fail(503, "model is not ready")
         ct = request.mimetype
         if ct == "application/json":
-            X = P.mlflow_json(P.parse_json(body()), model.n_features)
+            X = P.mlflow_json(P.parse_json(body()), model.n_features,
+                              getattr(model.est, "feature_names_in_", None))
         elif ct == "text/csv":
             X = P.mlflow_csv(body(), model.n_features)
         else:

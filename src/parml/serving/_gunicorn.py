@@ -15,11 +15,10 @@ import tempfile
 
 
 def cores():
-    """CPUs this process may use (affinity), without touching OpenMP."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+    """CPUs this process may use (affinity and cgroup quota: parml's one thread policy), found
+    without starting OpenMP."""
+    from parml._threads import available_cpus
+    return max(1, available_cpus())
 
 
 def serve(model_path, *, name=None, workers=1, threads_per_worker=None, host="127.0.0.1",

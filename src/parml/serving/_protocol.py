@@ -88,7 +88,7 @@ def v2_request(obj, n_features):
         raise ClientError(400, "'inputs' must be a list holding one input tensor")
     t = inputs[0]
     dt = t.get("datatype")
-    if dt not in V2_INPUT_TYPES:
+    if not isinstance(dt, str) or dt not in V2_INPUT_TYPES:
         raise ClientError(400, f"input datatype {dt!r} is not supported; use FP32 or FP64 (or an "
                                "integer type)")
     shape = t.get("shape")
@@ -142,12 +142,24 @@ def v1_request(obj, n_features):
     raise ClientError(400, "expected a JSON object with 'instances' or 'inputs'")
 
 
-def mlflow_json(obj, n_features):
+def mlflow_json(obj, n_features, feature_names=None):
     if "dataframe_split" in obj:
         split = obj["dataframe_split"]
         if not isinstance(split, dict) or "data" not in split:
             raise ClientError(400, "'dataframe_split' must be an object with 'data'")
-        return as_matrix(split["data"], n_features, "dataframe_split.data")
+        X = as_matrix(split["data"], n_features, "dataframe_split.data")
+        cols = split.get("columns")
+        if cols is not None:
+            if not isinstance(cols, list) or len(cols) != n_features:
+                raise ClientError(400, f"'dataframe_split.columns' must list the {n_features} "
+                                       "feature columns")
+            if feature_names is not None:  # put the columns in the model's order
+                names = [str(c) for c in cols]
+                if sorted(names) != sorted(feature_names):
+                    raise ClientError(400, f"columns {names} are not the model's features "
+                                           f"{list(feature_names)}")
+                X = np.ascontiguousarray(X[:, [names.index(f) for f in feature_names]])
+        return X
     if "dataframe_records" in obj:
         recs = obj["dataframe_records"]
         if not isinstance(recs, list) or not all(isinstance(r, dict) for r in recs) or not recs:
@@ -169,23 +181,26 @@ def mlflow_csv(body, n_features):
     except UnicodeDecodeError:
         raise ClientError(400, "CSV body is not UTF-8") from None
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    if lines and not _numeric_row(lines[0]):
-        lines = lines[1:]  # a header row
+    if lines and _no_numbers(lines[0]):
+        lines = lines[1:]  # a header row: names only
     if not lines:
         raise ClientError(400, "CSV body has no data rows")
     try:
-        X = np.loadtxt(io.StringIO("\n".join(lines)), delimiter=",", dtype=np.float64, ndmin=2)
+        X = np.loadtxt(io.StringIO("\n".join(lines)), delimiter=",", dtype=np.float64, ndmin=2,
+                       comments=None)
     except ValueError as e:
         raise ClientError(400, f"CSV body is not a table of numbers: {e}") from None
     return as_matrix(X, n_features, "CSV rows")
 
 
-def _numeric_row(line):
-    try:
-        [float(c) for c in line.split(",")]
-        return True
-    except ValueError:
-        return False
+def _no_numbers(line):
+    for c in line.split(","):
+        try:
+            float(c)
+            return False
+        except ValueError:
+            pass
+    return True
 
 
 def v2_datatype(a):
