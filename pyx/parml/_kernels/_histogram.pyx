@@ -93,7 +93,7 @@ def bin_data(X, edges, int missing_bin, int n_threads=1):
     X: (n, d) float32/float64 with contiguous rows; edges: d sorted float64 arrays, each with
     fewer than missing_bin entries (bins 0..len(edges[f]))."""
     if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64) \
-            or X.strides[1] != X.itemsize:
+            or (X.shape[0] > 0 and X.shape[1] > 1 and X.strides[1] != X.itemsize):
         raise ValueError("bin_data: X must be a 2-D float32/float64 array with contiguous rows")
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
     if len(edges) != d:
