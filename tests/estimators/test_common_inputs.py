@@ -97,3 +97,43 @@ def test_memmap_bad_inputs(name, data, tmp_path):
     X2 = np.load(write_npy(tmp_path / "X2.npy", X[:, :2].copy()), mmap_mode="r")
     with pytest.raises(ValueError, match="features"):
         est.predict(X2)
+
+
+@names
+@pytest.mark.parametrize("shape", ["1d", "3d", "scalar"])
+def test_wrong_X_ndim(name, shape, data):
+    est, y = _make(name, data)
+    X = data[0]
+    Xb = {"1d": X[:, 0], "3d": X[:, :, None], "scalar": np.float64(1.0)}[shape]
+    with pytest.raises(ValueError, match=r"(?i)2D|dim"):
+        est.fit(Xb, y)
+
+
+@names
+def test_wrong_X_ndim_predict(name, data):
+    est, y = _make(name, data)
+    X = data[0]
+    est.fit(X, y)
+    with pytest.raises(ValueError, match=r"(?i)2D|dim"):
+        est.predict(X[0])
+    with pytest.raises(ValueError, match=r"(?i)2D|dim"):
+        est.predict(X[:, :, None])
+
+
+@names
+@pytest.mark.parametrize("delta", [-1, +1])
+def test_y_wrong_length(name, delta, data):
+    est, y = _make(name, data)
+    yb = y[:-1] if delta < 0 else np.r_[y, y[:1]]
+    with pytest.raises(ValueError, match=r"(?i)samples|inconsistent"):
+        est.fit(data[0], yb)
+
+
+@names
+@pytest.mark.parametrize("n", [39, 41])
+def test_sample_weight_wrong_length(name, n, data):
+    est, y = _make(name, data)
+    with pytest.raises(ValueError, match=r"(?i)sample_weight|shape"):
+        est.fit(data[0], y, sample_weight=np.ones(n))
+    with pytest.raises(ValueError, match=r"(?i)1D|sample weight"):
+        est.fit(data[0], y, sample_weight=np.ones((len(y), 1)))

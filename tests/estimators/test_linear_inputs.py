@@ -134,45 +134,6 @@ def test_bad_sample_weight_values(name, bad, data):
         ALL[name]().fit(X, y, sample_weight=sw)
 
 
-# ---------------------------------------------------------------------------------------------
-# shapes
-
-@all_names
-@pytest.mark.parametrize("shape", ["1d", "3d", "scalar"])
-def test_wrong_X_ndim(name, shape, data):
-    X, y = data[0], _y(name, data)
-    Xb = {"1d": X[:, 0], "3d": X[:, :, None], "scalar": np.float64(1.0)}[shape]
-    with pytest.raises(ValueError, match=r"(?i)2D|dim"):
-        ALL[name]().fit(Xb, y)
-
-
-@all_names
-def test_wrong_X_ndim_predict(name, data):
-    X, y = data[0], _y(name, data)
-    est = ALL[name]().fit(X, y)
-    with pytest.raises(ValueError, match=r"(?i)2D|dim"):
-        est.predict(X[0])
-    with pytest.raises(ValueError, match=r"(?i)2D|dim"):
-        est.predict(X[:, :, None])
-
-
-@all_names
-@pytest.mark.parametrize("delta", [-1, +1])
-def test_y_wrong_length(name, delta, data):
-    X, y = data[0], _y(name, data)
-    yb = y[:-1] if delta < 0 else np.r_[y, y[:1]]
-    with pytest.raises(ValueError, match=r"(?i)samples|inconsistent"):
-        ALL[name]().fit(X, yb)
-
-
-@all_names
-@pytest.mark.parametrize("n", [39, 41])
-def test_sample_weight_wrong_length(name, n, data):
-    X, y = data[0], _y(name, data)
-    with pytest.raises(ValueError, match=r"(?i)sample_weight|shape"):
-        ALL[name]().fit(X, y, sample_weight=np.ones(n))
-
-
 @all_names
 def test_sample_weight_2d(name, data):
     X, y = data[0], _y(name, data)
