@@ -1,0 +1,56 @@
+/* Tree-ensemble prediction on raw float features. Included by _tree_predict.pyx only.
+ *
+ * A forest is flat arrays of nodes; tree t's nodes start at roots[t]. A node is a split
+ * (x[feature] <= threshold goes left; NaN goes left iff missing_left) or a leaf (left < 0)
+ * holding `value`. out[i * n_outputs + tree_output[t]] += value of row i's leaf in tree t.
+ * Rows are split into blocks run by parml's pool; within a block every tree is walked for every
+ * row in order, so each output is the same sum in the same order for any thread count. */
+#ifndef PARML_TREE_PREDICT_H
+#define PARML_TREE_PREDICT_H
+
+#include <stdint.h>
+
+#include "pool_api.h"
+
+typedef struct {
+    const char *X;            /* IN  n x d, float64 or float32, row stride row_bytes */
+    ptrdiff_t n, row_bytes;
+    int is_float;
+    const int32_t *feature;   /* IN  nodes */
+    const double *threshold;
+    const uint8_t *missing_left;
+    const int32_t *left, *right;
+    const double *value;
+    const int64_t *roots;     /* IN  n_trees */
+    const int32_t *tree_output;
+    ptrdiff_t n_trees, n_outputs;
+    double *out;              /* INOUT n x n_outputs (added to) */
+    ptrdiff_t block;
+} parml_forest_ctx;
+
+static inline double parml_tree_x(const parml_forest_ctx *c, const char *row, int32_t f)
+{
+    return c->is_float ? (double)((const float *)row)[f] : ((const double *)row)[f];
+}
+
+static void parml_forest_task(void *vctx, ptrdiff_t t, int worker)
+{
+    const parml_forest_ctx *c = (const parml_forest_ctx *)vctx;
+    const ptrdiff_t i0 = t * c->block, i1 = i0 + c->block < c->n ? i0 + c->block : c->n;
+    (void)worker;
+    for (ptrdiff_t i = i0; i < i1; ++i) {
+        const char *row = c->X + i * c->row_bytes;
+        double *o = c->out + i * c->n_outputs;
+        for (ptrdiff_t k = 0; k < c->n_trees; ++k) {
+            int64_t node = c->roots[k];
+            while (c->left[node] >= 0) {
+                const double x = parml_tree_x(c, row, c->feature[node]);
+                const int go_left = x != x ? c->missing_left[node] : x <= c->threshold[node];
+                node = c->roots[k] + (go_left ? c->left[node] : c->right[node]);
+            }
+            o[c->tree_output[k]] += c->value[node];
+        }
+    }
+}
+
+#endif
