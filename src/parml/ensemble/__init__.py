@@ -1,4 +1,8 @@
-"""Tree ensembles on parml's histogram kernels (issue 4, in progress: the binning, histogram,
-split, partition and prediction kernels and the tree grower exist; the estimators come next)."""
+"""Tree ensembles on parml's histogram kernels (drop-ins for scikit-learn's).
 
-__all__ = []
+So far: HistGradientBoostingRegressor (squared error) and HistGradientBoostingClassifier (log
+loss). RandomForest, DecisionTree, categorical features and the other losses come next."""
+
+from ._gb import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+__all__ = ["HistGradientBoostingClassifier", "HistGradientBoostingRegressor"]

@@ -102,7 +102,7 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
         og = g if all_rows else g[r]
         oh = None if h is None else (h if all_rows else h[r])
         return K.build_histogram(data.B, None if all_rows else r, og, oh, data.nbins, strategy,
-                                 n_threads)
+                                 n_threads, checked=True)
 
     def sums(hist):
         G = float(hist["g"][0].sum())
@@ -130,7 +130,8 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
     while heap and n_leaves < max_leaf_nodes:
         _, node, (f, s) = heapq.heappop(heap)
         r = node_rows.pop(node)
-        nl = K.partition(data.B, r, f, int(s["bin"]), bool(s["missing_left"]), data.missing_bin)
+        nl = K.partition(data.B, r, f, int(s["bin"]), bool(s["missing_left"]), data.missing_bin,
+                         checked=True)
         lr, rr = r[:nl], r[nl:]
         depth = tree.depth[node] + 1
         li = tree.add(nl, _leaf_value(s["gl"], s["hl"], l2), depth)
