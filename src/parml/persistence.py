@@ -40,10 +40,12 @@ class ModelFormatError(ValueError):
 
 
 def _registry():
+    from parml import ensemble as en
     from parml import linear_model as lm
     from parml import neural_network as nn
     classes = [lm.LinearRegression, lm.Ridge, lm.LogisticRegression, lm.SGDClassifier,
-               lm.SGDRegressor, lm.LinearSVC, nn.MLPClassifier, nn.MLPRegressor]
+               lm.SGDRegressor, lm.LinearSVC, nn.MLPClassifier, nn.MLPRegressor,
+               en.HistGradientBoostingClassifier, en.HistGradientBoostingRegressor]
     return {_public_module(c): c for c in classes}
 
 
@@ -99,6 +101,8 @@ def _dec(v):
 # Private attributes that carry fitted state, by how they are stored.
 _LABEL_BINARIZER = "_label_binarizer"
 _SGD_STATE = "_sgd_state"
+_FOREST = "_forest"          # tree ensembles: flat node arrays
+_BASELINE = "_baseline"      # tree ensembles: the raw score before any tree
 
 
 def _sha256(path):
@@ -167,6 +171,13 @@ def save(estimator, path, *, overwrite=False):
                         put(f"{k}.{f}", getattr(v, f))
                 extra[k] = {"fields": [f for f in ("V", "b", "state", "Q", "A", "Ab")
                                        if getattr(v, f) is not None]}
+            elif k == _FOREST:
+                flat = v.flat()
+                for f in v.KEYS + ("roots", "tree_output"):
+                    put(f"{k}.{f}", flat[f] if flat is not None else np.zeros(0))
+                extra[k] = {"n_outputs": int(v.n_outputs)}
+            elif k == _BASELINE:
+                put(k, v)
             elif k.startswith("_") or not k.endswith("_"):
                 continue  # training scratch (optimiser moments, thread tuner, random state)
             elif isinstance(v, np.ndarray):
@@ -361,6 +372,19 @@ def _build(path, meta, mmap, verify):
             key = f"{_SGD_STATE}.{f}"
             setattr(st, f, np.array(arrays.pop(key)) if key in arrays else None)  # trained in place
         est._sgd_state = st
+    if _FOREST in meta["extra"]:
+        from parml.ensemble._gb import _Forest
+        flat = {f: arrays.pop(f"{_FOREST}.{f}") for f in _Forest.KEYS + ("roots", "tree_output")}
+        n_out = meta["extra"][_FOREST]["n_outputs"]
+        if not isinstance(n_out, int) or n_out < 1:
+            raise ModelFormatError(f"{path}: bad forest output count")
+        try:
+            est._forest = _Forest.from_flat(flat, n_out)
+        except ValueError as e:  # children outside their tree, cycles, bad features
+            raise ModelFormatError(f"{path}: {e}") from None
+        d = getattr(est, "n_features_in_", 0)
+        if len(flat["feature"]) and flat["feature"][flat["left"] >= 0].max(initial=-1) >= d:
+            raise ModelFormatError(f"{path}: a tree splits on a feature the model does not have")
     for k, a in arrays.items():
         if "." in k:
             raise ModelFormatError(f"{path}: stray array {k!r}")
@@ -379,7 +403,10 @@ def _check_model(est, path):
     classes = getattr(est, "classes_", None)
     if classes is not None:
         n_cls = len(classes)
-        if hasattr(est, "coefs_"):
+        if hasattr(est, "_forest"):
+            k = est.n_trees_per_iteration_
+            ok = k == n_cls or (k == 1 and n_cls == 2)
+        elif hasattr(est, "coefs_"):
             multilabel = getattr(getattr(est, "_label_binarizer", None), "y_type_", "") \
                 .startswith("multilabel")
             k = est.n_outputs_

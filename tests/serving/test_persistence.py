@@ -829,3 +829,47 @@ def test_warm_start_with_early_stopping_after_load(tmp_path):
         loaded.set_params(max_iter=2)
         loaded.fit(X, Y_MULTI_STR)   # may not beat the stored best score: keeps a valid model
     assert np.isfinite(loaded.predict_proba(X)).all()
+
+
+# ---- tree ensembles ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass-str", "regressor"])
+def test_hgb_round_trip_and_shared_forest(kind, tmp_path):
+    from parml.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    Xh = np.random.default_rng(0).normal(size=(3000, 6))
+    Xh[::9, 1] = np.nan
+    yh = (Xh[:, 0] > 0).astype(int) + (Xh[:, 2] > 1)
+    # 300 iterations: the node arrays pass the 64 KiB under which arrays are read, not mapped
+    kw = dict(max_iter=300, early_stopping=False, min_samples_leaf=5)
+    if kind == "binary":
+        est, yy = HistGradientBoostingClassifier(**kw), yh > 0
+    elif kind == "multiclass-str":
+        est, yy = HistGradientBoostingClassifier(**kw), np.array(["a", "b", "c"])[yh]
+    else:
+        est, yy = HistGradientBoostingRegressor(**kw), yh.astype(float)
+    est.fit(Xh, yy)
+    loaded = parml.load(parml.save(est, tmp_path / "m"))
+    assert np.array_equal(loaded.predict(Xh), est.predict(Xh))
+    if hasattr(est, "predict_proba"):
+        assert np.array_equal(loaded.predict_proba(Xh), est.predict_proba(Xh))
+    v = loaded._forest.flat()["value"]
+    if v.nbytes + 128 > persistence.SMALL_ARRAY_BYTES:
+        assert isinstance(v, np.memmap)                            # shared, not copied
+    assert loaded._forest.flat() is loaded._forest.flat()          # no per-call concatenation
+
+
+def test_hgb_cyclic_tree_is_refused(tmp_path):
+    from parml.ensemble import HistGradientBoostingRegressor
+    Xh = np.random.default_rng(1).normal(size=(500, 3))
+    path = parml.save(HistGradientBoostingRegressor(max_iter=3).fit(Xh, Xh[:, 0]), tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    info = meta["arrays"]["_forest.left"]
+    f = tmp_path / "m" / "arrays" / info["file"]
+    left = np.load(f)
+    left[0] = 0                                        # the root points at itself
+    np.save(f, left)
+    info["sha256"] = persistence._sha256(f)
+    meta["meta_sha256"] = persistence._meta_hash(meta)
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError, match="children"):
+        parml.load(path)

@@ -3,9 +3,9 @@ minimal Flask app under gunicorn (the common tutorial setup), in the same run, o
 
 * Load: wrk (Debian's package) with 16 connections when it is installed, else a Python client
   with 16 threads; 10-second runs (--quick: 3 s); requests/s and p50/p99 latency for 1-row and
-  100-row requests. Models: LogisticRegression and an MLP (100-256-128-10), parml's served with
-  W = 1 and 2 workers, scikit-learn's with gunicorn -w 2. (HistGradientBoosting joins when parml
-  has it.)
+  100-row requests. Models: LogisticRegression, an MLP (100-256-128-10) and a 100-tree binary
+  HistGradientBoosting, parml's served with W = 1 and 2 workers,
+  scikit-learn's with gunicorn -w 2 (its OpenMP threads at their default).
 * Memory: resident, proportional and private memory of each worker serving a 200 MB model (an
   MLP of float64 weights) with W = 1, 2, 4, against workers serving a tiny model.
 """
@@ -143,10 +143,12 @@ def _bodies(X, rows, protocol):
 
 def _models(tmp):
     from sklearn.datasets import make_classification
+    from sklearn.ensemble import HistGradientBoostingClassifier as SkHGB
     from sklearn.linear_model import LogisticRegression as SkLR
     from sklearn.neural_network import MLPClassifier as SkMLP
 
     import parml
+    from parml.ensemble import HistGradientBoostingClassifier
     from parml.linear_model import LogisticRegression
     from parml.neural_network import MLPClassifier
     X, y = make_classification(20_000, 100, n_classes=10, n_informative=50, random_state=0)
@@ -157,12 +159,16 @@ def _models(tmp):
         for name, ours, theirs in (
                 ("LogisticRegression", LogisticRegression(), SkLR(max_iter=200)),
                 ("MLP 100-256-128-10", MLPClassifier((256, 128), max_iter=3, random_state=0),
-                 SkMLP((256, 128), max_iter=3, random_state=0))):
+                 SkMLP((256, 128), max_iter=3, random_state=0)),
+                ("HistGradientBoosting 100 trees",
+                 HistGradientBoostingClassifier(max_iter=100, early_stopping=False),
+                 SkHGB(max_iter=100, early_stopping=False))):
             p = os.path.join(tmp, name.split()[0].lower())
-            parml.save(ours.fit(X, y), p)
+            yy = (y >= 5).astype(int) if "HistGradient" in name else y  # binary: 100 trees
+            parml.save(ours.fit(X, yy), p)
             pk = p + ".pkl"
             with open(pk, "wb") as f:
-                pickle.dump(theirs.fit(X, y), f)
+                pickle.dump(theirs.fit(X, yy), f)
             out[name] = (p, pk)
     return X, out
 

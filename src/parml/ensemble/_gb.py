@@ -38,6 +38,21 @@ class _Forest:
         self.parts = []          # (tree arrays, output)
         self._flat = None
 
+    KEYS = ("feature", "threshold", "missing_left", "left", "right", "value")
+
+    @classmethod
+    def from_flat(cls, flat, n_outputs):
+        """The forest of flat arrays (as saved by parml.save), structure checked."""
+        TP.check_forest(*(flat[k] for k in cls.KEYS), flat["roots"], flat["tree_output"],
+                        2**31 - 1, n_outputs)
+        f = cls(n_outputs)
+        bounds = list(flat["roots"]) + [len(flat["value"])]
+        for t, out in enumerate(flat["tree_output"]):
+            lo, hi = int(bounds[t]), int(bounds[t + 1])
+            f.parts.append(({k: flat[k][lo:hi] for k in cls.KEYS}, int(out)))
+        f._flat = flat  # predict walks the loaded (memory-mapped, shared) arrays directly
+        return f
+
     def add(self, arrays, output):
         self.parts.append((arrays, output))
         self._flat = None
