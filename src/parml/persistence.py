@@ -378,13 +378,13 @@ def _build(path, meta, mmap, verify):
         n_out = meta["extra"][_FOREST]["n_outputs"]
         if not isinstance(n_out, int) or n_out < 1:
             raise ModelFormatError(f"{path}: bad forest output count")
+        d = getattr(est, "n_features_in_", None)
+        if not isinstance(d, int) or d < 1:
+            raise ModelFormatError(f"{path}: n_features_in_ is missing or invalid")
         try:
-            est._forest = _Forest.from_flat(flat, n_out)
+            est._forest = _Forest.from_flat(flat, n_out, d)
         except ValueError as e:  # children outside their tree, cycles, bad features
             raise ModelFormatError(f"{path}: {e}") from None
-        d = getattr(est, "n_features_in_", 0)
-        if len(flat["feature"]) and flat["feature"][flat["left"] >= 0].max(initial=-1) >= d:
-            raise ModelFormatError(f"{path}: a tree splits on a feature the model does not have")
     for k, a in arrays.items():
         if "." in k:
             raise ModelFormatError(f"{path}: stray array {k!r}")

@@ -1038,3 +1038,18 @@ def test_dataframe_split_columns_must_match(apps):
     r = post(app, "/invocations", {"dataframe_split": {"columns": [str(i) for i in range(D)],
                                                        "data": data}})
     assert r.status_code == 200
+
+
+def test_hist_gradient_boosting_is_served(tmp_path):
+    """The tree ensemble through the app: NaN means missing only where the model learned it;
+    the inference routes refuse it like every model (non-finite input is a 400)."""
+    from parml.ensemble import HistGradientBoostingClassifier
+    Xh = RNG.normal(size=(2000, D))
+    yh = (Xh[:, 0] + Xh[:, 1] > 0).astype(int)
+    est = HistGradientBoostingClassifier(max_iter=20).fit(Xh, yh)
+    app = create_app(parml.save(est, tmp_path / "hgb"))
+    Xq = RNG.normal(size=(7, D))
+    r = post(app, infer_url(app), v2(Xq, outputs=[{"name": "predict"}, {"name": "predict_proba"}]))
+    out = r.get_json()["outputs"]
+    assert out[0]["data"] == est.predict(Xq).tolist()
+    np.testing.assert_allclose(np.reshape(out[1]["data"], (7, 2)), est.predict_proba(Xq))

@@ -39,7 +39,10 @@ cdef inline void *_ptr(a):
 
 def check_forest(feature, threshold, missing_left, left, right, value, roots, tree_output,
                  Py_ssize_t n_features, Py_ssize_t n_outputs):
-    """ValueError unless the arrays describe a forest the kernel can walk safely."""
+    """ValueError unless the arrays describe a forest the kernel can walk safely: every child
+    inside its tree and after its parent (so every walk ends), features and outputs in range,
+    no NaN threshold, finite leaves. One pass in native code, no temporaries (a forest may be
+    hundreds of MB, memory-mapped and shared between server workers)."""
     m = len(feature)
     spec = ((feature, np.int32), (threshold, np.float64), (missing_left, np.uint8),
             (left, np.int32), (right, np.int32), (value, np.float64))
@@ -54,26 +57,50 @@ def check_forest(feature, threshold, missing_left, left, right, value, roots, tr
             raise ValueError("forest: roots (int64) and tree_output (int32) need one entry per tree")
     if k == 0:
         return
-    if roots[0] != 0 or (np.diff(roots) <= 0).any() or roots[-1] >= m:
-        raise ValueError("forest: roots must start at 0 and increase within the node arrays")
-    if tree_output.min() < 0 or tree_output.max() >= n_outputs:
-        raise ValueError("forest: tree_output out of range")
-    size = np.diff(np.append(roots, m))
-    tree = np.repeat(np.arange(k), size)
-    local = np.arange(m) - roots[tree]
-    split = left >= 0
-    if split.any():
-        ls, rs, lo = left[split], right[split], local[split]
-        if (ls <= lo).any() or (rs <= lo).any() or (ls >= size[tree[split]]).any() \
-                or (rs >= size[tree[split]]).any():
-            raise ValueError("forest: children must lie in their tree, after their parent")
-        f = feature[split]
-        if f.min() < 0 or f.max() >= n_features:
-            raise ValueError("forest: split feature out of range")
-        if np.isnan(threshold[split]).any():
-            raise ValueError("forest: NaN threshold")
-    if not np.isfinite(value[~split]).all():
-        raise ValueError("forest: non-finite leaf value")
+    cdef const int32_t *fe = <const int32_t *>_ptr(feature)
+    cdef const double *th = <const double *>_ptr(threshold)
+    cdef const int32_t *le = <const int32_t *>_ptr(left)
+    cdef const int32_t *ri = <const int32_t *>_ptr(right)
+    cdef const double *va = <const double *>_ptr(value)
+    cdef const int64_t *ro = <const int64_t *>_ptr(roots)
+    cdef const int32_t *to = <const int32_t *>_ptr(tree_output)
+    cdef Py_ssize_t t, j, lo, hi, size, mm = m, kk = k
+    cdef int err = 0
+    with nogil:
+        for t in range(kk):
+            lo = ro[t]
+            hi = ro[t + 1] if t + 1 < kk else mm
+            if lo < 0 or hi <= lo or hi > mm or (t == 0 and lo != 0):
+                err = 1
+                break
+            if to[t] < 0 or to[t] >= n_outputs:
+                err = 2
+                break
+            size = hi - lo
+            for j in range(size):
+                if le[lo + j] >= 0:
+                    if le[lo + j] <= j or ri[lo + j] <= j or le[lo + j] >= size \
+                            or ri[lo + j] >= size:
+                        err = 3
+                        break
+                    if fe[lo + j] < 0 or fe[lo + j] >= n_features:
+                        err = 4
+                        break
+                    if th[lo + j] != th[lo + j]:
+                        err = 5
+                        break
+                elif not (va[lo + j] - va[lo + j] == 0):  # NaN or infinite leaf
+                    err = 6
+                    break
+            if err:
+                break
+    if err:
+        raise ValueError({1: "forest: roots must start at 0 and increase within the node arrays",
+                          2: "forest: tree_output out of range",
+                          3: "forest: children must lie in their tree, after their parent",
+                          4: "forest: split feature out of range",
+                          5: "forest: NaN threshold",
+                          6: "forest: non-finite leaf value"}[err])
 
 
 def predict_forest(X, feature, threshold, missing_left, left, right, value, roots, tree_output,

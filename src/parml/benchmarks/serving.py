@@ -6,8 +6,8 @@ minimal Flask app under gunicorn (the common tutorial setup), in the same run, o
   100-row requests. Models: LogisticRegression, an MLP (100-256-128-10) and a 100-tree binary
   HistGradientBoosting, parml's served with W = 1 and 2 workers,
   scikit-learn's with gunicorn -w 2 (its OpenMP threads at their default).
-* Memory: resident, proportional and private memory of each worker serving a 200 MB model (an
-  MLP of float64 weights) with W = 1, 2, 4, against workers serving a tiny model.
+* Memory: resident, proportional and anonymous memory of each worker serving a forest whose
+  arrays take 210 MB, with W = 1, 2, 4, against workers serving a tiny forest.
 """
 import argparse
 import http.client
@@ -217,20 +217,44 @@ def _mem(pid):
     return vals.get("Rss", 0), vals.get("Pss", 0), vals.get("Anonymous", 0)
 
 
+def _big_forest(X, y, target_bytes=210 << 20, depth=10, seed=0):
+    """A HistGradientBoostingRegressor whose forest takes target_bytes: fitted on X, y, then
+    given random complete trees of the given depth (what is measured is memory, not accuracy;
+    growing 7 million real nodes would take the benchmark minutes)."""
+    from parml.ensemble import HistGradientBoostingRegressor
+    from parml.ensemble._gb import _Forest
+    est = HistGradientBoostingRegressor(max_iter=2, early_stopping=False).fit(X, y)
+    rng = np.random.default_rng(seed)
+    n_nodes = 2 ** (depth + 1) - 1
+    per_tree = n_nodes * (4 + 8 + 1 + 4 + 4 + 8)
+    n_trees = max(1, target_bytes // per_tree)
+    inner = np.arange(2 ** depth - 1)
+    left = np.full(n_nodes, -1, np.int32)
+    right = np.full(n_nodes, -1, np.int32)
+    left[inner], right[inner] = 2 * inner + 1, 2 * inner + 2
+    forest = _Forest(1)
+    for _ in range(n_trees):
+        forest.add({"feature": rng.integers(0, X.shape[1], n_nodes).astype(np.int32),
+                    "threshold": rng.standard_normal(n_nodes),
+                    "missing_left": rng.integers(0, 2, n_nodes).astype(np.uint8),
+                    "left": left, "right": right,
+                    "value": rng.standard_normal(n_nodes) * 1e-3}, 0)
+    est._forest = forest
+    est.n_iter_ = n_trees
+    return est
+
+
 def bench_memory():
     import parml
-    from parml.neural_network import MLPClassifier
     tmp = tempfile.mkdtemp(prefix="parml-bench-mem-")
     rows = []
     try:
         rng = np.random.default_rng(0)
-        X = rng.standard_normal((64, 100))
-        y = rng.integers(0, 10, 64)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tiny = MLPClassifier((8,), max_iter=1, dtype=np.float64).fit(X, y)
-            big = MLPClassifier((5000, 5000), max_iter=1, batch_size=64, dtype=np.float64).fit(X, y)
-        nbytes = sum(a.nbytes for a in big.coefs_ + big.intercepts_)
+        X = rng.standard_normal((2000, 100))
+        y = X[:, 0] + 0.1 * rng.standard_normal(2000)
+        tiny = _big_forest(X, y, target_bytes=1 << 16)
+        big = _big_forest(X, y)
+        nbytes = sum(a.nbytes for a in big._forest.flat().values())
         parml.save(tiny, os.path.join(tmp, "tiny"))
         parml.save(big, os.path.join(tmp, "big"))
         body = _bodies(X, 1, "v2")

@@ -42,10 +42,10 @@ class _Forest:
     KEYS = ("feature", "threshold", "missing_left", "left", "right", "value")
 
     @classmethod
-    def from_flat(cls, flat, n_outputs):
+    def from_flat(cls, flat, n_outputs, n_features):
         """The forest of flat arrays (as saved by parml.save), structure checked."""
         TP.check_forest(*(flat[k] for k in cls.KEYS), flat["roots"], flat["tree_output"],
-                        2**31 - 1, n_outputs)
+                        n_features, n_outputs)
         f = cls(n_outputs)
         bounds = list(flat["roots"]) + [len(flat["value"])]
         for t, out in enumerate(flat["tree_output"]):
