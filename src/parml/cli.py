@@ -100,7 +100,6 @@ def _demo_linear(rng):
     """Linear models on embedded synthetic data: parml against scikit-learn, same data."""
     import warnings
 
-    import numpy as np
     import sklearn.linear_model as skl
     from sklearn.datasets import make_classification
     from sklearn.metrics import accuracy_score, log_loss

@@ -1,7 +1,6 @@
 """parml's task pool: every task runs exactly once, worker ids are in range, concurrent callers
 and forked children work."""
 import os
-import sys
 import threading
 
 import numpy as np
