@@ -22,6 +22,8 @@ ESTIMATORS = {
     "MLPRegressor": (lambda: MLPRegressor(hidden_layer_sizes=(4,), max_iter=5), True),
 }
 names = pytest.mark.parametrize("name", list(ESTIMATORS))
+reg_names = pytest.mark.parametrize("name", [k for k, (_, reg) in ESTIMATORS.items() if reg])
+clf_names = pytest.mark.parametrize("name", [k for k, (_, reg) in ESTIMATORS.items() if not reg])
 
 
 @pytest.fixture
@@ -137,3 +139,40 @@ def test_sample_weight_wrong_length(name, n, data):
         est.fit(data[0], y, sample_weight=np.ones(n))
     with pytest.raises(ValueError, match=r"(?i)1D|sample weight"):
         est.fit(data[0], y, sample_weight=np.ones((len(y), 1)))
+
+
+@names
+def test_empty_and_featureless_X(name, data):
+    est, y = _make(name, data)
+    X = data[0]
+    with pytest.raises(ValueError, match=r"(?i)0 sample"):
+        est.fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match=r"(?i)0 feature"):
+        est.fit(X[:, :0], y)
+
+
+@names
+@pytest.mark.parametrize("n_features", [2, 4])
+def test_predict_different_n_features(name, n_features, data, rng):
+    est, y = _make(name, data)
+    est.fit(data[0], y)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(rng.standard_normal((5, n_features)))
+
+
+@reg_names
+def test_memmap_nonfinite_y_regressor(name, data, tmp_path):
+    est, y = _make(name, data)
+    y = y.copy()
+    y[-1] = np.nan
+    Xm = np.load(write_npy(tmp_path / "X.npy", data[0]), mmap_mode="r")
+    with pytest.raises(ValueError, match=r"(?i)nan"):
+        est.fit(Xm, y)
+
+
+@clf_names
+def test_memmap_single_class(name, data, tmp_path):
+    est, _ = _make(name, data)
+    Xm = np.load(write_npy(tmp_path / "X.npy", data[0]), mmap_mode="r")
+    with pytest.raises(ValueError, match="class"):
+        est.fit(Xm, np.ones(len(data[0]), dtype=int))

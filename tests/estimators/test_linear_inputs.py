@@ -142,24 +142,6 @@ def test_sample_weight_2d(name, data):
 
 
 @all_names
-def test_empty_and_featureless_X(name, data):
-    X, y = data[0], _y(name, data)
-    with pytest.raises(ValueError, match=r"(?i)0 sample"):
-        ALL[name]().fit(X[:0], y[:0])
-    with pytest.raises(ValueError, match=r"(?i)0 feature"):
-        ALL[name]().fit(X[:, :0], y)
-
-
-@all_names
-@pytest.mark.parametrize("n_features", [2, 4])
-def test_predict_different_n_features(name, n_features, data, rng):
-    X, y = data[0], _y(name, data)
-    est = ALL[name]().fit(X, y)
-    with pytest.raises(ValueError, match="features"):
-        est.predict(rng.standard_normal((5, n_features)))
-
-
-@all_names
 def test_predict_before_fit(name, data):
     with pytest.raises(NotFittedError):
         ALL[name]().predict(data[0])
@@ -411,22 +393,6 @@ def test_memmap_float16_inf_rejected(name, data, tmp_path):
     Xm = np.load(write_npy(tmp_path / "X16.npy", X), mmap_mode="r")
     with stream_chunk_bytes(64), pytest.raises(ValueError, match=FINITE_MSG):
         ALL[name]().fit(Xm, y)
-
-
-@reg_names
-def test_memmap_nonfinite_y_regressor(name, data, tmp_path):
-    X, y = data[0], data[1].copy()
-    y[-1] = np.nan
-    Xm = np.load(write_npy(tmp_path / "X.npy", X), mmap_mode="r")
-    with pytest.raises(ValueError, match=r"(?i)nan"):
-        ALL[name]().fit(Xm, y)
-
-
-@clf_names
-def test_memmap_single_class(name, data, tmp_path):
-    Xm = np.load(write_npy(tmp_path / "X.npy", data[0]), mmap_mode="r")
-    with pytest.raises(ValueError, match="class"):
-        ALL[name]().fit(Xm, np.ones(len(data[0]), dtype=int))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -184,24 +184,6 @@ def test_all_zero_sample_weight(name, data):
         ALL[name]().fit(X, y, sample_weight=-np.ones(len(y)))
 
 
-@all_names
-def test_empty_and_featureless_X(name, data):
-    X, y = data[0], _y(name, data)
-    with pytest.raises(ValueError, match=r"(?i)0 sample"):
-        ALL[name]().fit(X[:0], y[:0])
-    with pytest.raises(ValueError, match=r"(?i)0 feature"):
-        ALL[name]().fit(X[:, :0], y)
-
-
-@all_names
-@pytest.mark.parametrize("n_features", [2, 4])
-def test_predict_different_n_features(name, n_features, data, rng):
-    X, y = data[0], _y(name, data)
-    est = ALL[name]().fit(X, y)
-    with pytest.raises(ValueError, match="features"):
-        est.predict(rng.standard_normal((5, n_features)))
-
-
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
 def test_partial_fit_different_n_features(cls, data, rng):
     X, y_reg, y_clf = data
@@ -617,22 +599,6 @@ def test_memmap_too_large_for_float32(cls, data, tmp_path):
         # float64 holds it
         est = cls(dtype=np.float64, max_iter=2, solver="lbfgs").fit(Xm, y)
         assert np.isfinite(np.asarray(est.predict(Xm), dtype=float)).all()
-
-
-@reg_names
-def test_memmap_nonfinite_y_regressor(name, data, tmp_path):
-    X, y = data[0], data[1].copy()
-    y[-1] = np.nan
-    Xm = np.load(write_npy(tmp_path / "X.npy", X), mmap_mode="r")
-    with pytest.raises(ValueError, match=r"(?i)nan"):
-        ALL[name]().fit(Xm, y)
-
-
-@clf_names
-def test_memmap_single_class(name, data, tmp_path):
-    Xm = np.load(write_npy(tmp_path / "X.npy", data[0]), mmap_mode="r")
-    with pytest.raises(ValueError, match="class"):
-        ALL[name]().fit(Xm, np.ones(len(data[0]), dtype=int))
 
 
 def test_memmap_poisson_negative_y(data, tmp_path):
