@@ -104,6 +104,7 @@ def test_max_depth_and_min_leaf(rng):
     tree, leaves = grow_tree(data, g, None, hconst=1.0, max_leaf_nodes=64, max_depth=2,
                              min_samples_leaf=5)
     assert max(tree.depth) <= 2 and len(leaves) <= 4
+    assert min(len(r) for r in leaves.values()) >= 5
 
 
 def test_forest_structure_is_checked():

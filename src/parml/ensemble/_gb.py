@@ -58,28 +58,22 @@ class _Forest:
         self.parts.append((arrays, output))
         self._flat = None
 
-    def flat(self, upto=None):
-        parts = self.parts if upto is None else self.parts[:upto]
-        if upto is None and self._flat is not None:
-            return self._flat
-        if not parts:
-            flat = None
-        else:
-            keys = ("feature", "threshold", "missing_left", "left", "right", "value")
-            flat = {k: np.concatenate([a[k] for a, _ in parts]) for k in keys}
-            sizes = [len(a["value"]) for a, _ in parts]
+    def flat(self):
+        """All trees as one set of node arrays (cached; None without trees)."""
+        if self._flat is None and self.parts:
+            flat = {k: np.concatenate([a[k] for a, _ in self.parts]) for k in self.KEYS}
+            sizes = [len(a["value"]) for a, _ in self.parts]
             flat["roots"] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-            flat["tree_output"] = np.array([o for _, o in parts], dtype=np.int32)
-        if upto is None:
+            flat["tree_output"] = np.array([o for _, o in self.parts], dtype=np.int32)
             self._flat = flat
-        return flat
+        return self._flat
 
-    def predict(self, X, out, n_threads, upto=None, checked=True):
-        f = self.flat(upto)
+    def predict(self, X, out, n_threads, checked=True):
+        """out += the trees' leaf values for the rows of X (out: n x n_outputs float64)."""
+        f = self.flat()
         if f is None:
             return out
-        return TP.predict_forest(X, f["feature"], f["threshold"], f["missing_left"], f["left"],
-                                 f["right"], f["value"], f["roots"], f["tree_output"],
+        return TP.predict_forest(X, *(f[k] for k in self.KEYS), f["roots"], f["tree_output"],
                                  self.n_outputs, n_threads=n_threads, out=out, checked=checked)
 
 
@@ -221,11 +215,11 @@ class _BaseHGB(BaseEstimator):
         return not any(s > base for s in scores[-ref + 1:])
 
     # ---- prediction ----------------------------------------------------------------------------
-    def _raw(self, X, upto=None):
+    def _raw(self, X):
         check_is_fitted(self, "_forest")
         X = self._check_X(X, reset=False)
         out = np.tile(self._baseline, (X.shape[0], 1))
-        return self._forest.predict(X, out, effective_n_threads(self.n_threads), upto)
+        return self._forest.predict(X, out, effective_n_threads(self.n_threads))
 
     def _staged_raw(self, X):
         check_is_fitted(self, "_forest")
