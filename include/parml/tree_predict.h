@@ -2,7 +2,9 @@
  *
  * A forest is flat arrays of nodes; tree t's nodes start at roots[t]. A node is a split
  * (x[feature] <= threshold goes left; NaN goes left iff missing_left) or a leaf (left < 0)
- * holding `value`. out[i * n_outputs + tree_output[t]] += value of row i's leaf in tree t.
+ * holding `value`. out[i * n_outputs + tree_output[t]] += value of row i's leaf in tree t; with
+ * value_width = n_outputs (> 1) a leaf holds one value per output (a random forest's class
+ * fractions) and all of them are added.
  * Rows are split into blocks run by parml's pool; within a block every tree is walked for every
  * row in order, so each output is the same sum in the same order for any thread count. */
 #ifndef PARML_TREE_PREDICT_H
@@ -23,7 +25,7 @@ typedef struct {
     const double *value;
     const int64_t *roots;     /* IN  n_trees */
     const int32_t *tree_output;
-    ptrdiff_t n_trees, n_outputs;
+    ptrdiff_t n_trees, n_outputs, value_width;
     double *out;              /* INOUT n x n_outputs (added to) */
     ptrdiff_t block;
 } parml_forest_ctx;
@@ -48,7 +50,12 @@ static void parml_forest_task(void *vctx, ptrdiff_t t, int worker)
                 const int go_left = x != x ? c->missing_left[node] : x <= c->threshold[node];
                 node = c->roots[k] + (go_left ? c->left[node] : c->right[node]);
             }
-            o[c->tree_output[k]] += c->value[node];
+            if (c->value_width == 1) {
+                o[c->tree_output[k]] += c->value[node];
+            } else {
+                const double *v = c->value + node * c->value_width;
+                for (ptrdiff_t j = 0; j < c->value_width; ++j) o[j] += v[j];
+            }
         }
     }
 }

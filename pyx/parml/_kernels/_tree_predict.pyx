@@ -23,7 +23,7 @@ cdef extern from "parml/tree_predict.h" nogil:
         const double *value
         const int64_t *roots
         const int32_t *tree_output
-        ptrdiff_t n_trees, n_outputs
+        ptrdiff_t n_trees, n_outputs, value_width
         double *out
         ptrdiff_t block
     void parml_forest_task(void *ctx, ptrdiff_t t, int worker)
@@ -42,14 +42,20 @@ def check_forest(feature, threshold, missing_left, left, right, value, roots, tr
     """ValueError unless the arrays describe a forest the kernel can walk safely: every child
     inside its tree and after its parent (so every walk ends), features and outputs in range,
     no NaN threshold, finite leaves. One pass in native code, no temporaries (a forest may be
-    hundreds of MB, memory-mapped and shared between server workers)."""
+    hundreds of MB, memory-mapped and shared between server workers). value is (nodes,) or,
+    one value per output, (nodes, n_outputs)."""
     m = len(feature)
     spec = ((feature, np.int32), (threshold, np.float64), (missing_left, np.uint8),
-            (left, np.int32), (right, np.int32), (value, np.float64))
+            (left, np.int32), (right, np.int32))
     for a, dt in spec:
         if not isinstance(a, np.ndarray) or a.dtype != dt or a.shape != (m,) \
                 or not a.flags.c_contiguous:
             raise ValueError(f"forest: node arrays must be C-contiguous 1-D of length {m}")
+    if not isinstance(value, np.ndarray) or value.dtype != np.float64 \
+            or value.shape not in ((m,), (m, n_outputs)) or not value.flags.c_contiguous:
+        raise ValueError(f"forest: value must be C-contiguous float64 of shape ({m},) or "
+                         f"({m}, {n_outputs})")
+    cdef Py_ssize_t W = 1 if value.ndim == 1 else n_outputs
     k = len(roots)
     for a, dt in ((roots, np.int64), (tree_output, np.int32)):
         if not isinstance(a, np.ndarray) or a.dtype != dt or a.shape != (k,) \
@@ -64,7 +70,7 @@ def check_forest(feature, threshold, missing_left, left, right, value, roots, tr
     cdef const double *va = <const double *>_ptr(value)
     cdef const int64_t *ro = <const int64_t *>_ptr(roots)
     cdef const int32_t *to = <const int32_t *>_ptr(tree_output)
-    cdef Py_ssize_t t, j, lo, hi, size, mm = m, kk = k
+    cdef Py_ssize_t t, j, w, lo, hi, size, mm = m, kk = k
     cdef int err = 0
     with nogil:
         for t in range(kk):
@@ -89,9 +95,12 @@ def check_forest(feature, threshold, missing_left, left, right, value, roots, tr
                     if th[lo + j] != th[lo + j]:
                         err = 5
                         break
-                elif not (va[lo + j] - va[lo + j] == 0):  # NaN or infinite leaf
-                    err = 6
-                    break
+                else:
+                    for w in range(W):
+                        if not (va[(lo + j) * W + w] - va[(lo + j) * W + w] == 0):
+                            err = 6  # NaN or infinite leaf
+                    if err:
+                        break
             if err:
                 break
     if err:
@@ -135,6 +144,7 @@ def predict_forest(X, feature, threshold, missing_left, left, right, value, root
     c.roots = <const int64_t *>_ptr(roots)
     c.tree_output = <const int32_t *>_ptr(tree_output)
     c.n_trees, c.n_outputs = len(roots), n_outputs
+    c.value_width = 1 if value.ndim == 1 else n_outputs
     c.out = <double *>_ptr(out)
     c.block = ROW_BLOCK
     cdef ptrdiff_t ntask = (n + ROW_BLOCK - 1) // ROW_BLOCK

@@ -1,8 +1,9 @@
-"""Tree ensembles on parml's histogram kernels (drop-ins for scikit-learn's).
+"""Tree ensembles on parml's native tree kernels (drop-ins for scikit-learn's):
+HistGradientBoostingRegressor / Classifier (histogram gradient boosting) and
+RandomForestClassifier / Regressor (trees grown in parallel)."""
 
-So far: HistGradientBoostingRegressor (squared error) and HistGradientBoostingClassifier (log
-loss). RandomForest, DecisionTree, categorical features and the other losses come next."""
-
+from ._forest import RandomForestClassifier, RandomForestRegressor
 from ._gb import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-__all__ = ["HistGradientBoostingClassifier", "HistGradientBoostingRegressor"]
+__all__ = ["HistGradientBoostingClassifier", "HistGradientBoostingRegressor",
+           "RandomForestClassifier", "RandomForestRegressor"]

@@ -1,0 +1,170 @@
+"""What DecisionTree* and RandomForest* share: input checks, parameters resolved against the
+data, the native build, and the flat node arrays prediction walks."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from parml._kernels import _tree_build as TB
+from parml._kernels import _tree_predict as TP
+from parml.ensemble._grower import make_bins
+
+# node arrays kept per tree; KEYS are what prediction walks (as parml.ensemble._gb._Forest)
+KEYS = ("feature", "threshold", "missing_left", "left", "right", "value")
+EXTRA = ("bin", "impurity", "wsum", "gain", "count", "depth")
+
+
+def check_unsupported(est):
+    """Parameters scikit-learn has and parml does not implement: refused, never ignored."""
+    if est.ccp_alpha != 0:
+        raise ValueError(f"ccp_alpha={est.ccp_alpha!r}: cost-complexity pruning is not "
+                         f"implemented in parml; use max_leaf_nodes, max_depth or "
+                         f"min_impurity_decrease to limit the tree")
+    if est.monotonic_cst is not None:
+        raise ValueError("monotonic_cst is not implemented in parml's trees; pass None")
+
+
+def check_X_fit(est, X, y, classifier):
+    X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], order="C",
+                         ensure_all_finite="allow-nan", y_numeric=not classifier,
+                         multi_output=False)
+    if np.isinf(X).any():
+        raise ValueError("Input X contains infinity; NaN means missing, infinity is refused.")
+    if not classifier:
+        y = np.asarray(y, dtype=np.float64)
+        if not np.isfinite(y).all():
+            raise ValueError("Input y contains NaN or infinity.")
+    return X, y
+
+
+def check_X_predict(est, X):
+    from parml.linear_model._data import plain_rows
+    if not plain_rows(est, X):  # plain float rows skip scikit-learn's validation (latency)
+        X = validate_data(est, X, dtype=[np.float64, np.float32], order="C",
+                          ensure_all_finite="allow-nan", reset=False)
+    if np.isinf(X).any():
+        raise ValueError("Input X contains infinity; NaN means missing, infinity is refused.")
+    return X
+
+
+def encode_classes(y):
+    from sklearn.utils.multiclass import check_classification_targets
+    check_classification_targets(y)
+    classes, yi = np.unique(y, return_inverse=True)
+    return classes, yi.astype(np.int32)
+
+
+def base_weights(sample_weight, X, class_weight, classes, yi):
+    """sample_weight x class_weight per row (None when both are trivial)."""
+    sw = None
+    if sample_weight is not None:
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    if class_weight is not None and class_weight != "balanced_subsample":
+        from sklearn.utils.class_weight import compute_class_weight
+        cw = compute_class_weight(class_weight, classes=classes, y=classes[yi])
+        sw = cw[yi] if sw is None else sw * cw[yi]
+    if sw is not None:
+        sw = np.ascontiguousarray(sw, dtype=np.float64)
+        if not sw.sum() > 0:
+            raise ValueError("Sample weights (times class weights) must not all be zero.")
+    return sw
+
+
+def resolve_counts(value, n, name, floor):
+    """scikit-learn's int-or-fraction rule for min_samples_split / min_samples_leaf."""
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return max(floor, int(math.ceil(value * n)))
+
+
+def resolve_max_features(mf, d):
+    if mf is None:
+        return d
+    if isinstance(mf, str):
+        return max(1, int(math.sqrt(d)) if mf == "sqrt" else int(math.log2(d)))
+    if isinstance(mf, numbers.Integral):
+        if mf > d:
+            raise ValueError(f"max_features must be <= n_features ({d}), got {mf}")
+        return int(mf)
+    return max(1, int(mf * d))
+
+
+def bins_for(X, max_bins, random_state, n_threads):
+    return make_bins(X, max_bins, random_state=random_state, n_threads=n_threads)
+
+
+def rebin(X, edges, missing_bin, n_threads):
+    """X binned on edges computed earlier (a warm start continues on the first fit's bins)."""
+    from parml._kernels import _histogram as H
+    from parml.ensemble._grower import Binned
+    B = H.bin_data(X, edges, missing_bin, n_threads)
+    return Binned(B, edges, missing_bin, missing_bin + 1)
+
+
+def build(est, data, y, K, criterion, base_w, seeds, *, max_features, bootstrap=False,
+          n_boot=0, balanced_subsample=False, want_inbag=False, n_threads=1):
+    """Grow len(seeds) trees natively: list of per-tree node dicts (thresholds filled in from
+    the bin edges), and the in-bag bits (or None)."""
+    n = data.B.shape[1]
+    trees, inbag = TB.build_trees(
+        data.B, data.nb, data.missing_bin, y, K, criterion, base_w, seeds,
+        bootstrap=bootstrap, n_boot=n_boot, balanced_subsample=balanced_subsample,
+        max_depth=est.max_depth,
+        min_samples_split=resolve_counts(est.min_samples_split, n, "min_samples_split", 2),
+        min_samples_leaf=resolve_counts(est.min_samples_leaf, n, "min_samples_leaf", 1),
+        min_weight_fraction_leaf=float(est.min_weight_fraction_leaf),
+        min_impurity_decrease=float(est.min_impurity_decrease),
+        max_leaf_nodes=est.max_leaf_nodes, max_features=max_features,
+        want_inbag=want_inbag, n_threads=n_threads)
+    # threshold of a split on bin b: x <= edges[b] goes left (the last bin is open: +inf)
+    width = max((len(e) for e in data.edges), default=0) + 1
+    E = np.full((len(data.edges), width), np.inf)
+    for f, e in enumerate(data.edges):
+        E[f, :len(e)] = e
+    for t in trees:
+        split = t["left"] >= 0
+        th = np.full(len(t["left"]), -2.0)  # scikit-learn's TREE_UNDEFINED for leaves
+        th[split] = E[t["feature"][split], t["bin"][split]]
+        t["threshold"] = th
+    return trees, inbag
+
+
+def flatten(trees):
+    """All trees as one set of node arrays plus roots (what predict_forest walks)."""
+    flat = {k: np.ascontiguousarray(np.concatenate([t[k] for t in trees])) for k in KEYS + ("bin",)}
+    sizes = [len(t["left"]) for t in trees]
+    flat["roots"] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    flat["tree_output"] = np.zeros(len(trees), dtype=np.int32)
+    return flat
+
+
+def predict_sum(flat, X, W, n_threads):
+    """Sum over trees of each row's leaf value(s): (n, W) float64."""
+    value = flat["value"] if W > 1 else np.ascontiguousarray(flat["value"][:, 0])
+    return TP.predict_forest(X, flat["feature"], flat["threshold"], flat["missing_left"],
+                             flat["left"], flat["right"], value, flat["roots"],
+                             flat["tree_output"], W, n_threads=n_threads, checked=True)
+
+
+def importances(tree, d):
+    """scikit-learn's mean decrease in impurity of one tree, normalised to sum 1."""
+    imp = np.zeros(d)
+    split = tree["left"] >= 0
+    np.add.at(imp, tree["feature"][split], tree["gain"][split])
+    total = imp.sum()
+    return imp / total if total > 0 else imp
+
+
+def oob(data, trees, inbag, W, n_threads):
+    """Out-of-bag (mean leaf values, rows with at least one out-of-bag tree)."""
+    flat = flatten(trees)
+    total, count = TB.oob_sums(data.B, data.missing_bin, flat, inbag, W, n_threads)
+    if (count == 0).any():
+        warnings.warn("Some inputs do not have OOB scores. This probably means too few trees "
+                      "were used to compute any reliable OOB estimates.", UserWarning)
+    return total / np.maximum(count, 1)[:, None], count > 0
