@@ -83,6 +83,8 @@ typedef struct {
     const int32_t *rows;     /* IN node rows or NULL (all rows 0..m) */
     ptrdiff_t m;
     const float *og, *oh;    /* IN gradients/hessians in node order (oh NULL: constant hessian) */
+    const float *g_full, *h_full;  /* IN per training row, or NULL: when set, og/oh (scratch,
+                                    * m each) are first gathered from them in parallel */
     parml_hbin *hist;        /* OUT d x nbins */
     ptrdiff_t fblock;        /* features per task (feature strategy) */
     ptrdiff_t rblock;        /* rows per task (sample strategy) */
@@ -148,11 +150,32 @@ static void parml_hist_sample_task(void *vctx, ptrdiff_t t, int worker)
     for (ptrdiff_t f = 0; f < c->d; ++f) parml_hist_rows(c, f, r0, r1, P + f * c->nbins);
 }
 
+#define PARML_GATHER_BLOCK 16384
+
+static void parml_gather_task(void *vctx, ptrdiff_t t, int worker)
+{
+    const parml_hist_ctx *c = (const parml_hist_ctx *)vctx;
+    const ptrdiff_t i0 = t * PARML_GATHER_BLOCK;
+    const ptrdiff_t i1 = i0 + PARML_GATHER_BLOCK < c->m ? i0 + PARML_GATHER_BLOCK : c->m;
+    float *og = (float *)c->og, *oh = (float *)c->oh;
+    (void)worker;
+    for (ptrdiff_t i = i0; i < i1; ++i) og[i] = c->g_full[c->rows[i]];
+    if (c->h_full != NULL)
+        for (ptrdiff_t i = i0; i < i1; ++i) oh[i] = c->h_full[c->rows[i]];
+}
+
 /* hist (d x nbins) of the node's rows. strategy 0: features, 1: samples. A constant hessian
- * (oh == NULL) leaves h = 0: the caller knows it is count x constant. Returns 0 or -1 (memory). */
+ * (oh == NULL) leaves h = 0: the caller knows it is count x constant. Returns 0 or -1 (memory).
+ * With g_full set, the node's gradients are gathered into og/oh first, in parallel over row
+ * blocks ("ordered gradients": every feature pass then reads them sequentially). */
 static int parml_build_histogram(parml_hist_ctx *c, int strategy, int n_threads,
                                  parml_parallel_for_fn pf)
 {
+    if (c->g_full != NULL && c->rows != NULL && c->m > 0) {
+        const ptrdiff_t ng = (c->m + PARML_GATHER_BLOCK - 1) / PARML_GATHER_BLOCK;
+        if (n_threads > 1 && ng > 1 && pf != NULL) pf(ng, n_threads, parml_gather_task, c);
+        else for (ptrdiff_t t = 0; t < ng; ++t) parml_gather_task(c, t, 0);
+    }
     if (c->d == 0 || c->nbins == 0) return 0;
     if (strategy == 0) {
         ptrdiff_t ntask = n_threads > 1 ? 4 * (ptrdiff_t)n_threads : 1;
@@ -315,6 +338,70 @@ static ptrdiff_t parml_partition(const uint8_t *B, ptrdiff_t n, int32_t *rows, p
     }
     memcpy(rows + nl, tmp, (size_t)nr * sizeof(int32_t));
     return nl;
+}
+
+/* The same partition in parallel for large nodes: blocks of rows (cut by m alone) count their
+ * left rows, prefix sums give every block its place, then each block writes its left and right
+ * rows into tmp at those places and the result is copied back. Same output as the serial one. */
+#define PARML_PART_BLOCK 32768
+typedef struct {
+    const uint8_t *bf;
+    int32_t *rows, *tmp;
+    ptrdiff_t m, nl_total;
+    int32_t bin, missing_left, missing_bin;
+    ptrdiff_t *lcount, *loff;   /* per block */
+    int phase;
+} parml_part_ctx;
+
+static void parml_part_task(void *vctx, ptrdiff_t t, int worker)
+{
+    parml_part_ctx *c = (parml_part_ctx *)vctx;
+    const ptrdiff_t i0 = t * PARML_PART_BLOCK;
+    const ptrdiff_t i1 = i0 + PARML_PART_BLOCK < c->m ? i0 + PARML_PART_BLOCK : c->m;
+    (void)worker;
+    if (c->phase == 0) {
+        ptrdiff_t k = 0;
+        for (ptrdiff_t i = i0; i < i1; ++i) {
+            const int32_t b = c->bf[c->rows[i]];
+            k += b == c->missing_bin ? c->missing_left : b <= c->bin;
+        }
+        c->lcount[t] = k;
+    } else if (c->phase == 1) {
+        ptrdiff_t l = c->loff[t], r = c->nl_total + (i0 - c->loff[t]);
+        for (ptrdiff_t i = i0; i < i1; ++i) {
+            const int32_t row = c->rows[i];
+            const int32_t b = c->bf[row];
+            if (b == c->missing_bin ? c->missing_left : b <= c->bin) c->tmp[l++] = row;
+            else c->tmp[r++] = row;
+        }
+    } else {
+        memcpy(c->rows + i0, c->tmp + i0, (size_t)(i1 - i0) * sizeof(int32_t));
+    }
+}
+
+static ptrdiff_t parml_partition_parallel(const uint8_t *B, ptrdiff_t n, int32_t *rows,
+                                          ptrdiff_t m, ptrdiff_t feature, int32_t bin,
+                                          int missing_left, int32_t missing_bin, int32_t *tmp,
+                                          ptrdiff_t *scratch, int n_threads,
+                                          parml_parallel_for_fn pf)
+{
+    const ptrdiff_t nt = (m + PARML_PART_BLOCK - 1) / PARML_PART_BLOCK;
+    if (n_threads < 2 || nt < 2 || pf == NULL)
+        return parml_partition(B, n, rows, m, feature, bin, missing_left, missing_bin, tmp);
+    parml_part_ctx c;
+    c.bf = B + feature * n; c.rows = rows; c.tmp = tmp; c.m = m;
+    c.bin = bin; c.missing_left = missing_left; c.missing_bin = missing_bin;
+    c.lcount = scratch; c.loff = scratch + nt;
+    c.phase = 0;
+    pf(nt, n_threads, parml_part_task, &c);
+    ptrdiff_t acc = 0;
+    for (ptrdiff_t t = 0; t < nt; ++t) { c.loff[t] = acc; acc += c.lcount[t]; }
+    c.nl_total = acc;
+    c.phase = 1;
+    pf(nt, n_threads, parml_part_task, &c);
+    c.phase = 2;
+    pf(nt, n_threads, parml_part_task, &c);
+    return acc;
 }
 
 #endif

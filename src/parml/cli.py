@@ -10,6 +10,8 @@ BENCH_AREAS = {
     "linear": "parml.benchmarks.linear",
     "mlp": "parml.benchmarks.mlp",
     "serving": "parml.benchmarks.serving",
+    "dask": "parml.benchmarks.dask",
+    "trees": "parml.benchmarks.trees",
 }
 
 

@@ -833,3 +833,40 @@ def test_partition_bad_input():
         with pytest.raises(BAD):
             K.partition(b, r, f, 0, True, 5)
     np.testing.assert_array_equal(ro, np.arange(10))
+
+
+# ---- the kernel's own gather of g/h (gather=True) and the parallel partition of large nodes ----
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("const_h", [False, True])
+@pytest.mark.parametrize("n", [700, 3 * SAMPLE_BLOCK + 77])
+def test_hist_gather_equals_pregathered(strategy, n_threads, const_h, n, rng):
+    """gather=True takes per-row g/h and must give bitwise the histogram of g[rows], h[rows]."""
+    B, rows, og, oh, g_all, h_all = node_inputs(rng, n, 6, 64, True)
+    rows = np.sort(rows) if n > 1000 else rows  # sorted (the grower's) and unsorted orders
+    oh_pre = None if const_h else h_all[rows]
+    want = K.build_histogram(B, rows, g_all[rows], oh_pre, 64, strategy, n_threads)
+    got = K.build_histogram(B, rows, g_all, None if const_h else h_all, 64, strategy, n_threads,
+                            gather=True)
+    assert_hist_identical(got, want)
+    with pytest.raises(ValueError, match="og"):  # per-row arrays of the wrong length
+        K.build_histogram(B, rows, g_all[:-1], None, 64, strategy, n_threads, gather=True)
+
+
+PART_BLOCK = 32768  # documented block of the parallel partition
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("missing_left", [False, True])
+@pytest.mark.parametrize("m", [PART_BLOCK - 1, 2 * PART_BLOCK + 3, 5 * PART_BLOCK])
+def test_partition_parallel_matches_numpy(n_threads, missing_left, m, rng):
+    n = 6 * PART_BLOCK
+    B, nb, missing_bin, _, _ = make_node(rng, n, 2, nbins_max=40, nan_frac=0.1)
+    rows = np.sort(rng.permutation(n)[:m]).astype(np.int32)
+    for thr in (-1, int(nb[1]) // 3, int(nb[1]) - 1):
+        expect, enl = ref_partition(B, rows, 1, thr, missing_left, missing_bin)
+        got = rows.copy()
+        nl = K.partition(B, got, 1, thr, missing_left, missing_bin, n_threads=n_threads)
+        assert nl == enl
+        np.testing.assert_array_equal(got, expect)

@@ -35,6 +35,8 @@ cdef extern from "parml/hist.h" nogil:
         ptrdiff_t m
         const float *og
         const float *oh
+        const float *g_full
+        const float *h_full
         parml_hbin *hist
         ptrdiff_t fblock, rblock
         parml_hbin *partials
@@ -67,6 +69,10 @@ cdef extern from "parml/hist.h" nogil:
     ptrdiff_t parml_partition(const uint8_t *B, ptrdiff_t n, int32_t *rows, ptrdiff_t m,
                               ptrdiff_t feature, int32_t bin, int missing_left,
                               int32_t missing_bin, int32_t *tmp)
+    ptrdiff_t parml_partition_parallel(const uint8_t *B, ptrdiff_t n, int32_t *rows, ptrdiff_t m,
+                                       ptrdiff_t feature, int32_t bin, int missing_left,
+                                       int32_t missing_bin, int32_t *tmp, ptrdiff_t *scratch,
+                                       int n_threads, parml_parallel_for_fn pf)
 
 
 HBIN = np.dtype([("g", "<f8"), ("h", "<f8"), ("count", "<u4"), ("pad", "<u4")])
@@ -131,13 +137,15 @@ def bin_data(X, edges, int missing_bin, int n_threads=1):
 
 
 def build_histogram(B, rows, og, oh, Py_ssize_t nbins, str strategy="features",
-                    int n_threads=1, out=None, bint checked=False):
+                    int n_threads=1, out=None, bint checked=False, bint gather=False):
     """(d, nbins) HBIN histogram of the node's rows.
 
     B (d, n) uint8; rows int32 (m,) or None (all n rows); og, oh float32 (m,): gradients and
-    hessians in node order (oh None: constant hessian, h left 0). checked=True skips the scans
-    of B and rows for out-of-range values (for the grower, whose rows and bins are valid by
-    construction: those scans cost more than the histogram)."""
+    hessians in node order (oh None: constant hessian, h left 0). gather=True: og, oh are
+    per training row (n,) instead, and the kernel gathers the node's values itself, in
+    parallel. checked=True skips the scans of B and rows for out-of-range values (for the
+    grower, whose rows and bins are valid by construction: those scans cost more than the
+    histogram)."""
     _need(B, np.uint8, B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1), "B")
     cdef Py_ssize_t d = B.shape[0], n = B.shape[1]
     cdef Py_ssize_t m = n if rows is None else len(rows)
@@ -145,9 +153,16 @@ def build_histogram(B, rows, og, oh, Py_ssize_t nbins, str strategy="features",
         _need(rows, np.int32, (m,), "rows")
         if not checked and m and (rows.min() < 0 or rows.max() >= n):
             raise ValueError("build_histogram: rows out of range")
-    _need(og, np.float32, (m,), "og")
+    gather = gather and rows is not None
+    cdef Py_ssize_t glen = n if gather else m
+    _need(og, np.float32, (glen,), "og")
     if oh is not None:
-        _need(oh, np.float32, (m,), "oh")
+        _need(oh, np.float32, (glen,), "oh")
+    g_full = h_full = None
+    if gather:
+        g_full, h_full = og, oh
+        og = np.empty(m, dtype=np.float32)
+        oh = None if h_full is None else np.empty(m, dtype=np.float32)
     if not 1 <= nbins <= 256:
         raise ValueError("build_histogram: nbins must be in 1..256")
     if not checked and d and n and B.max() >= nbins:
@@ -164,6 +179,8 @@ def build_histogram(B, rows, og, oh, Py_ssize_t nbins, str strategy="features",
     c.m = m
     c.og = <const float *>_ptr(og)
     c.oh = <const float *>_ptr(oh) if oh is not None else NULL
+    c.g_full = <const float *>_ptr(g_full) if g_full is not None else NULL
+    c.h_full = <const float *>_ptr(h_full) if h_full is not None else NULL
     c.hist = <parml_hbin *>_ptr(out)
     c.partials = NULL
     cdef int strat = STRATEGIES[strategy]
@@ -222,9 +239,10 @@ def find_splits(hist, nb, int missing_bin, double G, double H, long long N, *, d
 
 
 def partition(B, rows, Py_ssize_t feature, int bin, bint missing_left, int missing_bin,
-              bint checked=False):
+              bint checked=False, int n_threads=1):
     """Stable in-place partition of rows (int32): left rows first. Returns the left count.
-    checked=True skips the scan of rows for out-of-range values."""
+    checked=True skips the scan of rows for out-of-range values. Large nodes run in parallel
+    (same result for any n_threads)."""
     shape = B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1)
     _need(B, np.uint8, shape, "B")
     m = len(rows) if isinstance(rows, np.ndarray) else -1
@@ -240,6 +258,9 @@ def partition(B, rows, Py_ssize_t feature, int bin, bint missing_left, int missi
     cdef int32_t *rp = <int32_t *><uintptr_t>rows.ctypes.data
     cdef int32_t *tp = <int32_t *><uintptr_t>tmp.ctypes.data
     cdef ptrdiff_t mm = m
+    scratch = np.empty(2 * (m // 32768 + 2), dtype=np.intp)
+    cdef ptrdiff_t *sp = <ptrdiff_t *><uintptr_t>scratch.ctypes.data
     with nogil:
-        nl = parml_partition(bp, n, rp, mm, feature, bin, missing_left, missing_bin, tp)
+        nl = parml_partition_parallel(bp, n, rp, mm, feature, bin, missing_left, missing_bin,
+                                      tp, sp, n_threads, parallel_for)
     return nl

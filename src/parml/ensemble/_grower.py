@@ -106,10 +106,9 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
     node_rows = {}
 
     def hist_of(r, all_rows=False):
-        og = g if all_rows else g[r]
-        oh = None if h is None else (h if all_rows else h[r])
-        return K.build_histogram(data.B, None if all_rows else r, og, oh, data.nbins, strategy,
-                                 n_threads, checked=True)
+        # the kernel gathers the node's g/h itself (in parallel), then builds the histogram
+        return K.build_histogram(data.B, None if all_rows else r, g, h, data.nbins, strategy,
+                                 n_threads, checked=True, gather=not all_rows)
 
     def sums(hist):
         G = float(hist["g"][0].sum())
@@ -138,7 +137,7 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
         _, node, (f, s) = heapq.heappop(heap)
         r = node_rows.pop(node)
         nl = K.partition(data.B, r, f, int(s["bin"]), bool(s["missing_left"]), data.missing_bin,
-                         checked=True)
+                         checked=True, n_threads=n_threads)
         lr, rr = r[:nl], r[nl:]
         depth = tree.depth[node] + 1
         li = tree.add(nl, _leaf_value(s["gl"], s["hl"], l2), depth)
