@@ -43,9 +43,12 @@ def _registry():
     from parml import ensemble as en
     from parml import linear_model as lm
     from parml import neural_network as nn
+    from parml import tree as tr
     classes = [lm.LinearRegression, lm.Ridge, lm.LogisticRegression, lm.SGDClassifier,
                lm.SGDRegressor, lm.LinearSVC, nn.MLPClassifier, nn.MLPRegressor,
-               en.HistGradientBoostingClassifier, en.HistGradientBoostingRegressor]
+               en.HistGradientBoostingClassifier, en.HistGradientBoostingRegressor,
+               en.RandomForestClassifier, en.RandomForestRegressor,
+               tr.DecisionTreeClassifier, tr.DecisionTreeRegressor]
     return {_public_module(c): c for c in classes}
 
 
@@ -103,6 +106,7 @@ _LABEL_BINARIZER = "_label_binarizer"
 _SGD_STATE = "_sgd_state"
 _FOREST = "_forest"          # tree ensembles: flat node arrays
 _BASELINE = "_baseline"      # tree ensembles: the raw score before any tree
+_FLAT = "_flat"              # decision trees and random forests: all node arrays, flat
 
 
 def _sha256(path):
@@ -178,6 +182,10 @@ def save(estimator, path, *, overwrite=False):
                 extra[k] = {"n_outputs": int(v.n_outputs)}
             elif k == _BASELINE:
                 put(k, v)
+            elif k == _FLAT:
+                for f, a in v.items():
+                    put(f"{k}.{f}", a)
+                extra[k] = {"keys": sorted(v), "width": int(v["value"].shape[1])}
             elif k.startswith("_") or not k.endswith("_"):
                 continue  # training scratch (optimiser moments, thread tuner, random state)
             elif isinstance(v, np.ndarray):
@@ -385,6 +393,22 @@ def _build(path, meta, mmap, verify):
             est._forest = _Forest.from_flat(flat, n_out, d)
         except ValueError as e:  # children outside their tree, cycles, bad features
             raise ModelFormatError(f"{path}: {e}") from None
+    if _FLAT in meta["extra"]:
+        from parml.tree._build import check_flat
+        e = meta["extra"][_FLAT]
+        try:
+            flat = {f: arrays.pop(f"{_FLAT}.{f}") for f in e["keys"]}
+        except (KeyError, TypeError):
+            raise ModelFormatError(f"{path}: the tree arrays are incomplete") from None
+        d = getattr(est, "n_features_in_", None)
+        if not isinstance(d, int) or d < 1 or not isinstance(e.get("width"), int) \
+                or e["width"] < 1:
+            raise ModelFormatError(f"{path}: n_features_in_ or the leaf width is invalid")
+        try:
+            check_flat(flat, d, e["width"])
+        except ValueError as err:  # children outside their tree, cycles, bad features
+            raise ModelFormatError(f"{path}: {err}") from None
+        est._flat = flat
     for k, a in arrays.items():
         if "." in k:
             raise ModelFormatError(f"{path}: stray array {k!r}")
@@ -406,6 +430,9 @@ def _check_model(est, path):
         if hasattr(est, "_forest"):
             k = est.n_trees_per_iteration_
             ok = k == n_cls or (k == 1 and n_cls == 2)
+        elif hasattr(est, "_flat"):
+            k = est._flat["value"].shape[1]
+            ok = k == n_cls
         elif hasattr(est, "coefs_"):
             multilabel = getattr(getattr(est, "_label_binarizer", None), "y_type_", "") \
                 .startswith("multilabel")

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from parml._threads import effective_n_threads
 from parml.tree import _build as TB
-from parml.tree._classes import DecisionTreeClassifier, DecisionTreeRegressor, TreeView
+from parml.tree._classes import DecisionTreeClassifier, DecisionTreeRegressor
 
 
 class _BaseForest(BaseEstimator):
@@ -67,7 +67,10 @@ class _BaseForest(BaseEstimator):
         else:
             classes, K, target, balanced_sub = None, 1, np.ascontiguousarray(y), False
             base_w = TB.base_weights(sample_weight, X, None, None, None)
-        old = self._trees if self.warm_start and hasattr(self, "_trees") else []
+        old = self._trees if self.warm_start and hasattr(self, "_flat") else []
+        if old and not hasattr(self, "_edges"):
+            raise ValueError("warm_start needs the first fit's bins, which a loaded model does "
+                             "not keep; fit a new forest")
         if old and self.n_estimators < len(old):
             raise ValueError(f"n_estimators={self.n_estimators} must be larger or equal to "
                              f"len(estimators_)={len(old)} when warm_start==True")
@@ -102,9 +105,8 @@ class _BaseForest(BaseEstimator):
                                   balanced_subsample=balanced_sub, want_inbag=want_inbag,
                                   n_threads=nt)
             inbag = fresh if prev is None or fresh is None else np.concatenate([prev, fresh])
-        self._trees = old + new
+        self._flat = TB.flatten(old + new)
         self._edges, self._missing_bin, self._seed_seq = data.edges, data.missing_bin, seed_seq
-        self._flat = TB.flatten(self._trees)
         self._inbag = inbag if want_inbag else None
         self.n_outputs_ = 1
         self.max_features_ = mf
@@ -117,9 +119,14 @@ class _BaseForest(BaseEstimator):
                   f"({nt} threads)")
         return self
 
+    @property
+    def _trees(self):
+        """Per-tree node arrays: views into the flat arrays."""
+        return TB.unflatten(self._flat)
+
     def _set_oob(self, data, target, base_w, nt):
         W = self._flat["value"].shape[1]
-        mean, has = TB.oob(data, self._trees, self._inbag, W, nt)
+        mean, has = TB.oob(data, self._flat, self._inbag, W, nt)
         if self._is_clf:
             self.oob_decision_function_ = mean
             y_true, y_pred = target, np.argmax(mean, axis=1)
@@ -135,7 +142,7 @@ class _BaseForest(BaseEstimator):
         check_is_fitted(self, "_flat")
         X = TB.check_X_predict(self, X)
         W = self._flat["value"].shape[1]
-        return TB.predict_sum(self._flat, X, W, self._predict_threads()) / len(self._trees)
+        return TB.predict_sum(self._flat, X, W, self._predict_threads()) / len(self)
 
     def _predict_threads(self):
         return effective_n_threads(self.n_threads if self.n_threads is not None else self.n_jobs)
@@ -143,7 +150,7 @@ class _BaseForest(BaseEstimator):
     @property
     def feature_importances_(self):
         """Mean decrease in impurity, averaged over trees (scikit-learn's definition)."""
-        check_is_fitted(self, "_trees")
+        check_is_fitted(self, "_flat")
         imps = [TB.importances(t, self.n_features_in_) for t in self._trees if len(t["left"]) > 1]
         if not imps:
             return np.zeros(self.n_features_in_)
@@ -153,7 +160,7 @@ class _BaseForest(BaseEstimator):
     @property
     def estimators_(self):
         """The trees as fitted parml DecisionTree estimators (built on first access)."""
-        check_is_fitted(self, "_trees")
+        check_is_fitted(self, "_flat")
         return [self._as_tree(t) for t in self._trees]
 
     def _as_tree(self, nodes):
@@ -167,13 +174,11 @@ class _BaseForest(BaseEstimator):
         if self._is_clf:
             est.classes_, est.n_classes_ = self.classes_, self.n_classes_
         est.n_outputs_, est.max_features_ = 1, self.max_features_
-        est._nodes = nodes
         est._flat = TB.flatten([nodes])
-        est.tree_ = TreeView(nodes, self.n_classes_ if self._is_clf else None)
         return est
 
     def __len__(self):
-        return len(getattr(self, "_trees", []))
+        return len(self._flat["roots"]) if hasattr(self, "_flat") else 0
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

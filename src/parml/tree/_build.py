@@ -135,12 +135,37 @@ def build(est, data, y, K, criterion, base_w, seeds, *, max_features, bootstrap=
 
 
 def flatten(trees):
-    """All trees as one set of node arrays plus roots (what predict_forest walks)."""
-    flat = {k: np.ascontiguousarray(np.concatenate([t[k] for t in trees])) for k in KEYS + ("bin",)}
+    """All trees as one set of node arrays (every per-node array, so single trees can be taken
+    back out as views) plus roots and tree_output (what predict_forest walks)."""
+    flat = {k: np.ascontiguousarray(np.concatenate([t[k] for t in trees]))
+            for k in KEYS + EXTRA}
     sizes = [len(t["left"]) for t in trees]
     flat["roots"] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     flat["tree_output"] = np.zeros(len(trees), dtype=np.int32)
     return flat
+
+
+def unflatten(flat):
+    """Per-tree dicts of views into the flat arrays (no copies: a loaded model stays mapped)."""
+    bounds = list(flat["roots"]) + [len(flat["left"])]
+    return [{k: flat[k][int(bounds[t]):int(bounds[t + 1])] for k in KEYS + EXTRA}
+            for t in range(len(flat["roots"]))]
+
+
+def check_flat(flat, n_features, W):
+    """ValueError unless flat holds a forest prediction can walk (parml.load uses this)."""
+    missing = [k for k in KEYS + EXTRA + ("roots", "tree_output") if k not in flat]
+    if missing:
+        raise ValueError(f"forest: node arrays {missing} are missing")
+    m = len(flat["left"])
+    for k in EXTRA:
+        if flat[k].shape != (m,):
+            raise ValueError(f"forest: {k} must have one entry per node")
+    if flat["value"].shape != (m, W):
+        raise ValueError(f"forest: value must have shape ({m}, {W})")
+    value = flat["value"] if W > 1 else np.ascontiguousarray(flat["value"][:, 0])
+    TP.check_forest(flat["feature"], flat["threshold"], flat["missing_left"], flat["left"],
+                    flat["right"], value, flat["roots"], flat["tree_output"], n_features, W)
 
 
 def predict_sum(flat, X, W, n_threads):
@@ -160,9 +185,8 @@ def importances(tree, d):
     return imp / total if total > 0 else imp
 
 
-def oob(data, trees, inbag, W, n_threads):
+def oob(data, flat, inbag, W, n_threads):
     """Out-of-bag (mean leaf values, rows with at least one out-of-bag tree)."""
-    flat = flatten(trees)
     total, count = TB.oob_sums(data.B, data.missing_bin, flat, inbag, W, n_threads)
     if (count == 0).any():
         warnings.warn("Some inputs do not have OOB scores. This probably means too few trees "

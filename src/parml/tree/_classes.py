@@ -83,10 +83,18 @@ class _BaseTree(BaseEstimator):
         crit = "entropy" if self.criterion == "log_loss" else self.criterion
         trees, _ = TB.build(self, data, target, K, crit, base_w, seeds, max_features=mf,
                             n_threads=nt)
-        self._nodes = trees[0]
         self._flat = TB.flatten(trees)
-        self.tree_ = TreeView(self._nodes, K if self._is_clf else None)
         return self
+
+    @property
+    def _nodes(self):
+        return TB.unflatten(self._flat)[0]
+
+    @property
+    def tree_(self):
+        """scikit-learn's tree_ view of the node arrays."""
+        check_is_fitted(self, "_flat")
+        return TreeView(self._nodes, self.n_classes_ if self._is_clf else None)
 
     def _sum(self, X):
         check_is_fitted(self, "_flat")
@@ -96,15 +104,15 @@ class _BaseTree(BaseEstimator):
 
     @property
     def feature_importances_(self):
-        check_is_fitted(self, "_nodes")
+        check_is_fitted(self, "_flat")
         return TB.importances(self._nodes, self.n_features_in_)
 
     def get_depth(self):
-        check_is_fitted(self, "_nodes")
+        check_is_fitted(self, "_flat")
         return self.tree_.max_depth
 
     def get_n_leaves(self):
-        check_is_fitted(self, "_nodes")
+        check_is_fitted(self, "_flat")
         return self.tree_.n_leaves
 
     def __sklearn_tags__(self):
