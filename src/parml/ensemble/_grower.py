@@ -62,7 +62,9 @@ def make_bins(X, max_bins=255, subsample=200_000, random_state=0, n_threads=1):
 
 @dataclass
 class Tree:
-    """Nodes in creation order (children after parents); left < 0 marks a leaf."""
+    """Nodes in creation order (children after parents); left < 0 marks a leaf. After growth,
+    rows_buffer is the partitioned row buffer and leaf_spans maps each leaf to its (start, stop)
+    in it (what the native raw-score update reads)."""
     feature: list = field(default_factory=list)
     bin: list = field(default_factory=list)
     threshold: list = field(default_factory=list)
@@ -73,6 +75,8 @@ class Tree:
     count: list = field(default_factory=list)
     gain: list = field(default_factory=list)
     depth: list = field(default_factory=list)
+    rows_buffer: np.ndarray = None
+    leaf_spans: dict = field(default_factory=dict)
 
     def add(self, count, value, depth):
         for a, v in ((self.feature, 0), (self.bin, -1), (self.threshold, 0.0),
@@ -101,9 +105,11 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
     hconst > 0 for a constant hessian). Returns (Tree, leaves) where leaves maps each leaf node
     to the int32 rows it holds (for updating raw predictions without walking the tree)."""
     n = data.B.shape[1]
+    all_rows = rows is None  # the root then reads every row in order (no gather)
     rows = np.arange(n, dtype=np.int32) if rows is None else np.ascontiguousarray(rows, np.int32)
     tree = Tree()
     node_rows = {}
+    span = {}  # node -> (start, stop) in `rows`: partitions work in place, children are sub-spans
 
     def hist_of(r, all_rows=False):
         # the kernel gathers the node's g/h itself (in parallel), then builds the histogram
@@ -125,10 +131,11 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
         f = int(np.argmax(s["gain"]))  # first best in feature order: deterministic
         return (f, s[f]) if s["gain"][f] > MIN_GAIN else None
 
-    root_hist = hist_of(rows, all_rows=len(rows) == n and bool((rows == np.arange(n)).all()))
+    root_hist = hist_of(rows, all_rows=all_rows)
     G, H, N = sums(root_hist)
     root = tree.add(N, _leaf_value(G, H, l2), 0)
     node_rows[root] = rows
+    span[root] = (0, len(rows))
     heap, hists, n_leaves = [], {root: root_hist}, 1
     cand = best_split(root_hist, G, H, N, 0)
     if cand is not None:
@@ -139,6 +146,8 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
         nl = K.partition(data.B, r, f, int(s["bin"]), bool(s["missing_left"]), data.missing_bin,
                          checked=True, n_threads=n_threads)
         lr, rr = r[:nl], r[nl:]
+        s0, s1 = span.pop(node)
+        span_of = {0: (s0, s0 + nl), 1: (s0 + nl, s1)}
         depth = tree.depth[node] + 1
         li = tree.add(nl, _leaf_value(s["gl"], s["hl"], l2), depth)
         ri = tree.add(len(r) - nl, _leaf_value(s["gr"], s["hr"], l2), depth)
@@ -153,11 +162,15 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
         small, big = (lr, rr) if len(lr) <= len(rr) else (rr, lr)
         hs = hist_of(small)
         hb = K.subtract(parent_hist, hs)
-        for idx, rws, hh in ((li, lr, hs if small is lr else hb), (ri, rr, hb if small is lr else hs)):
+        for side, (idx, rws, hh) in enumerate(((li, lr, hs if small is lr else hb),
+                                               (ri, rr, hb if small is lr else hs))):
             node_rows[idx] = rws
+            span[idx] = span_of[side]
             Gc, Hc, Nc = sums(hh)
             c = best_split(hh, Gc, Hc, Nc, depth)
             if c is not None:
                 hists[idx] = hh
                 heapq.heappush(heap, (-c[1]["gain"], idx, c))
+    tree.rows_buffer = rows
+    tree.leaf_spans = span
     return tree, node_rows
