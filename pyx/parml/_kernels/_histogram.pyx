@@ -75,6 +75,39 @@ cdef extern from "parml/hist.h" nogil:
                                        int n_threads, parml_parallel_for_fn pf)
 
 
+cdef extern from "parml/hist_grow.h" nogil:
+    ctypedef struct parml_grow_ctx:
+        const uint8_t *B
+        ptrdiff_t n, d
+        const int32_t *nb
+        int32_t missing_bin, nbins
+        const float *g
+        const float *h
+        double hconst
+        ptrdiff_t max_leaves
+        int max_depth
+        int64_t min_leaf
+        double l2, min_hessian
+        int strategy, n_threads
+        parml_parallel_for_fn pf
+        int32_t *rows
+        ptrdiff_t m
+        int all_rows
+        int32_t *feature
+        int32_t *bin
+        int32_t *left
+        int32_t *right
+        int32_t *depth
+        uint8_t *missing_left
+        double *value
+        double *gain
+        int64_t *count
+        int64_t *lo
+        int64_t *hi
+        ptrdiff_t n_nodes
+    int parml_grow_tree(parml_grow_ctx *c)
+
+
 HBIN = np.dtype([("g", "<f8"), ("h", "<f8"), ("count", "<u4"), ("pad", "<u4")])
 SPLIT = np.dtype([("gain", "<f8"), ("bin", "<i4"), ("missing_left", "<i4"), ("gl", "<f8"),
                   ("hl", "<f8"), ("gr", "<f8"), ("hr", "<f8"), ("nl", "<i8"), ("nr", "<i8")])
@@ -264,3 +297,79 @@ def partition(B, rows, Py_ssize_t feature, int bin, bint missing_left, int missi
         nl = parml_partition_parallel(bp, n, rp, mm, feature, bin, missing_left, missing_bin,
                                       tp, sp, n_threads, parallel_for)
     return nl
+
+
+def grow_tree_native(B, nb, int missing_bin, Py_ssize_t nbins, g, h, double hconst, rows,
+                     Py_ssize_t max_leaves, max_depth, long long min_leaf, double l2,
+                     double min_hessian, str strategy="features", int n_threads=1):
+    """One gradient tree grown best-first natively (include/parml/hist_grow.h).
+
+    g, h: float32 per training row (h None: constant hessian hconst > 0); rows: int32 rows of
+    the tree (partitioned in place; None: all rows). Returns (nodes, rows): nodes is a dict of
+    per-node arrays (feature, bin, left, right, depth, missing_left, value, gain, count, lo, hi;
+    lo/hi: the node's span of the returned, partitioned rows)."""
+    shape = B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1)
+    _need(B, np.uint8, shape, "B")
+    cdef Py_ssize_t d = B.shape[0], n = B.shape[1]
+    _need(nb, np.int32, (d,), "nb")
+    if not 1 <= nbins <= 256 or not 0 <= missing_bin < nbins:
+        raise ValueError("grow_tree: need 1 <= nbins <= 256 and missing_bin < nbins")
+    if d and (nb.min() < 1 or nb.max() > missing_bin):
+        raise ValueError("grow_tree: nb must be in 1..missing_bin")
+    _need(g, np.float32, (n,), "g")
+    if h is not None:
+        _need(h, np.float32, (n,), "h")
+    elif not hconst > 0:
+        raise ValueError("grow_tree: a constant hessian (h None) needs hconst > 0")
+    all_rows = rows is None
+    if all_rows:
+        rows = np.arange(n, dtype=np.int32)
+    m = len(rows) if isinstance(rows, np.ndarray) else -1
+    _need(rows, np.int32, (m,), "rows", True)
+    if not all_rows and m and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError("grow_tree: rows out of range")
+    if max_leaves < 2 or min_leaf < 1:
+        raise ValueError("grow_tree: max_leaves >= 2 and min_leaf >= 1")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"grow_tree: strategy must be one of {tuple(STRATEGIES)}")
+    # a leaf holds at least min_leaf rows: no tree has more than m // min_leaf leaves
+    cdef Py_ssize_t L = max(2, min(max_leaves, m // min_leaf + 1))
+    cdef Py_ssize_t cap = 2 * L - 1
+    nodes = {k: np.zeros(cap, dtype=dt) for k, dt in (
+        ("feature", np.int32), ("bin", np.int32), ("left", np.int32), ("right", np.int32),
+        ("depth", np.int32), ("missing_left", np.uint8), ("value", np.float64),
+        ("gain", np.float64), ("count", np.int64), ("lo", np.int64), ("hi", np.int64))}
+    cdef parml_grow_ctx c
+    c.B = <const uint8_t *>_ptr(B)
+    c.n, c.d = n, d
+    c.nb = <const int32_t *>_ptr(nb)
+    c.missing_bin, c.nbins = missing_bin, nbins
+    c.g = <const float *>_ptr(g)
+    c.h = <const float *>_ptr(h) if h is not None else NULL
+    c.hconst = hconst if h is None else 0.0
+    c.max_leaves = L
+    c.max_depth = -1 if max_depth is None else int(max_depth)
+    c.min_leaf, c.l2, c.min_hessian = min_leaf, l2, min_hessian
+    c.strategy, c.n_threads = STRATEGIES[strategy], n_threads
+    c.pf = parallel_for
+    c.rows = <int32_t *>_ptr(rows)
+    c.m = m
+    c.all_rows = all_rows
+    c.feature = <int32_t *>_ptr(nodes["feature"])
+    c.bin = <int32_t *>_ptr(nodes["bin"])
+    c.left = <int32_t *>_ptr(nodes["left"])
+    c.right = <int32_t *>_ptr(nodes["right"])
+    c.depth = <int32_t *>_ptr(nodes["depth"])
+    c.missing_left = <uint8_t *>_ptr(nodes["missing_left"])
+    c.value = <double *>_ptr(nodes["value"])
+    c.gain = <double *>_ptr(nodes["gain"])
+    c.count = <int64_t *>_ptr(nodes["count"])
+    c.lo = <int64_t *>_ptr(nodes["lo"])
+    c.hi = <int64_t *>_ptr(nodes["hi"])
+    cdef int rc
+    with nogil:
+        rc = parml_grow_tree(&c)
+    if rc != 0:
+        raise MemoryError("grow_tree: out of memory")
+    k = c.n_nodes
+    return {key: a[:k] for key, a in nodes.items()}, rows
