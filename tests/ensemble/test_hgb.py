@@ -83,7 +83,11 @@ def test_early_stopping_stops():
     X, y = make_classification(12_000, 10, random_state=0)
     m = HistGradientBoostingClassifier(max_iter=500, n_iter_no_change=3, random_state=0).fit(X, y)
     assert m.do_early_stopping_ and m.n_iter_ < 500
-    assert len(m.validation_score_) == m.n_iter_
+    # as scikit-learn: one score for the model before the first tree, then one per iteration
+    assert len(m.validation_score_) == len(m.train_score_) == m.n_iter_ + 1
+    np.testing.assert_allclose(m.validation_score_[0], -np.log(2), rtol=1e-3)  # balanced y
+    # the rule fired: the last 3 scores do not beat the one before them
+    assert max(m.validation_score_[-3:]) <= m.validation_score_[-4] + m.tol
 
 
 def test_sample_weights_count(clf_data):

@@ -1,34 +1,35 @@
 """HistGradientBoostingRegressor / Classifier on parml's histogram kernels: serial over
-iterations, every tree grown with parallel histogram, split and partition kernels."""
+iterations, every tree grown with parallel histogram, split and partition kernels. The losses'
+per-row math is in _gb_losses.py; scores, early stopping and progress display in _gb_scoring.py."""
 
 from __future__ import annotations
 
-import time
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_features,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from parml._kernels import _tree_predict as TP
 from parml._threads import effective_n_threads
 from parml.linear_model._data import plain_rows
 
+from . import _gb_losses as L
+from ._gb_scoring import Progress, ScoreKeeper, scoring_constraint
 from ._grower import grow_tree, make_bins
 
-
-def _expit(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # stable logistic
-
-
-def _softmax(z):
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+_expit, _softmax = L.expit, L.softmax  # their old home; kept importable from here
 
 
 class _Forest:
@@ -77,6 +78,51 @@ class _Forest:
                                  self.n_outputs, n_threads=n_threads, out=out, checked=checked)
 
 
+def _categorical_columns(X):
+    """Names of a dataframe's columns with a categorical dtype (pandas "category", polars
+    Categorical / Enum); none for arrays."""
+    cols, dtypes = getattr(X, "columns", None), getattr(X, "dtypes", None)
+    if cols is None or dtypes is None:
+        return []
+    return [c for c, dt in zip(list(cols), list(dtypes))
+            if str(dt).lower().startswith(("category", "categorical", "enum"))]
+
+
+def _check_not_categorical(X, spec):
+    """parml grows numeric splits only (categorical splits are not implemented yet), so a
+    categorical_features spec that marks any feature categorical is refused instead of being
+    silently treated as numeric. X: the data as passed to fit, before conversion (the dtypes of
+    a dataframe's columns are what "from_dtype" reads)."""
+    if spec is None:
+        return
+    if isinstance(spec, str):  # "from_dtype": the dataframe's categorical columns
+        cats = _categorical_columns(X)
+        if cats:
+            raise NotImplementedError(
+                f"X has categorical columns {cats[:5]}{'...' if len(cats) > 5 else ''}; parml's "
+                "HistGradientBoosting has no categorical splits yet. Encode them as numbers "
+                "(e.g. OrdinalEncoder) or pass categorical_features=None to treat them as "
+                "numeric.")
+        return
+    mask = np.asarray(spec)
+    if mask.size == 0:
+        return  # no feature is categorical
+    if mask.dtype == bool:
+        try:
+            n_features = _num_features(X)
+        except TypeError:
+            n_features = None  # X is not 2-D: validate_data will say so
+        if mask.ndim != 1 or (n_features is not None and len(mask) != n_features):
+            raise ValueError(f"categorical_features as a boolean mask needs one entry per "
+                             f"feature ({n_features}), got shape {mask.shape}")
+        if not mask.any():
+            return
+    raise NotImplementedError(
+        f"categorical_features={spec!r} marks features as categorical; parml's "
+        "HistGradientBoosting has no categorical splits yet. Encode them as numbers or pass "
+        "categorical_features=None.")
+
+
 class _BaseHGB(BaseEstimator):
     _parameter_constraints: dict = {
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -86,9 +132,10 @@ class _BaseHGB(BaseEstimator):
         "min_samples_leaf": [Interval(Integral, 1, None, closed="left")],
         "l2_regularization": [Interval(Real, 0, None, closed="left")],
         "max_bins": [Interval(Integral, 2, 255, closed="both")],
-        "categorical_features": [None, StrOptions({"from_dtype"})],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "warm_start": ["boolean"],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
-        "scoring": [StrOptions({"loss"}), None],
+        "scoring": scoring_constraint(),
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"),
                                 Interval(Integral, 1, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -100,9 +147,9 @@ class _BaseHGB(BaseEstimator):
 
     def __init__(self, loss, *, learning_rate=0.1, max_iter=100, max_leaf_nodes=31,
                  max_depth=None, min_samples_leaf=20, l2_regularization=0.0, max_bins=255,
-                 categorical_features="from_dtype", early_stopping="auto", scoring="loss",
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-7, verbose=0,
-                 random_state=None, n_threads=None):
+                 categorical_features="from_dtype", warm_start=False, early_stopping="auto",
+                 scoring="loss", validation_fraction=0.1, n_iter_no_change=10, tol=1e-7,
+                 verbose=0, random_state=None, n_threads=None):
         self.loss = loss
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -112,6 +159,7 @@ class _BaseHGB(BaseEstimator):
         self.l2_regularization = l2_regularization
         self.max_bins = max_bins
         self.categorical_features = categorical_features
+        self.warm_start = warm_start
         self.early_stopping = early_stopping
         self.scoring = scoring
         self.validation_fraction = validation_fraction
@@ -120,6 +168,19 @@ class _BaseHGB(BaseEstimator):
         self.verbose = verbose
         self.random_state = random_state
         self.n_threads = n_threads
+
+    # ---- the loss (per-row math in _gb_losses; these keep their meaning for parml.dask) -----
+    def _baseline_of(self, Y, sw):
+        """Raw score of the model before any tree, shape (K,)."""
+        return self._loss_fn().baseline(Y, sw)
+
+    def _gradients(self, raw, Y):
+        """One (g, h) pair per output; h None for a constant hessian of 1."""
+        return self._loss_fn().gradients(raw, Y)
+
+    def _loss(self, raw, Y, sw):
+        """The (weighted) mean loss of raw scores raw against Y."""
+        return self._loss_fn().value(raw, Y, sw)
 
     # ---- input -------------------------------------------------------------------------------
     def _check_X(self, X, reset):
@@ -130,45 +191,121 @@ class _BaseHGB(BaseEstimator):
             raise ValueError("Input X contains infinity; NaN means missing, infinity is refused.")
         return X
 
+    def _finalize_sample_weight(self, sw, y):
+        return sw
+
+    def _validation_set(self, X_val, y_val, sample_weight_val):
+        """The validated (X, y, Y, sw) of a validation set passed to fit."""
+        if X_val is None or y_val is None:
+            raise ValueError("X_val and y_val must be passed together.")
+        if self.early_stopping is False:
+            raise ValueError("X_val and y_val are for early stopping, which early_stopping=False "
+                             "turns off; pass early_stopping='auto' or True.")
+        X_val = self._check_X(X_val, reset=False)
+        y_val = column_or_1d(y_val, warn=True)
+        check_consistent_length(X_val, y_val)
+        sw_val = None
+        if sample_weight_val is not None:
+            sw_val = _check_sample_weight(sample_weight_val, X_val, dtype=np.float64,
+                                          ensure_non_negative=True)
+        return X_val, y_val, self._encode_y_val(y_val), sw_val
+
+    def _check_warm_start(self, n_features, outputs):
+        """A warm start adds trees to the fitted ones: the data must have the same shape of
+        features and outputs, and max_iter may not undercut the iterations already fitted."""
+        if self.max_iter < self.n_iter_:
+            raise ValueError(f"max_iter={self.max_iter} must be >= n_iter_={self.n_iter_} when "
+                             "warm_start=True")
+        if n_features != self.n_features_in_ or outputs != self._forest.n_outputs:
+            raise ValueError("warm_start=True continues the fitted model, but X or y do not "
+                             "match it (features, classes or outputs differ); fit with "
+                             "warm_start=False to start over.")
+
     # ---- fitting -----------------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
-        """Fit on X (n_samples, n_features; NaN = missing) and y. Returns self."""
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
+        """Fit on X (n_samples, n_features; NaN = missing) and y. Returns self.
+
+        X_val, y_val, sample_weight_val: a validation set for early stopping, used instead of
+        holding out validation_fraction of X (not with early_stopping=False)."""
         self._validate_params()
-        t0 = time.perf_counter()
+        progress = Progress(self.verbose, self.max_iter)
+        warm = bool(self.warm_start) and getattr(self, "n_iter_", 0) > 0 \
+            and hasattr(self, "_forest")
+        old = (self.n_features_in_, getattr(self, "classes_", None)) if warm else None
+        _check_not_categorical(X, self.categorical_features)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C",
                              ensure_all_finite="allow-nan", y_numeric=not self._is_clf)
         if np.isinf(X).any():
             raise ValueError("Input X contains infinity; NaN means missing, infinity is refused.")
+        self.is_categorical_ = None  # scikit-learn's value when no feature is categorical
         sw = None
         if sample_weight is not None:
             sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         Y = self._encode_y(y)
+        sw = self._finalize_sample_weight(sw, y)
+        K = self.n_trees_per_iteration_
+        if warm:
+            if old[1] is not None and not np.array_equal(old[1], self.classes_):
+                K = -1  # other classes: refused below
+            self._check_warm_start(old[0], K)
+        val = None
+        if X_val is not None or y_val is not None:
+            val = self._validation_set(X_val, y_val, sample_weight_val)
+        elif sample_weight_val is not None:
+            raise ValueError("sample_weight_val was passed without X_val and y_val.")
         nt = effective_n_threads(self.n_threads)
-        rng = check_random_state(self.random_state)
+        # Random draws, in this order: validation split, bin-edge sample seed, scorer subsample
+        # seed (parml.dask replays the first two to see the same rows). A warm start replays
+        # the first fit's generator state, so random_state=None still gives the same split and
+        # score rows (a model loaded from disk has no state kept: fresh draws then).
+        if warm and hasattr(self, "_rng_state"):
+            rng = np.random.RandomState()
+            rng.set_state(self._rng_state)
+        else:
+            rng = check_random_state(self.random_state)
+            self._rng_state = rng.get_state()
         n = X.shape[0]
         es = self.early_stopping if self.early_stopping != "auto" else n > 10_000
-        self.do_early_stopping_ = bool(es and self.validation_fraction is not None)
-        if self.do_early_stopping_:
-            strat = y if self._is_clf else None
-            idx = np.arange(n)
-            tr, va = train_test_split(idx, test_size=self.validation_fraction, stratify=strat,
-                                      random_state=rng)
+        self.do_early_stopping_ = bool(es)
+        if self.do_early_stopping_ and val is None and self.validation_fraction is not None:
+            tr, va = train_test_split(np.arange(n), test_size=self.validation_fraction,
+                                      stratify=y if self._is_clf else None, random_state=rng)
             tr, va = np.sort(tr), np.sort(va)
-            Xt, Yt, Xv, Yv = X[tr], Y[tr], X[va], Y[va]
-            swt = None if sw is None else sw[tr]
-            swv = None if sw is None else sw[va]
+            train = (X[tr], y[tr], Y[tr], None if sw is None else sw[tr])
+            val = (X[va], y[va], Y[va], None if sw is None else sw[va])
         else:
-            Xt, Yt, swt, Xv = X, Y, sw, None
+            train = (X, y, Y, sw)
+            if not self.do_early_stopping_:
+                val = None  # scikit-learn ignores a validation set it does not stop on
+        Xt, _, Yt, swt = train
+        Xv = None if val is None else val[0]
         data = make_bins(Xt, self.max_bins, random_state=rng.randint(2**31), n_threads=nt)
-        K = self.n_trees_per_iteration_
-        self._baseline = self._baseline_of(Yt, swt)
-        raw = np.tile(self._baseline, (len(Xt), 1))
-        raw_val = None if Xv is None else np.tile(self._baseline, (len(Xv), 1))
-        self._forest = _Forest(K)
-        self.train_score_, self.validation_score_ = [], []
+        score_seed = rng.randint(2**31)
+        loss = self._loss_fn()
+        if warm:
+            raw = self._forest.predict(Xt, np.tile(self._baseline, (len(Xt), 1)), nt)
+            raw_val = None if Xv is None else \
+                self._forest.predict(Xv, np.tile(self._baseline, (len(Xv), 1)), nt)
+            self.train_score_ = list(self.train_score_)
+            self.validation_score_ = list(self.validation_score_)
+        else:
+            self._baseline = self._baseline_of(Yt, swt)
+            raw = np.tile(self._baseline, (len(Xt), 1))
+            raw_val = None if Xv is None else np.tile(self._baseline, (len(Xv), 1))
+            self._forest = _Forest(K)
+            self.train_score_, self.validation_score_ = [], []
+            self.n_iter_ = 0
+        keeper = None
+        if self.do_early_stopping_:
+            keeper = ScoreKeeper(self, train, val, score_seed)
+            if not warm:
+                keeper.record(raw, raw_val)  # the first score is the model before any tree
         l2 = float(self.l2_regularization)
-        for it in range(self.max_iter):
+        stop = False
+        progress.begin()
+        for it in range(self.n_iter_, self.max_iter):
             grads = self._gradients(raw, Yt)
+            trees = []
             for k, (g, h) in enumerate(grads):
                 if swt is not None:
                     g = g * swt
@@ -182,27 +319,29 @@ class _BaseHGB(BaseEstimator):
                     strategy="features" if Xt.shape[1] >= 2 * nt else "samples")
                 arrays = tree.arrays()
                 arrays["value"] *= self.learning_rate
+                if not loss.differentiable:  # absolute error, quantile: leaf values by residuals
+                    L.refit_leaf_values(loss, arrays["value"], leaves, Yt[:, k], raw[:, k], swt,
+                                        self.learning_rate)
                 for leaf, rows in leaves.items():
                     raw[rows, k] += arrays["value"][leaf]
                 self._forest.add(arrays, k)
+                trees.append(tree)
                 if raw_val is not None:
                     part = _Forest(K)
                     part.add(arrays, k)
                     part.predict(Xv, raw_val, nt)
             self.n_iter_ = it + 1
-            if self.do_early_stopping_:
-                self.train_score_.append(-self._loss(raw, Yt, swt))
-                self.validation_score_.append(-self._loss(raw_val, Yv, swv))
-                if self.verbose:
-                    print(f"[{it + 1}/{self.max_iter}] train loss {-self.train_score_[-1]:.5f} "
-                          f"val loss {-self.validation_score_[-1]:.5f} "
-                          f"({time.perf_counter() - t0:.2f} s)")
-                if self._should_stop(self.validation_score_):
-                    break
-            elif self.verbose:
-                print(f"[{it + 1}/{self.max_iter}] ({time.perf_counter() - t0:.2f} s)")
-        self.train_score_ = np.asarray(self.train_score_)
-        self.validation_score_ = np.asarray(self.validation_score_)
+            if keeper is not None:
+                stop = keeper.record(raw, raw_val)
+            progress.update(self.n_iter_, "" if keeper is None else keeper.describe(), trees)
+            if stop:
+                break
+        self.train_score_ = np.asarray(self.train_score_, dtype=np.float64)
+        self.validation_score_ = np.asarray(self.validation_score_, dtype=np.float64)
+        if progress.level:
+            f = self._forest.flat()
+            progress.close(len(self._forest.parts), self.n_iter_,
+                           0 if f is None else int((f["left"] < 0).sum()), stop)
         return self
 
     def _should_stop(self, scores):
@@ -240,75 +379,127 @@ class _BaseHGB(BaseEstimator):
         return tags
 
 
+_COMMON_DOC = """
+    Parameters and attributes are scikit-learn's (see its documentation), plus ``n_threads``
+    (None: all available cores, see parml's threading notes), with these differences:
+
+    - ``categorical_features``: parml has no categorical splits yet. None, "from_dtype" on data
+      without categorical dtypes, and a spec that marks no feature (empty, all-False mask) are
+      accepted; anything that marks a feature categorical raises NotImplementedError rather
+      than being treated as numeric. ``is_categorical_`` is therefore always None.
+    - ``verbose``: progress on stderr; 1 shows one line updated in place (iteration, time
+      elapsed and left, the latest train/validation loss or score when early stopping computes
+      them) and a summary at the end; 2 prints one line per iteration.
+    - ``scoring``: "loss", any scikit-learn scorer name, a callable ``scorer(est, X, y)``, or
+      None (the estimator's ``score``), evaluated as scikit-learn does: on the validation set
+      when there is one, and on at most 10,000 training rows drawn with the fit's random state
+      (stratified for classifiers). ``train_score_`` and ``validation_score_`` hold one entry
+      before the first tree and one per iteration (n_iter_ + 1), higher is better (the negated
+      loss for "loss"). ``early_stopping=True`` with ``validation_fraction=None`` stops on the
+      training scores.
+    - ``warm_start``: adds trees to the fitted ones, on the first fit's validation split (a
+      model loaded from disk draws a new one).
+    - ``fit`` accepts ``X_val``, ``y_val``, ``sample_weight_val`` (scikit-learn >= 1.7).
+    - Not available: ``max_features``, ``monotonic_cst``, ``interaction_cst``.
+"""
+
+
 class HistGradientBoostingRegressor(RegressorMixin, _BaseHGB):
-    """Histogram gradient boosting for regression (loss "squared_error"); scikit-learn's
-    parameters plus ``n_threads``. NaN in X means missing: each split learns where it goes."""
+    __doc__ = """Histogram gradient boosting for regression.
+
+    ``loss``: "squared_error", "absolute_error" (trees fitted to the gradient sign, each leaf
+    value then re-set to the weighted median of its rows' residuals, as in scikit-learn),
+    "quantile" (the same with the ``quantile``-quantile), "poisson" and "gamma" (log link:
+    predictions are exp of the raw score). NaN in X means missing: each split learns where it
+    goes. Medians and quantiles (baseline, leaf values) use the averaged inverted CDF: always a
+    minimiser of the loss over the rows, np.median when unweighted, and an integer sample weight
+    k acts exactly like k copies of a row. scikit-learn differs for weighted rows and, for
+    "quantile", interpolates unweighted quantiles linearly.
+""" + _COMMON_DOC
 
     _is_clf = False
     _parameter_constraints = {**_BaseHGB._parameter_constraints,
-                              "loss": [StrOptions({"squared_error"})]}
+                              "loss": [StrOptions(set(L.REGRESSION_LOSSES))],
+                              "quantile": [Interval(Real, 0, 1, closed="neither"), None]}
 
-    def __init__(self, loss="squared_error", *, learning_rate=0.1, max_iter=100,
+    def __init__(self, loss="squared_error", *, quantile=None, learning_rate=0.1, max_iter=100,
                  max_leaf_nodes=31, max_depth=None, min_samples_leaf=20, l2_regularization=0.0,
-                 max_bins=255, categorical_features="from_dtype", early_stopping="auto",
-                 scoring="loss", validation_fraction=0.1, n_iter_no_change=10, tol=1e-7,
-                 verbose=0, random_state=None, n_threads=None):
+                 max_bins=255, categorical_features="from_dtype", warm_start=False,
+                 early_stopping="auto", scoring="loss", validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-7, verbose=0, random_state=None, n_threads=None):
         super().__init__(loss, learning_rate=learning_rate, max_iter=max_iter,
                          max_leaf_nodes=max_leaf_nodes, max_depth=max_depth,
                          min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization,
                          max_bins=max_bins, categorical_features=categorical_features,
-                         early_stopping=early_stopping, scoring=scoring,
+                         warm_start=warm_start, early_stopping=early_stopping, scoring=scoring,
                          validation_fraction=validation_fraction,
                          n_iter_no_change=n_iter_no_change, tol=tol, verbose=verbose,
                          random_state=random_state, n_threads=n_threads)
+        self.quantile = quantile
 
-    def _encode_y(self, y):
+    def _loss_fn(self):
+        return L.get_loss(self.loss, self.quantile)
+
+    def _encode_y_val(self, y):
         y = np.asarray(y, dtype=np.float64)
         if not np.isfinite(y).all():
             raise ValueError("Input y contains NaN or infinity.")
-        self.n_trees_per_iteration_ = 1
+        self._loss_fn().check_y(y)
         return y.reshape(-1, 1)
 
-    def _baseline_of(self, Y, sw):
-        return np.array([np.average(Y[:, 0], weights=sw)])
-
-    def _gradients(self, raw, Y):
-        return [(raw[:, 0] - Y[:, 0], None)]
-
-    def _loss(self, raw, Y, sw):
-        return 0.5 * float(np.average((raw[:, 0] - Y[:, 0]) ** 2, weights=sw))
+    def _encode_y(self, y):
+        Y = self._encode_y_val(y)
+        self.n_trees_per_iteration_ = 1
+        return Y
 
     def predict(self, X):
         """Predictions, shape (n_samples,)."""
-        return self._raw(X)[:, 0]
+        return self._loss_fn().inverse_link(self._raw(X)[:, 0])
 
     def staged_predict(self, X):
         """Predictions after each iteration (a generator)."""
+        inverse = self._loss_fn().inverse_link
         for raw in self._staged_raw(X):
-            yield raw[:, 0]
+            yield inverse(raw[:, 0])
 
 
 class HistGradientBoostingClassifier(ClassifierMixin, _BaseHGB):
-    """Histogram gradient boosting for classification (log loss: one tree per iteration for two
-    classes, one per class for more); scikit-learn's parameters plus ``n_threads``."""
+    __doc__ = """Histogram gradient boosting for classification.
+
+    Log loss: one tree per iteration for two classes, one per class for more. ``class_weight``
+    ("balanced" or {label: weight}) multiplies the sample weights, as in scikit-learn. NaN in X
+    means missing: each split learns where it goes.
+""" + _COMMON_DOC
 
     _is_clf = True
     _parameter_constraints = {**_BaseHGB._parameter_constraints,
-                              "loss": [StrOptions({"log_loss"})]}
+                              "loss": [StrOptions({"log_loss"})],
+                              "class_weight": [dict, StrOptions({"balanced"}), None]}
 
     def __init__(self, loss="log_loss", *, learning_rate=0.1, max_iter=100, max_leaf_nodes=31,
                  max_depth=None, min_samples_leaf=20, l2_regularization=0.0, max_bins=255,
-                 categorical_features="from_dtype", early_stopping="auto", scoring="loss",
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-7, verbose=0,
-                 random_state=None, n_threads=None):
+                 categorical_features="from_dtype", warm_start=False, early_stopping="auto",
+                 scoring="loss", validation_fraction=0.1, n_iter_no_change=10, tol=1e-7,
+                 verbose=0, random_state=None, class_weight=None, n_threads=None):
         super().__init__(loss, learning_rate=learning_rate, max_iter=max_iter,
                          max_leaf_nodes=max_leaf_nodes, max_depth=max_depth,
                          min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization,
                          max_bins=max_bins, categorical_features=categorical_features,
-                         early_stopping=early_stopping, scoring=scoring,
+                         warm_start=warm_start, early_stopping=early_stopping, scoring=scoring,
                          validation_fraction=validation_fraction,
                          n_iter_no_change=n_iter_no_change, tol=tol, verbose=verbose,
                          random_state=random_state, n_threads=n_threads)
+        self.class_weight = class_weight
+
+    def _loss_fn(self):
+        return L.LogLoss()
+
+    def _targets(self, yi):
+        """Encoded class indices as the loss's Y: one 0/1 column for two classes, else one-hot."""
+        K = len(self.classes_)
+        if K == 2:
+            return yi.reshape(-1, 1).astype(np.float64)
+        return np.eye(K)[yi]
 
     def _encode_y(self, y):
         from sklearn.utils.multiclass import check_classification_targets
@@ -321,38 +512,25 @@ class HistGradientBoostingClassifier(ClassifierMixin, _BaseHGB):
             raise ValueError(f"HistGradientBoostingClassifier needs at least 2 classes in y; y "
                              f"has only one class: {self.classes_[0]!r}")
         self.n_trees_per_iteration_ = 1 if K == 2 else K
-        if K == 2:
-            return yi.reshape(-1, 1).astype(np.float64)
-        return np.eye(K)[yi]
+        return self._targets(yi)
 
-    def _baseline_of(self, Y, sw):
-        eps = np.finfo(np.float64).eps
-        p = np.clip(np.average(Y, axis=0, weights=sw), eps, 1 - eps)
-        if Y.shape[1] == 1:
-            return np.log(p / (1 - p))
-        return np.log(p)
+    def _encode_y_val(self, y):
+        yi = np.searchsorted(self.classes_, y)
+        known = (yi < len(self.classes_)) & (self.classes_[np.minimum(yi, len(self.classes_) - 1)]
+                                             == y)
+        if not known.all():
+            raise ValueError(f"y_val has labels not seen in y: {np.unique(y[~known])[:5]}")
+        return self._targets(yi)
 
-    def _gradients(self, raw, Y):
-        if Y.shape[1] == 1:
-            p = _expit(raw[:, 0])
-            return [(p - Y[:, 0], p * (1 - p))]
-        P = _softmax(raw)
-        return [(P[:, k] - Y[:, k], P[:, k] * (1 - P[:, k])) for k in range(Y.shape[1])]
-
-    def _loss(self, raw, Y, sw):
-        eps = 1e-15
-        if Y.shape[1] == 1:
-            p = np.clip(_expit(raw[:, 0]), eps, 1 - eps)
-            ll = -(Y[:, 0] * np.log(p) + (1 - Y[:, 0]) * np.log(1 - p))
-        else:
-            ll = -np.log(np.clip((_softmax(raw) * Y).sum(axis=1), eps, None))
-        return float(np.average(ll, weights=sw))
+    def _finalize_sample_weight(self, sw, y):
+        """class_weight multiplies each row's sample weight by its class's weight."""
+        if self.class_weight is None:
+            return sw
+        cw = compute_sample_weight(self.class_weight, y)
+        return cw if sw is None else sw * cw
 
     def _proba(self, raw):
-        if raw.shape[1] == 1:
-            p = _expit(raw[:, 0])
-            return np.column_stack([1 - p, p])
-        return _softmax(raw)
+        return L.LogLoss().inverse_link(raw)
 
     def decision_function(self, X):
         """Raw scores: shape (n_samples,) for two classes, else (n_samples, n_classes)."""
@@ -377,3 +555,8 @@ class HistGradientBoostingClassifier(ClassifierMixin, _BaseHGB):
         """Class probabilities after each iteration (a generator)."""
         for raw in self._staged_raw(X):
             yield self._proba(raw)
+
+    def staged_decision_function(self, X):
+        """Raw scores after each iteration (a generator), shaped as decision_function's."""
+        for raw in self._staged_raw(X):
+            yield raw[:, 0] if raw.shape[1] == 1 else raw
