@@ -81,6 +81,8 @@ def cmd_demo(args):
     print()
     _demo_linear(rng)
     print()
+    _demo_trees()
+    print()
     model = _demo_mlp()
     _demo_save(model)
     return 0
@@ -131,6 +133,35 @@ def _demo_linear(rng):
     print(H.markdown_table(["estimator", "parml", "scikit-learn", "speed-up",
                             "test quality (parml / sklearn)"], rows))
     print("\n(best of 2; `parml bench linear` for the full, alternating comparison)")
+
+
+def _demo_trees():
+    """Tree models on embedded synthetic data: parml against scikit-learn, same data."""
+    import sklearn.ensemble as ske
+    from sklearn.metrics import roc_auc_score
+
+    import parml.ensemble as pe
+    from .benchmarks import _harness as H
+    from .benchmarks import trees as T
+
+    Xtr, ytr, Xte, yte = T._data(100_000)
+    cases = [("HistGradientBoostingClassifier, 100 x 31 leaves",
+              lambda: T._fit("sklearn", 2, Xtr, ytr), lambda: T._fit("parml", None, Xtr, ytr)),
+             ("RandomForestClassifier, 30 full trees",
+              lambda: ske.RandomForestClassifier(30, random_state=0, n_jobs=2).fit(Xtr, ytr),
+              lambda: pe.RandomForestClassifier(30, random_state=0).fit(Xtr, ytr))]
+    rows = []
+    for name, a, b in cases:
+        ta = min(H.time_call(a, 0.0) for _ in range(2))
+        tb = min(H.time_call(b, 0.0) for _ in range(2))
+        qa = roc_auc_score(yte, a().predict_proba(Xte)[:, 1])
+        qb = roc_auc_score(yte, b().predict_proba(Xte)[:, 1])
+        rows.append([name, f"{tb:.3f} s", f"{ta:.3f} s", f"{ta / tb:.2f}x",
+                     f"AUC {qb:.4f} / {qa:.4f}"])
+    print(f"trees, {len(Xtr) // 1000}k x 28 training rows (parml.ensemble vs sklearn.ensemble):\n")
+    print(H.markdown_table(["estimator", "parml", "scikit-learn", "speed-up",
+                            "test quality (parml / sklearn)"], rows))
+    print("\n(best of 2; `parml bench trees` adds LightGBM and XGBoost, memory and busy cores)")
 
 
 def _demo_mlp():
