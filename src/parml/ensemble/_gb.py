@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from parml._kernels import _boost as B
 from parml._kernels import _tree_predict as TP
 from parml._threads import effective_n_threads
 from parml.linear_model._data import plain_rows
@@ -121,6 +122,31 @@ def _check_not_categorical(X, spec):
         f"categorical_features={spec!r} marks features as categorical; parml's "
         "HistGradientBoosting has no categorical splits yet. Encode them as numbers or pass "
         "categorical_features=None.")
+
+
+class _NativeGradients:
+    """The loss's gradients and hessians from the native kernel (parallel over rows, float32
+    out, sample weights applied), for the losses that have one; ok is False otherwise and the
+    loss's numpy gradients are used."""
+
+    def __init__(self, loss, Y, sw, n_threads):
+        K = Y.shape[1]
+        self.kind = loss.native(K) if hasattr(loss, "native") else None
+        self.ok = self.kind is not None
+        if not self.ok:
+            return
+        n = Y.shape[0]
+        self.y = np.ascontiguousarray(Y[:, 0] if K == 1 else np.argmax(Y, axis=1), np.float64)
+        self.sw = None if sw is None else np.ascontiguousarray(sw, np.float64)
+        self.g = np.empty((K, n), np.float32)
+        const_h = self.kind == "squared_error" and sw is None
+        self.h = None if const_h else np.empty((K, n), np.float32)
+        self.n_threads = n_threads
+
+    def __call__(self, raw):
+        B.gradients(self.kind, raw, self.y, self.sw, self.g, self.h, self.n_threads)
+        K = self.g.shape[0]
+        return [(self.g[k], None if self.h is None else self.h[k]) for k in range(K)]
 
 
 class _BaseHGB(BaseEstimator):
@@ -303,11 +329,12 @@ class _BaseHGB(BaseEstimator):
         l2 = float(self.l2_regularization)
         stop = False
         progress.begin()
+        native = _NativeGradients(loss, Yt, swt, nt)
         for it in range(self.n_iter_, self.max_iter):
-            grads = self._gradients(raw, Yt)
+            grads = native(raw) if native.ok else self._gradients(raw, Yt)
             trees = []
             for k, (g, h) in enumerate(grads):
-                if swt is not None:
+                if swt is not None and not native.ok:
                     g = g * swt
                     h = (h if h is not None else np.ones_like(g)) * swt
                 g32 = np.ascontiguousarray(g, np.float32)
@@ -322,8 +349,11 @@ class _BaseHGB(BaseEstimator):
                 if not loss.differentiable:  # absolute error, quantile: leaf values by residuals
                     L.refit_leaf_values(loss, arrays["value"], leaves, Yt[:, k], raw[:, k], swt,
                                         self.learning_rate)
-                for leaf, rows in leaves.items():
-                    raw[rows, k] += arrays["value"][leaf]
+                sp = np.array([(j, a, b) for j, (a, b) in tree.leaf_spans.items()],
+                              dtype=np.int64).reshape(-1, 3)
+                B.add_leaf_values(raw, k, tree.rows_buffer, sp[:, 1].copy(), sp[:, 2].copy(),
+                                  arrays["value"][sp[:, 0]], nt,
+                                  checked=True)  # leaves are disjoint spans of a permutation
                 self._forest.add(arrays, k)
                 trees.append(tree)
                 if raw_val is not None:

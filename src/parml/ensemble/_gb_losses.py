@@ -66,6 +66,10 @@ class SquaredError:
     """Half squared error, identity link. The Newton leaf value -G/(H + l2) is the mean."""
     differentiable = True
 
+    def native(self, K):
+        """The name of the native gradient kernel for this loss (parml._kernels._boost)."""
+        return "squared_error"
+
     def check_y(self, y):
         pass
 
@@ -177,6 +181,9 @@ class Gamma:
 class LogLoss:
     """Binary (one column, logit link) or multinomial (one column per class, softmax) log loss."""
     differentiable = True
+
+    def native(self, K):
+        return "logistic" if K == 1 else "softmax"
 
     def check_y(self, y):
         pass
