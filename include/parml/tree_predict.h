@@ -5,8 +5,8 @@
  * holding `value`. out[i * n_outputs + tree_output[t]] += value of row i's leaf in tree t; with
  * value_width = n_outputs (> 1) a leaf holds one value per output (a random forest's class
  * fractions) and all of them are added.
- * Rows are split into blocks run by parml's pool; within a block every tree is walked for every
- * row in order, so each output is the same sum in the same order for any thread count. */
+ * Rows are split into blocks run by parml's pool; within a block each tree is walked by every
+ * row, trees in order, so each output is the same sum in the same order for any thread count. */
 #ifndef PARML_TREE_PREDICT_H
 #define PARML_TREE_PREDICT_H
 
@@ -35,25 +35,33 @@ static inline double parml_tree_x(const parml_forest_ctx *c, const char *row, in
     return c->is_float ? (double)((const float *)row)[f] : ((const double *)row)[f];
 }
 
+/* One block of rows. A tree at a time over the whole block (tree-major): the tree's nodes stay
+ * in L1 while every row of the block walks it, instead of the whole forest streaming through the
+ * cache once per row. Each row still adds its trees' values in tree order, so the sums are the
+ * same for any blocking and thread count. */
 static void parml_forest_task(void *vctx, ptrdiff_t t, int worker)
 {
     const parml_forest_ctx *c = (const parml_forest_ctx *)vctx;
     const ptrdiff_t i0 = t * c->block, i1 = i0 + c->block < c->n ? i0 + c->block : c->n;
     (void)worker;
-    for (ptrdiff_t i = i0; i < i1; ++i) {
-        const char *row = c->X + i * c->row_bytes;
-        double *o = c->out + i * c->n_outputs;
-        for (ptrdiff_t k = 0; k < c->n_trees; ++k) {
-            int64_t node = c->roots[k];
-            while (c->left[node] >= 0) {
-                const double x = parml_tree_x(c, row, c->feature[node]);
-                const int go_left = x != x ? c->missing_left[node] : x <= c->threshold[node];
-                node = c->roots[k] + (go_left ? c->left[node] : c->right[node]);
+    for (ptrdiff_t k = 0; k < c->n_trees; ++k) {
+        const int64_t root = c->roots[k];
+        const int32_t *left = c->left + root, *right = c->right + root, *feat = c->feature + root;
+        const double *thr = c->threshold + root;
+        const uint8_t *ml = c->missing_left + root;
+        for (ptrdiff_t i = i0; i < i1; ++i) {
+            const char *row = c->X + i * c->row_bytes;
+            int64_t node = 0;
+            while (left[node] >= 0) {
+                const double x = parml_tree_x(c, row, feat[node]);
+                const int go_left = x != x ? ml[node] : x <= thr[node];
+                node = go_left ? left[node] : right[node];
             }
+            double *o = c->out + i * c->n_outputs;
             if (c->value_width == 1) {
-                o[c->tree_output[k]] += c->value[node];
+                o[c->tree_output[k]] += c->value[root + node];
             } else {
-                const double *v = c->value + node * c->value_width;
+                const double *v = c->value + (root + node) * c->value_width;
                 for (ptrdiff_t j = 0; j < c->value_width; ++j) o[j] += v[j];
             }
         }
