@@ -4,6 +4,7 @@ per-row math is in _gb_losses.py; scores, early stopping and progress display in
 
 from __future__ import annotations
 
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,6 +25,7 @@ from sklearn.utils.validation import (
 from parml._kernels import _boost as B
 from parml._kernels import _tree_predict as TP
 from parml._threads import effective_n_threads
+from parml._tuner import ThreadTuner
 from parml.linear_model._data import plain_rows
 
 from . import _gb_losses as L
@@ -129,7 +131,7 @@ class _NativeGradients:
     out, sample weights applied), for the losses that have one; ok is False otherwise and the
     loss's numpy gradients are used."""
 
-    def __init__(self, loss, Y, sw, n_threads):
+    def __init__(self, loss, Y, sw):
         K = Y.shape[1]
         self.kind = loss.native(K) if hasattr(loss, "native") else None
         self.ok = self.kind is not None
@@ -141,10 +143,9 @@ class _NativeGradients:
         self.g = np.empty((K, n), np.float32)
         const_h = self.kind == "squared_error" and sw is None
         self.h = None if const_h else np.empty((K, n), np.float32)
-        self.n_threads = n_threads
 
-    def __call__(self, raw):
-        B.gradients(self.kind, raw, self.y, self.sw, self.g, self.h, self.n_threads)
+    def __call__(self, raw, n_threads):
+        B.gradients(self.kind, raw, self.y, self.sw, self.g, self.h, n_threads)
         K = self.g.shape[0]
         return [(self.g[k], None if self.h is None else self.h[k]) for k in range(K)]
 
@@ -329,9 +330,14 @@ class _BaseHGB(BaseEstimator):
         l2 = float(self.l2_regularization)
         stop = False
         progress.begin()
-        native = _NativeGradients(loss, Yt, swt, nt)
+        native = _NativeGradients(loss, Yt, swt)
+        # iterations are alike: measure whether nt threads beat one (a busy core makes the
+        # many short parallel regions of an iteration wait for a preempted helper)
+        tuner = self._thread_tuner = ThreadTuner(nt, adapt=len(Xt) * Xt.shape[1] >= 2**20)
         for it in range(self.n_iter_, self.max_iter):
-            grads = native(raw) if native.ok else self._gradients(raw, Yt)
+            t_it = time.perf_counter()
+            nt = tuner.threads()
+            grads = native(raw, nt) if native.ok else self._gradients(raw, Yt)
             trees = []
             for k, (g, h) in enumerate(grads):
                 if swt is not None and not native.ok:
@@ -361,6 +367,7 @@ class _BaseHGB(BaseEstimator):
                     part.add(arrays, k)
                     part.predict(Xv, raw_val, nt)
             self.n_iter_ = it + 1
+            tuner.record(time.perf_counter() - t_it)
             if keeper is not None:
                 stop = keeper.record(raw, raw_val)
             progress.update(self.n_iter_, "" if keeper is None else keeper.describe(), trees)
