@@ -234,7 +234,12 @@ typedef struct {
     int32_t missing_left;
     double gl, hl, gr, hr;
     int64_t nl, nr;
+    int32_t is_cat;       /* categorical split: rows whose bin is in cats go left */
+    int32_t pad;
+    uint32_t cats[8];     /* 256-bit set of bins (categories; the missing bin too) going left */
 } parml_split;
+
+static inline int parml_cat_has(const uint32_t *cats, int b) { return (cats[b >> 5] >> (b & 31)) & 1; }
 
 typedef struct {
     const parml_hbin *hist;  /* IN d x nbins */
@@ -247,11 +252,81 @@ typedef struct {
     double l2, min_hessian;
     int64_t min_leaf;
     const uint8_t *allowed;  /* IN d flags or NULL (all features) */
+    const uint8_t *is_cat;   /* IN d flags or NULL (no categorical features) */
     parml_split *out;        /* OUT d, one best split per feature (gain -inf: none) */
     ptrdiff_t fblock;
 } parml_split_ctx;
 
 static inline double parml_score(double g, double h, double l2) { return g * g / (h + l2); }
+
+/* ---- categorical split: bins are category codes. As scikit-learn and LightGBM do, categories
+ * with at least CAT_SUPPORT rows (the missing bin counts as a category when the node has missing
+ * rows) are ordered by G / (H + CAT_SMOOTH); every prefix of that order, in both directions, is a
+ * candidate left set. Categories below the support always go right. Exact gain as for ordinal
+ * splits. */
+#define PARML_CAT_SUPPORT 10
+#define PARML_CAT_SMOOTH 10.0
+
+static void parml_split_categorical(const parml_split_ctx *c, ptrdiff_t f, parml_split *best)
+{
+    const parml_hbin *H = c->hist + f * c->nbins;
+    const double hc = c->hconst;
+    int32_t used[256];
+    double key[256];
+    int nu = 0;
+    for (int32_t b = 0; b < c->nb[f] && b < 256; ++b)
+        if (H[b].count >= PARML_CAT_SUPPORT) used[nu++] = b;
+    if (H[c->missing_bin].count >= PARML_CAT_SUPPORT) used[nu++] = c->missing_bin;
+    if (nu < 2 && !(nu == 1 && (int64_t)H[used[0]].count < c->N)) return;
+    for (int k = 0; k < nu; ++k) {
+        const parml_hbin *e = H + used[k];
+        key[k] = e->g / ((hc > 0 ? hc * e->count : e->h) + PARML_CAT_SMOOTH);
+    }
+    for (int k = 1; k < nu; ++k) {  /* insertion sort by key, then bin: deterministic */
+        const int32_t ub = used[k];
+        const double kk = key[k];
+        int j = k - 1;
+        while (j >= 0 && (key[j] > kk || (key[j] == kk && used[j] > ub))) {
+            used[j + 1] = used[j]; key[j + 1] = key[j]; --j;
+        }
+        used[j + 1] = ub; key[j + 1] = kk;
+    }
+    const double parent = parml_score(c->G, c->H, c->l2);
+    int best_dir = -1, best_k = -1;
+    for (int dir = 0; dir < 2; ++dir) {
+        double gl = 0.0, hl = 0.0;
+        int64_t nl = 0;
+        for (int k = 0; k < nu; ++k) {  /* left = the first k + 1 categories of the order */
+            const parml_hbin *e = H + used[dir ? nu - 1 - k : k];
+            gl += e->g;
+            hl += hc > 0 ? hc * e->count : e->h;
+            nl += e->count;
+            const int64_t nr = c->N - nl;
+            if (nr <= 0) break;
+            if (nl < c->min_leaf || nr < c->min_leaf) continue;
+            const double gr = c->G - gl, hr = c->H - hl;
+            if (hl < c->min_hessian || hr < c->min_hessian) continue;
+            const double gain = parml_score(gl, hl, c->l2) + parml_score(gr, hr, c->l2) - parent;
+            if (gain > best->gain) {
+                best->gain = gain; best->gl = gl; best->hl = hl; best->gr = gr; best->hr = hr;
+                best->nl = nl; best->nr = nr;
+                best_dir = dir; best_k = k;
+            }
+        }
+    }
+    if (best_dir < 0) return;
+    best->is_cat = 1;
+    best->bin = -1;
+    memset(best->cats, 0, sizeof(best->cats));
+    for (int k = 0; k <= best_k; ++k) {
+        const int32_t b = used[best_dir ? nu - 1 - k : k];
+        best->cats[b >> 5] |= 1u << (b & 31);
+    }
+    const int has_missing = H[c->missing_bin].count > 0;
+    best->missing_left = has_missing ? parml_cat_has(best->cats, c->missing_bin)
+                                     : best->nl >= best->nr;  /* unseen NaN: larger child */
+    if (best->missing_left) best->cats[c->missing_bin >> 5] |= 1u << (c->missing_bin & 31);
+}
 
 static void parml_split_feature(const parml_split_ctx *c, ptrdiff_t f)
 {
@@ -261,7 +336,15 @@ static void parml_split_feature(const parml_split_ctx *c, ptrdiff_t f)
     best.missing_left = 0;
     best.gl = best.hl = best.gr = best.hr = 0;
     best.nl = best.nr = 0;
+    best.is_cat = 0;
+    best.pad = 0;
+    memset(best.cats, 0, sizeof(best.cats));
     if (c->allowed != NULL && !c->allowed[f]) {
+        c->out[f] = best;
+        return;
+    }
+    if (c->is_cat != NULL && c->is_cat[f]) {
+        parml_split_categorical(c, f, &best);
         c->out[f] = best;
         return;
     }
@@ -323,16 +406,23 @@ static void parml_find_splits(parml_split_ctx *c, int n_threads, parml_parallel_
 /* ---- partition --------------------------------------------------------------------------------
  * rows[0..m) -> left rows first, then right, each in their original order (stable, so results
  * never depend on threads). tmp: m int32 of scratch. Returns the left count. */
+static inline int parml_goes_left(int32_t b, int32_t bin, int missing_left, int32_t missing_bin,
+                                  const uint32_t *cats)
+{
+    if (cats != NULL) return parml_cat_has(cats, b);
+    return b == missing_bin ? missing_left : b <= bin;
+}
+
 static ptrdiff_t parml_partition(const uint8_t *B, ptrdiff_t n, int32_t *rows, ptrdiff_t m,
                                  ptrdiff_t feature, int32_t bin, int missing_left,
-                                 int32_t missing_bin, int32_t *tmp)
+                                 int32_t missing_bin, int32_t *tmp, const uint32_t *cats)
 {
     const uint8_t *bf = B + feature * n;
     ptrdiff_t nl = 0, nr = 0;
     for (ptrdiff_t i = 0; i < m; ++i) {
         const int32_t r = rows[i];
         const int32_t b = bf[r];
-        const int left = b == missing_bin ? missing_left : b <= bin;
+        const int left = parml_goes_left(b, bin, missing_left, missing_bin, cats);
         if (left) rows[nl++] = r;
         else tmp[nr++] = r;
     }
@@ -349,6 +439,7 @@ typedef struct {
     int32_t *rows, *tmp;
     ptrdiff_t m, nl_total;
     int32_t bin, missing_left, missing_bin;
+    const uint32_t *cats;       /* categorical split, or NULL */
     ptrdiff_t *lcount, *loff;   /* per block */
     int phase;
 } parml_part_ctx;
@@ -363,7 +454,7 @@ static void parml_part_task(void *vctx, ptrdiff_t t, int worker)
         ptrdiff_t k = 0;
         for (ptrdiff_t i = i0; i < i1; ++i) {
             const int32_t b = c->bf[c->rows[i]];
-            k += b == c->missing_bin ? c->missing_left : b <= c->bin;
+            k += parml_goes_left(b, c->bin, c->missing_left, c->missing_bin, c->cats);
         }
         c->lcount[t] = k;
     } else if (c->phase == 1) {
@@ -371,7 +462,8 @@ static void parml_part_task(void *vctx, ptrdiff_t t, int worker)
         for (ptrdiff_t i = i0; i < i1; ++i) {
             const int32_t row = c->rows[i];
             const int32_t b = c->bf[row];
-            if (b == c->missing_bin ? c->missing_left : b <= c->bin) c->tmp[l++] = row;
+            if (parml_goes_left(b, c->bin, c->missing_left, c->missing_bin, c->cats))
+                c->tmp[l++] = row;
             else c->tmp[r++] = row;
         }
     } else {
@@ -383,14 +475,14 @@ static ptrdiff_t parml_partition_parallel(const uint8_t *B, ptrdiff_t n, int32_t
                                           ptrdiff_t m, ptrdiff_t feature, int32_t bin,
                                           int missing_left, int32_t missing_bin, int32_t *tmp,
                                           ptrdiff_t *scratch, int n_threads,
-                                          parml_parallel_for_fn pf)
+                                          parml_parallel_for_fn pf, const uint32_t *cats)
 {
     const ptrdiff_t nt = (m + PARML_PART_BLOCK - 1) / PARML_PART_BLOCK;
     if (n_threads < 2 || nt < 2 || pf == NULL)
-        return parml_partition(B, n, rows, m, feature, bin, missing_left, missing_bin, tmp);
+        return parml_partition(B, n, rows, m, feature, bin, missing_left, missing_bin, tmp, cats);
     parml_part_ctx c;
     c.bf = B + feature * n; c.rows = rows; c.tmp = tmp; c.m = m;
-    c.bin = bin; c.missing_left = missing_left; c.missing_bin = missing_bin;
+    c.bin = bin; c.missing_left = missing_left; c.missing_bin = missing_bin; c.cats = cats;
     c.lcount = scratch; c.loff = scratch + nt;
     c.phase = 0;
     pf(nt, n_threads, parml_part_task, &c);

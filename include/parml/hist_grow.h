@@ -24,6 +24,7 @@ typedef struct {
     int32_t missing_bin, nbins;
     const float *g, *h;          /* per training row; h NULL: constant hessian hconst */
     double hconst;
+    const uint8_t *is_cat;       /* d flags (categorical features) or NULL */
     /* IN parameters */
     ptrdiff_t max_leaves;
     int max_depth;               /* < 0: none */
@@ -40,6 +41,8 @@ typedef struct {
     uint8_t *missing_left;
     double *value, *gain;
     int64_t *count, *lo, *hi;    /* lo/hi: the node's span of rows */
+    uint8_t *node_cat;           /* 1: a categorical split, whose left set is cats[8 * node..] */
+    uint32_t *cats;
     ptrdiff_t n_nodes;
 } parml_grow_ctx;
 
@@ -128,7 +131,7 @@ static int parml_grow_best(parml_grow_ws *w, int32_t node, const parml_hbin *H, 
     s.hist = H; s.d = c->d; s.nbins = c->nbins; s.nb = c->nb; s.missing_bin = c->missing_bin;
     s.hconst = c->hconst; s.G = G; s.H = Hs; s.N = N;
     s.l2 = c->l2; s.min_hessian = c->min_hessian; s.min_leaf = c->min_leaf;
-    s.allowed = NULL; s.out = w->fs;
+    s.allowed = NULL; s.is_cat = c->is_cat; s.out = w->fs;
     parml_find_splits(&s, c->d * c->nbins >= 16384 ? c->n_threads : 1, c->pf);
     ptrdiff_t best = 0;
     for (ptrdiff_t f = 1; f < c->d; ++f)
@@ -150,6 +153,8 @@ static int32_t parml_grow_node(parml_grow_ctx *c, int64_t count, double value, i
     const int32_t id = (int32_t)c->n_nodes++;
     c->feature[id] = 0; c->bin[id] = -1; c->left[id] = -1; c->right[id] = -1;
     c->missing_left[id] = 0; c->gain[id] = 0.0;
+    c->node_cat[id] = 0;
+    memset(c->cats + 8 * (ptrdiff_t)id, 0, 8 * sizeof(uint32_t));
     c->value[id] = value; c->count[id] = count; c->depth[id] = depth;
     c->lo[id] = lo; c->hi[id] = hi;
     return id;
@@ -197,13 +202,15 @@ static int parml_grow_tree(parml_grow_ctx *c)
         const int64_t lo = c->lo[node], hi = c->hi[node];
         const ptrdiff_t nl = parml_partition_parallel(
             c->B, c->n, c->rows + lo, hi - lo, f, s.bin, s.missing_left, c->missing_bin,
-            w.tmp, w.pscratch, parml_grow_threads(c, hi - lo), c->pf);
+            w.tmp, w.pscratch, parml_grow_threads(c, hi - lo), c->pf, s.is_cat ? s.cats : NULL);
         const int dep = c->depth[node] + 1;
         const int32_t li = parml_grow_node(c, nl, parml_grow_leaf(s.gl, s.hl, c->l2), dep,
                                            lo, lo + nl);
         const int32_t ri = parml_grow_node(c, hi - lo - nl, parml_grow_leaf(s.gr, s.hr, c->l2),
                                            dep, lo + nl, hi);
         c->bin[node] = s.bin; c->missing_left[node] = (uint8_t)s.missing_left;
+        c->node_cat[node] = (uint8_t)s.is_cat;
+        if (s.is_cat) memcpy(c->cats + 8 * (ptrdiff_t)node, s.cats, 8 * sizeof(uint32_t));
         c->left[node] = li; c->right[node] = ri; c->gain[node] = s.gain;
         leaves += 1;
         parml_hbin *parent = w.hist[node];

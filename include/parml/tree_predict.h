@@ -27,12 +27,25 @@ typedef struct {
     const int32_t *tree_output;
     ptrdiff_t n_trees, n_outputs, value_width;
     double *out;              /* INOUT n x n_outputs (added to) */
+    const uint8_t *node_cat;  /* IN  nodes: 1 = categorical split, or NULL (none in the forest) */
+    const uint32_t *cats;     /* IN  nodes x 8: the categories going left */
+    const uint32_t *known;    /* IN  features x 8: categories seen in training */
     ptrdiff_t block;
 } parml_forest_ctx;
 
 static inline double parml_tree_x(const parml_forest_ctx *c, const char *row, int32_t f)
 {
     return c->is_float ? (double)((const float *)row)[f] : ((const double *)row)[f];
+}
+
+/* A categorical split on raw x: NaN, negative, non-integer and categories not seen in training
+ * follow the missing direction (scikit-learn's rule); known categories go left iff in the set. */
+static inline int parml_tree_cat_left(const parml_forest_ctx *c, int64_t gnode, int32_t f, double x)
+{
+    if (!(x >= 0 && x < 256) || (double)(int)x != x) return c->missing_left[gnode];
+    const int v = (int)x;
+    if (!((c->known[8 * (ptrdiff_t)f + (v >> 5)] >> (v & 31)) & 1)) return c->missing_left[gnode];
+    return (c->cats[8 * gnode + (v >> 5)] >> (v & 31)) & 1;
 }
 
 /* One block of rows. A tree at a time over the whole block (tree-major): the tree's nodes stay
@@ -52,10 +65,20 @@ static void parml_forest_task(void *vctx, ptrdiff_t t, int worker)
         for (ptrdiff_t i = i0; i < i1; ++i) {
             const char *row = c->X + i * c->row_bytes;
             int64_t node = 0;
-            while (left[node] >= 0) {
-                const double x = parml_tree_x(c, row, feat[node]);
-                const int go_left = x != x ? ml[node] : x <= thr[node];
-                node = go_left ? left[node] : right[node];
+            if (c->node_cat == NULL) {
+                while (left[node] >= 0) {
+                    const double x = parml_tree_x(c, row, feat[node]);
+                    const int go_left = x != x ? ml[node] : x <= thr[node];
+                    node = go_left ? left[node] : right[node];
+                }
+            } else {
+                while (left[node] >= 0) {
+                    const double x = parml_tree_x(c, row, feat[node]);
+                    const int go_left = c->node_cat[root + node]
+                        ? parml_tree_cat_left(c, root + node, feat[node], x)
+                        : (x != x ? ml[node] : x <= thr[node]);
+                    node = go_left ? left[node] : right[node];
+                }
             }
             double *o = c->out + i * c->n_outputs;
             if (c->value_width == 1) {

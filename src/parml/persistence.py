@@ -107,6 +107,7 @@ _SGD_STATE = "_sgd_state"
 _FOREST = "_forest"          # tree ensembles: flat node arrays
 _BASELINE = "_baseline"      # tree ensembles: the raw score before any tree
 _FLAT = "_flat"              # decision trees and random forests: all node arrays, flat
+_FRAME_CATS = "_frame_categories"  # HGB: categories of a dataframe's categorical columns
 
 
 def _sha256(path):
@@ -177,11 +178,16 @@ def save(estimator, path, *, overwrite=False):
                                        if getattr(v, f) is not None]}
             elif k == _FOREST:
                 flat = v.flat()
-                for f in v.KEYS + ("roots", "tree_output"):
+                for f in v.keys() + ("roots", "tree_output"):
                     put(f"{k}.{f}", flat[f] if flat is not None else np.zeros(0))
-                extra[k] = {"n_outputs": int(v.n_outputs)}
+                if v.known is not None:
+                    put(f"{k}.known", v.known)
+                extra[k] = {"n_outputs": int(v.n_outputs), "categorical": v.known is not None}
             elif k == _BASELINE:
                 put(k, v)
+            elif k == _FRAME_CATS:
+                if v:
+                    extra[k] = {str(i): [_enc(c) for c in cats] for i, cats in v.items()}
             elif k == _FLAT:
                 for f, a in v.items():
                     put(f"{k}.{f}", a)
@@ -382,7 +388,13 @@ def _build(path, meta, mmap, verify):
         est._sgd_state = st
     if _FOREST in meta["extra"]:
         from parml.ensemble._gb import _Forest
-        flat = {f: arrays.pop(f"{_FOREST}.{f}") for f in _Forest.KEYS + ("roots", "tree_output")}
+        categorical = meta["extra"][_FOREST].get("categorical", False) is True
+        keys = _Forest.KEYS + (_Forest.CAT_KEYS if categorical else ()) + ("roots", "tree_output")
+        try:
+            flat = {f: arrays.pop(f"{_FOREST}.{f}") for f in keys}
+            known = arrays.pop(f"{_FOREST}.known") if categorical else None
+        except KeyError:
+            raise ModelFormatError(f"{path}: the forest's arrays are incomplete") from None
         n_out = meta["extra"][_FOREST]["n_outputs"]
         if not isinstance(n_out, int) or n_out < 1:
             raise ModelFormatError(f"{path}: bad forest output count")
@@ -390,9 +402,15 @@ def _build(path, meta, mmap, verify):
         if not isinstance(d, int) or d < 1:
             raise ModelFormatError(f"{path}: n_features_in_ is missing or invalid")
         try:
-            est._forest = _Forest.from_flat(flat, n_out, d)
+            est._forest = _Forest.from_flat(flat, n_out, d, known)
         except ValueError as e:  # children outside their tree, cycles, bad features
             raise ModelFormatError(f"{path}: {e}") from None
+    if _FRAME_CATS in meta["extra"]:
+        try:
+            est._frame_categories = {int(i): [_dec(c) for c in cats]
+                                     for i, cats in meta["extra"][_FRAME_CATS].items()}
+        except (TypeError, ValueError, AttributeError):
+            raise ModelFormatError(f"{path}: bad categorical column categories") from None
     if _FLAT in meta["extra"]:
         from parml.tree._build import check_flat
         e = meta["extra"][_FLAT]

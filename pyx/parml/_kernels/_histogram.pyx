@@ -51,6 +51,8 @@ cdef extern from "parml/hist.h" nogil:
         int32_t missing_left
         double gl, hl, gr, hr
         int64_t nl, nr
+        int32_t is_cat, pad
+        uint32_t cats[8]
 
     ctypedef struct parml_split_ctx:
         const parml_hbin *hist
@@ -62,6 +64,7 @@ cdef extern from "parml/hist.h" nogil:
         double l2, min_hessian
         int64_t min_leaf
         const uint8_t *allowed
+        const uint8_t *is_cat
         parml_split *out
         ptrdiff_t fblock
     void parml_find_splits(parml_split_ctx *c, int n_threads, parml_parallel_for_fn pf)
@@ -72,7 +75,8 @@ cdef extern from "parml/hist.h" nogil:
     ptrdiff_t parml_partition_parallel(const uint8_t *B, ptrdiff_t n, int32_t *rows, ptrdiff_t m,
                                        ptrdiff_t feature, int32_t bin, int missing_left,
                                        int32_t missing_bin, int32_t *tmp, ptrdiff_t *scratch,
-                                       int n_threads, parml_parallel_for_fn pf)
+                                       int n_threads, parml_parallel_for_fn pf,
+                                       const uint32_t *cats)
 
 
 cdef extern from "parml/hist_grow.h" nogil:
@@ -84,6 +88,7 @@ cdef extern from "parml/hist_grow.h" nogil:
         const float *g
         const float *h
         double hconst
+        const uint8_t *is_cat
         ptrdiff_t max_leaves
         int max_depth
         int64_t min_leaf
@@ -104,13 +109,16 @@ cdef extern from "parml/hist_grow.h" nogil:
         int64_t *count
         int64_t *lo
         int64_t *hi
+        uint8_t *node_cat
+        uint32_t *cats
         ptrdiff_t n_nodes
     int parml_grow_tree(parml_grow_ctx *c)
 
 
 HBIN = np.dtype([("g", "<f8"), ("h", "<f8"), ("count", "<u4"), ("pad", "<u4")])
 SPLIT = np.dtype([("gain", "<f8"), ("bin", "<i4"), ("missing_left", "<i4"), ("gl", "<f8"),
-                  ("hl", "<f8"), ("gr", "<f8"), ("hr", "<f8"), ("nl", "<i8"), ("nr", "<i8")])
+                  ("hl", "<f8"), ("gr", "<f8"), ("hr", "<f8"), ("nl", "<i8"), ("nr", "<i8"),
+                  ("is_cat", "<i4"), ("pad", "<i4"), ("cats", "<u4", (8,))])
 STRATEGIES = {"features": 0, "samples": 1}
 BIN_BLOCK = 1024  # rows per task: the block's rows stay in L2 across the feature passes
 
@@ -244,8 +252,9 @@ def subtract(parent, child, out=None):
 
 def find_splits(hist, nb, int missing_bin, double G, double H, long long N, *, double l2=0.0,
                 double min_hessian=1e-3, long long min_leaf=1, double hconst=0.0, allowed=None,
-                int n_threads=1):
-    """(d,) SPLIT records: the best split of each feature (gain -inf: none allowed)."""
+                is_cat=None, int n_threads=1):
+    """(d,) SPLIT records: the best split of each feature (gain -inf: none allowed). is_cat:
+    uint8 (d,) flags of categorical features (their splits are sets of bins: is_cat, cats)."""
     shape = hist.shape if isinstance(hist, np.ndarray) and hist.ndim == 2 else (-1, -1)
     _need(hist, HBIN, shape, "hist")
     cdef Py_ssize_t d = hist.shape[0], nbins = hist.shape[1]
@@ -256,6 +265,8 @@ def find_splits(hist, nb, int missing_bin, double G, double H, long long N, *, d
         raise ValueError("find_splits: missing_bin must index a histogram bin")
     if allowed is not None:
         _need(allowed, np.uint8, (d,), "allowed")
+    if is_cat is not None:
+        _need(is_cat, np.uint8, (d,), "is_cat")
     out = np.empty(d, dtype=SPLIT)
     cdef parml_split_ctx c
     c.hist = <const parml_hbin *><uintptr_t>hist.ctypes.data
@@ -265,6 +276,7 @@ def find_splits(hist, nb, int missing_bin, double G, double H, long long N, *, d
     c.hconst, c.G, c.H, c.N = hconst, G, H, N
     c.l2, c.min_hessian, c.min_leaf = l2, min_hessian, min_leaf
     c.allowed = <const uint8_t *><uintptr_t>allowed.ctypes.data if allowed is not None else NULL
+    c.is_cat = <const uint8_t *><uintptr_t>is_cat.ctypes.data if is_cat is not None else NULL
     c.out = <parml_split *><uintptr_t>out.ctypes.data
     with nogil:
         parml_find_splits(&c, n_threads, parallel_for)
@@ -272,10 +284,11 @@ def find_splits(hist, nb, int missing_bin, double G, double H, long long N, *, d
 
 
 def partition(B, rows, Py_ssize_t feature, int bin, bint missing_left, int missing_bin,
-              bint checked=False, int n_threads=1):
+              bint checked=False, int n_threads=1, cats=None):
     """Stable in-place partition of rows (int32): left rows first. Returns the left count.
-    checked=True skips the scan of rows for out-of-range values. Large nodes run in parallel
-    (same result for any n_threads)."""
+    cats: uint32 (8,) set of bins going left (a categorical split; bin and missing_left are then
+    unused). checked=True skips the scan of rows for out-of-range values. Large nodes run in
+    parallel (same result for any n_threads)."""
     shape = B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1)
     _need(B, np.uint8, shape, "B")
     m = len(rows) if isinstance(rows, np.ndarray) else -1
@@ -293,21 +306,25 @@ def partition(B, rows, Py_ssize_t feature, int bin, bint missing_left, int missi
     cdef ptrdiff_t mm = m
     scratch = np.empty(2 * (m // 32768 + 2), dtype=np.intp)
     cdef ptrdiff_t *sp = <ptrdiff_t *><uintptr_t>scratch.ctypes.data
+    if cats is not None:
+        _need(cats, np.uint32, (8,), "cats")
+    cdef const uint32_t *cp = <const uint32_t *><uintptr_t>cats.ctypes.data if cats is not None else NULL
     with nogil:
         nl = parml_partition_parallel(bp, n, rp, mm, feature, bin, missing_left, missing_bin,
-                                      tp, sp, n_threads, parallel_for)
+                                      tp, sp, n_threads, parallel_for, cp)
     return nl
 
 
 def grow_tree_native(B, nb, int missing_bin, Py_ssize_t nbins, g, h, double hconst, rows,
                      Py_ssize_t max_leaves, max_depth, long long min_leaf, double l2,
-                     double min_hessian, str strategy="features", int n_threads=1):
+                     double min_hessian, str strategy="features", int n_threads=1, is_cat=None):
     """One gradient tree grown best-first natively (include/parml/hist_grow.h).
 
     g, h: float32 per training row (h None: constant hessian hconst > 0); rows: int32 rows of
     the tree (partitioned in place; None: all rows). Returns (nodes, rows): nodes is a dict of
     per-node arrays (feature, bin, left, right, depth, missing_left, value, gain, count, lo, hi;
-    lo/hi: the node's span of the returned, partitioned rows)."""
+    lo/hi: the node's span of the returned, partitioned rows; node_cat, cats (nodes x 8 uint32):
+    categorical splits and their left sets). is_cat: uint8 (d,) flags of categorical features."""
     shape = B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1)
     _need(B, np.uint8, shape, "B")
     cdef Py_ssize_t d = B.shape[0], n = B.shape[1]
@@ -332,13 +349,17 @@ def grow_tree_native(B, nb, int missing_bin, Py_ssize_t nbins, g, h, double hcon
         raise ValueError("grow_tree: max_leaves >= 2 and min_leaf >= 1")
     if strategy not in STRATEGIES:
         raise ValueError(f"grow_tree: strategy must be one of {tuple(STRATEGIES)}")
+    if is_cat is not None:
+        _need(is_cat, np.uint8, (d,), "is_cat")
     # a leaf holds at least min_leaf rows: no tree has more than m // min_leaf leaves
     cdef Py_ssize_t L = max(2, min(max_leaves, m // min_leaf + 1))
     cdef Py_ssize_t cap = 2 * L - 1
     nodes = {k: np.zeros(cap, dtype=dt) for k, dt in (
         ("feature", np.int32), ("bin", np.int32), ("left", np.int32), ("right", np.int32),
         ("depth", np.int32), ("missing_left", np.uint8), ("value", np.float64),
-        ("gain", np.float64), ("count", np.int64), ("lo", np.int64), ("hi", np.int64))}
+        ("gain", np.float64), ("count", np.int64), ("lo", np.int64), ("hi", np.int64),
+        ("node_cat", np.uint8))}
+    nodes["cats"] = np.zeros((cap, 8), dtype=np.uint32)
     cdef parml_grow_ctx c
     c.B = <const uint8_t *>_ptr(B)
     c.n, c.d = n, d
@@ -347,6 +368,7 @@ def grow_tree_native(B, nb, int missing_bin, Py_ssize_t nbins, g, h, double hcon
     c.g = <const float *>_ptr(g)
     c.h = <const float *>_ptr(h) if h is not None else NULL
     c.hconst = hconst if h is None else 0.0
+    c.is_cat = <const uint8_t *>_ptr(is_cat) if is_cat is not None else NULL
     c.max_leaves = L
     c.max_depth = -1 if max_depth is None else int(max_depth)
     c.min_leaf, c.l2, c.min_hessian = min_leaf, l2, min_hessian
@@ -366,6 +388,8 @@ def grow_tree_native(B, nb, int missing_bin, Py_ssize_t nbins, g, h, double hcon
     c.count = <int64_t *>_ptr(nodes["count"])
     c.lo = <int64_t *>_ptr(nodes["lo"])
     c.hi = <int64_t *>_ptr(nodes["hi"])
+    c.node_cat = <uint8_t *>_ptr(nodes["node_cat"])
+    c.cats = <uint32_t *>_ptr(nodes["cats"])
     cdef int rc
     with nogil:
         rc = parml_grow_tree(&c)

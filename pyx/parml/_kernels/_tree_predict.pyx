@@ -4,7 +4,7 @@ and after their parent, so a walk always ends) before any native code runs."""
 
 import numpy as np
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uintptr_t
 from libc.stddef cimport ptrdiff_t
 
 from parml._kernels._pool cimport parallel_for
@@ -25,6 +25,9 @@ cdef extern from "parml/tree_predict.h" nogil:
         const int32_t *tree_output
         ptrdiff_t n_trees, n_outputs, value_width
         double *out
+        const uint8_t *node_cat
+        const uint32_t *cats
+        const uint32_t *known
         ptrdiff_t block
     void parml_forest_task(void *ctx, ptrdiff_t t, int worker)
 
@@ -113,10 +116,25 @@ def check_forest(feature, threshold, missing_left, left, right, value, roots, tr
                           6: "forest: non-finite leaf value"}[err])
 
 
+def check_categorical(categorical, Py_ssize_t m, Py_ssize_t n_features):
+    """ValueError unless categorical = (node_cat uint8 (m,), cats uint32 (m, 8), known uint32
+    (n_features, 8)): the categorical splits of a forest of m nodes."""
+    if not (isinstance(categorical, tuple) and len(categorical) == 3):
+        raise ValueError("forest: categorical must be (node_cat, cats, known)")
+    for a, dt, shape, what in zip(categorical, (np.uint8, np.uint32, np.uint32),
+                                  ((m,), (m, 8), (n_features, 8)),
+                                  ("node_cat", "cats", "known")):
+        if not isinstance(a, np.ndarray) or a.dtype != dt or a.shape != shape \
+                or not a.flags.c_contiguous:
+            raise ValueError(f"forest: {what} must be C-contiguous {np.dtype(dt)} of shape {shape}")
+
+
 def predict_forest(X, feature, threshold, missing_left, left, right, value, roots, tree_output,
-                   Py_ssize_t n_outputs, int n_threads=1, out=None, bint checked=False):
+                   Py_ssize_t n_outputs, int n_threads=1, out=None, bint checked=False,
+                   categorical=None):
     """(n, n_outputs) float64: for each row, per output, the sum of its leaves' values (added
-    to `out` when given). checked=True skips check_forest (the caller validated already)."""
+    to `out` when given). checked=True skips check_forest (the caller validated already).
+    categorical: (node_cat, cats, known) when some splits are categorical (check_categorical)."""
     if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64) \
             or (X.shape[0] > 0 and X.shape[1] > 1 and X.strides[1] != X.itemsize):
         raise ValueError("predict_forest: X must be a 2-D float32/float64 array with contiguous rows")
@@ -124,6 +142,8 @@ def predict_forest(X, feature, threshold, missing_left, left, right, value, root
     if not checked:
         check_forest(feature, threshold, missing_left, left, right, value, roots, tree_output,
                      X.shape[1], n_outputs)
+        if categorical is not None:
+            check_categorical(categorical, len(feature), X.shape[1])
     if out is None:
         out = np.zeros((n, n_outputs))
     if not isinstance(out, np.ndarray) or out.dtype != np.float64 or out.shape != (n, n_outputs) \
@@ -148,6 +168,11 @@ def predict_forest(X, feature, threshold, missing_left, left, right, value, root
     c.value_width = 1 if value.ndim == 1 else n_outputs
     c.out = <double *>_ptr(out)
     c.block = ROW_BLOCK
+    c.node_cat, c.cats, c.known = NULL, NULL, NULL
+    if categorical is not None:
+        c.node_cat = <const uint8_t *>_ptr(categorical[0])
+        c.cats = <const uint32_t *>_ptr(categorical[1])
+        c.known = <const uint32_t *>_ptr(categorical[2])
     cdef ptrdiff_t ntask = (n + ROW_BLOCK - 1) // ROW_BLOCK
     cdef ptrdiff_t t
     with nogil:

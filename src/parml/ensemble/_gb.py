@@ -15,7 +15,6 @@ from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
-    _num_features,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
@@ -28,6 +27,7 @@ from parml._threads import effective_n_threads
 from parml._tuner import ThreadTuner
 from parml.linear_model._data import plain_rows
 
+from . import _categorical as C
 from . import _gb_losses as L
 from ._gb_scoring import Progress, ScoreKeeper, scoring_constraint
 from ._grower import grow_tree, make_bins
@@ -44,17 +44,25 @@ class _Forest:
         self._flat = None
 
     KEYS = ("feature", "threshold", "missing_left", "left", "right", "value")
+    CAT_KEYS = ("node_cat", "cats")   # present when the model has categorical features
+    known = None                      # (d, 8) uint32: categories seen in training, or None
 
     @classmethod
-    def from_flat(cls, flat, n_outputs, n_features):
+    def from_flat(cls, flat, n_outputs, n_features, known=None):
         """The forest of flat arrays (as saved by parml.save), structure checked."""
         TP.check_forest(*(flat[k] for k in cls.KEYS), flat["roots"], flat["tree_output"],
                         n_features, n_outputs)
+        keys = cls.KEYS
+        if known is not None:
+            TP.check_categorical((flat["node_cat"], flat["cats"], known), len(flat["feature"]),
+                                 n_features)
+            keys = cls.KEYS + cls.CAT_KEYS
         f = cls(n_outputs)
+        f.known = known
         bounds = list(flat["roots"]) + [len(flat["value"])]
         for t, out in enumerate(flat["tree_output"]):
             lo, hi = int(bounds[t]), int(bounds[t + 1])
-            f.parts.append(({k: flat[k][lo:hi] for k in cls.KEYS}, int(out)))
+            f.parts.append(({k: flat[k][lo:hi] for k in keys}, int(out)))
         f._flat = flat  # predict walks the loaded (memory-mapped, shared) arrays directly
         return f
 
@@ -62,10 +70,14 @@ class _Forest:
         self.parts.append((arrays, output))
         self._flat = None
 
+    def keys(self):
+        return self.KEYS + (self.CAT_KEYS if self.known is not None else ())
+
     def flat(self):
         """All trees as one set of node arrays (cached; None without trees)."""
         if self._flat is None and self.parts:
-            flat = {k: np.concatenate([a[k] for a, _ in self.parts]) for k in self.KEYS}
+            flat = {k: np.ascontiguousarray(np.concatenate([a[k] for a, _ in self.parts]))
+                    for k in self.keys()}
             sizes = [len(a["value"]) for a, _ in self.parts]
             flat["roots"] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
             flat["tree_output"] = np.array([o for _, o in self.parts], dtype=np.int32)
@@ -77,53 +89,10 @@ class _Forest:
         f = self.flat()
         if f is None:
             return out
+        cat = None if self.known is None else (f["node_cat"], f["cats"], self.known)
         return TP.predict_forest(X, *(f[k] for k in self.KEYS), f["roots"], f["tree_output"],
-                                 self.n_outputs, n_threads=n_threads, out=out, checked=checked)
-
-
-def _categorical_columns(X):
-    """Names of a dataframe's columns with a categorical dtype (pandas "category", polars
-    Categorical / Enum); none for arrays."""
-    cols, dtypes = getattr(X, "columns", None), getattr(X, "dtypes", None)
-    if cols is None or dtypes is None:
-        return []
-    return [c for c, dt in zip(list(cols), list(dtypes))
-            if str(dt).lower().startswith(("category", "categorical", "enum"))]
-
-
-def _check_not_categorical(X, spec):
-    """parml grows numeric splits only (categorical splits are not implemented yet), so a
-    categorical_features spec that marks any feature categorical is refused instead of being
-    silently treated as numeric. X: the data as passed to fit, before conversion (the dtypes of
-    a dataframe's columns are what "from_dtype" reads)."""
-    if spec is None:
-        return
-    if isinstance(spec, str):  # "from_dtype": the dataframe's categorical columns
-        cats = _categorical_columns(X)
-        if cats:
-            raise NotImplementedError(
-                f"X has categorical columns {cats[:5]}{'...' if len(cats) > 5 else ''}; parml's "
-                "HistGradientBoosting has no categorical splits yet. Encode them as numbers "
-                "(e.g. OrdinalEncoder) or pass categorical_features=None to treat them as "
-                "numeric.")
-        return
-    mask = np.asarray(spec)
-    if mask.size == 0:
-        return  # no feature is categorical
-    if mask.dtype == bool:
-        try:
-            n_features = _num_features(X)
-        except TypeError:
-            n_features = None  # X is not 2-D: validate_data will say so
-        if mask.ndim != 1 or (n_features is not None and len(mask) != n_features):
-            raise ValueError(f"categorical_features as a boolean mask needs one entry per "
-                             f"feature ({n_features}), got shape {mask.shape}")
-        if not mask.any():
-            return
-    raise NotImplementedError(
-        f"categorical_features={spec!r} marks features as categorical; parml's "
-        "HistGradientBoosting has no categorical splits yet. Encode them as numbers or pass "
-        "categorical_features=None.")
+                                 self.n_outputs, n_threads=n_threads, out=out, checked=checked,
+                                 categorical=cat)
 
 
 class _NativeGradients:
@@ -211,6 +180,8 @@ class _BaseHGB(BaseEstimator):
 
     # ---- input -------------------------------------------------------------------------------
     def _check_X(self, X, reset):
+        if getattr(self, "_frame_categories", None):  # categorical dataframe columns -> codes
+            X = C.encode_frame(X, self._frame_categories, fit=False)
         if reset or not plain_rows(self, X):  # plain float rows skip ~40 us of validation
             X = validate_data(self, X, dtype=[np.float64, np.float32], order="C",
                               ensure_all_finite="allow-nan", reset=reset)
@@ -259,12 +230,22 @@ class _BaseHGB(BaseEstimator):
         warm = bool(self.warm_start) and getattr(self, "n_iter_", 0) > 0 \
             and hasattr(self, "_forest")
         old = (self.n_features_in_, getattr(self, "classes_", None)) if warm else None
-        _check_not_categorical(X, self.categorical_features)
+        cat_mask = C.resolve_mask(self.categorical_features, X)
+        frame_cats = {}
+        if isinstance(self.categorical_features, str):  # "from_dtype": codes of their categories
+            X = C.encode_frame(X, frame_cats, fit=True)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C",
                              ensure_all_finite="allow-nan", y_numeric=not self._is_clf)
         if np.isinf(X).any():
             raise ValueError("Input X contains infinity; NaN means missing, infinity is refused.")
-        self.is_categorical_ = None  # scikit-learn's value when no feature is categorical
+        if cat_mask is not None:
+            C.check_codes(X, cat_mask, self.max_bins)
+        if warm and not np.array_equal(cat_mask if cat_mask is not None else [],
+                                       self.is_categorical_ if self.is_categorical_ is not None
+                                       else []):
+            raise ValueError("warm_start: the categorical features differ from the first fit's")
+        self.is_categorical_ = cat_mask  # None when no feature is categorical (scikit-learn's)
+        self._frame_categories = frame_cats
         sw = None
         if sample_weight is not None:
             sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
@@ -306,7 +287,8 @@ class _BaseHGB(BaseEstimator):
                 val = None  # scikit-learn ignores a validation set it does not stop on
         Xt, _, Yt, swt = train
         Xv = None if val is None else val[0]
-        data = make_bins(Xt, self.max_bins, random_state=rng.randint(2**31), n_threads=nt)
+        data = make_bins(Xt, self.max_bins, random_state=rng.randint(2**31), n_threads=nt,
+                         is_cat=cat_mask)
         score_seed = rng.randint(2**31)
         loss = self._loss_fn()
         if warm:
@@ -320,6 +302,8 @@ class _BaseHGB(BaseEstimator):
             raw = np.tile(self._baseline, (len(Xt), 1))
             raw_val = None if Xv is None else np.tile(self._baseline, (len(Xv), 1))
             self._forest = _Forest(K)
+            if cat_mask is not None:  # categories seen in training; others are missing later
+                self._forest.known = C.known_categories(data.B, cat_mask, data.missing_bin)
             self.train_score_, self.validation_score_ = [], []
             self.n_iter_ = 0
         keeper = None
@@ -364,6 +348,7 @@ class _BaseHGB(BaseEstimator):
                 trees.append(tree)
                 if raw_val is not None:
                     part = _Forest(K)
+                    part.known = self._forest.known
                     part.add(arrays, k)
                     part.predict(Xv, raw_val, nt)
             self.n_iter_ = it + 1
@@ -405,6 +390,7 @@ class _BaseHGB(BaseEstimator):
         nt = effective_n_threads(self.n_threads)
         for it in range(self.n_iter_):
             part = _Forest(K)
+            part.known = self._forest.known
             for arrays, k in self._forest.parts[it * K:(it + 1) * K]:
                 part.add(arrays, k)
             part.predict(X, out, nt)
@@ -420,10 +406,10 @@ _COMMON_DOC = """
     Parameters and attributes are scikit-learn's (see its documentation), plus ``n_threads``
     (None: all available cores, see parml's threading notes), with these differences:
 
-    - ``categorical_features``: parml has no categorical splits yet. None, "from_dtype" on data
-      without categorical dtypes, and a spec that marks no feature (empty, all-False mask) are
-      accepted; anything that marks a feature categorical raises NotImplementedError rather
-      than being treated as numeric. ``is_categorical_`` is therefore always None.
+    - ``categorical_features``: None, "from_dtype" (a dataframe's categorical columns), a
+      boolean mask, integer indices or feature names, as in scikit-learn. Categorical values are
+      integer codes below max_bins (NaN and negative values are missing); a split sends a set of
+      categories left, and categories not seen in training follow the missing direction.
     - ``verbose``: progress on stderr; 1 shows one line updated in place (iteration, time
       elapsed and left, the latest train/validation loss or score when early stopping computes
       them) and a summary at the end; 2 prints one line per iteration.

@@ -22,22 +22,36 @@ class Binned:
     edges: list              # d float64 arrays: bin b holds edges[b-1] < x <= edges[b]
     missing_bin: int
     nbins: int               # histogram slots per feature (missing_bin + 1)
+    is_cat: np.ndarray = None  # uint8 (d,) flags of categorical features (bins = codes), or None
     nb: np.ndarray = field(init=False)  # non-missing bins per feature (int32)
 
     def __post_init__(self):
         self.nb = np.array([len(e) + 1 for e in self.edges], dtype=np.int32)
 
 
-def make_bins(X, max_bins=255, subsample=200_000, random_state=0, n_threads=1):
-    """Bin edges from quantiles of (a subsample of) X, then X binned: Binned."""
+def make_bins(X, max_bins=255, subsample=200_000, random_state=0, n_threads=1, is_cat=None):
+    """Bin edges from quantiles of (a subsample of) X, then X binned: Binned. is_cat: boolean
+    mask of categorical features, whose values are integer codes < max_bins (checked by the
+    caller): a code is its own bin, negative values are missing."""
     if not 2 <= max_bins <= 255:
         raise ValueError(f"max_bins must be in 2..255, got {max_bins}")
     n, d = X.shape
+    cat = np.zeros(d, dtype=bool) if is_cat is None else np.asarray(is_cat, dtype=bool)
+    if cat.any():
+        neg = [f for f in np.flatnonzero(cat) if (X[:, f] < 0).any()]
+        if neg:  # negative codes mean missing: binned as NaN
+            X = X.copy()
+            for f in neg:
+                X[X[:, f] < 0, f] = np.nan
+        top = {f: np.nanmax(X[:, f]) if not np.isnan(X[:, f]).all() else 0.0
+               for f in np.flatnonzero(cat)}
     rows = X
     if n > subsample:
         rng = np.random.default_rng(random_state)
         rows = X[np.sort(rng.choice(n, subsample, replace=False))]
     def feature_edges(f):
+        if cat[f]:  # codes 0..top: edges at the half-integers, so bin = code
+            return np.arange(int(top[f]), dtype=np.float64) + 0.5
         col = np.sort(rows[:, f].astype(np.float64))   # NaN sorts last
         col = col[:np.searchsorted(col, np.nan)] if np.isnan(col[-1:]).any() else col
         distinct = col[np.r_[True, col[1:] != col[:-1]]] if len(col) else col
@@ -57,7 +71,8 @@ def make_bins(X, max_bins=255, subsample=200_000, random_state=0, n_threads=1):
     missing_bin = max_bins
     B = K.bin_data(np.ascontiguousarray(X) if not X.flags.c_contiguous else X, edges,
                    missing_bin, n_threads)
-    return Binned(B, edges, missing_bin, missing_bin + 1)
+    return Binned(B, edges, missing_bin, missing_bin + 1,
+                  cat.astype(np.uint8) if cat.any() else None)
 
 
 @dataclass
@@ -77,6 +92,8 @@ class Tree:
     depth: list = field(default_factory=list)
     rows_buffer: np.ndarray = None
     leaf_spans: dict = field(default_factory=dict)
+    node_cat: np.ndarray = None   # uint8 per node: a categorical split (data with categories)
+    cats: np.ndarray = None       # uint32 (nodes, 8): the categories each such split sends left
 
     def add(self, count, value, depth):
         for a, v in ((self.feature, 0), (self.bin, -1), (self.threshold, 0.0),
@@ -88,11 +105,15 @@ class Tree:
         return len(self.value) - 1
 
     def arrays(self):
-        return dict(feature=np.array(self.feature, np.int32),
-                    threshold=np.array(self.threshold, np.float64),
-                    missing_left=np.array(self.missing_left, np.uint8),
-                    left=np.array(self.left, np.int32), right=np.array(self.right, np.int32),
-                    value=np.array(self.value, np.float64))
+        a = dict(feature=np.array(self.feature, np.int32),
+                 threshold=np.array(self.threshold, np.float64),
+                 missing_left=np.array(self.missing_left, np.uint8),
+                 left=np.array(self.left, np.int32), right=np.array(self.right, np.int32),
+                 value=np.array(self.value, np.float64))
+        if self.node_cat is not None:
+            a["node_cat"] = np.ascontiguousarray(self.node_cat, np.uint8)
+            a["cats"] = np.ascontiguousarray(self.cats, np.uint32)
+        return a
 
 
 def _leaf_value(G, H, l2):
@@ -109,7 +130,8 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
         rows = np.array(rows, dtype=np.int32)  # partitioned in place: never the caller's array
     nodes, buf = K.grow_tree_native(
         data.B, data.nb, data.missing_bin, data.nbins, g, h, hconst if h is None else 0.0, rows,
-        max_leaf_nodes, max_depth, min_samples_leaf, l2, min_hessian, strategy, n_threads)
+        max_leaf_nodes, max_depth, min_samples_leaf, l2, min_hessian, strategy, n_threads,
+        data.is_cat)
     tree = Tree()
     split = nodes["left"] >= 0
     th = np.zeros(len(split))
@@ -127,6 +149,10 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
     tree.gain = nodes["gain"].tolist()
     tree.depth = nodes["depth"].tolist()
     tree.rows_buffer = buf
+    if data.is_cat is not None:
+        tree.node_cat, tree.cats = nodes["node_cat"], nodes["cats"]
+        th[nodes["node_cat"] == 1] = 0.0  # a set, not a threshold: never read for these
+        tree.threshold = th.tolist()
     leaves = np.flatnonzero(~split)
     tree.leaf_spans = {int(j): (int(nodes["lo"][j]), int(nodes["hi"][j])) for j in leaves}
     return tree, {j: buf[a:b] for j, (a, b) in tree.leaf_spans.items()}
