@@ -101,7 +101,10 @@ typedef struct {
     const int32_t *y_cls;      /* IN  class per row (gini / entropy) */
     const double *y_reg;       /* IN  target per row (mse) */
     int K, crit;               /* classes (1 for mse) */
-    const double *base_w;      /* IN  per-row weight (sample_weight x class_weight) or NULL */
+    const double *base_w;      /* IN  per-row weight (sample_weight x class_weight) or NULL;
+                                *      used as the tree's weights without bootstrap */
+    const double *cdf;         /* IN  bootstrap: running sums of base_w (rows drawn with
+                                *      probability proportional to it), or NULL: uniform */
     int bootstrap, balanced_subsample;
     ptrdiff_t n_boot;
     int max_depth;             /* < 0: none */
@@ -329,10 +332,13 @@ static parml_tb_split parml_tb_best_split(parml_tb_grower *g, ptrdiff_t lo, ptrd
                     }
                     const double gain = pl + pr - parent;
                     if (gain > best.gain) {
-                        best.ok = 1; best.gain = gain; best.feature = f; best.bin = b;
+                        best.ok = 1; best.gain = gain; best.feature = f;
+                        /* "every value left, missing right" holds for any value at predict
+                         * time: recorded on the feature's last bin (threshold +inf) */
+                        best.bin = b == maxb ? c->nb[f] - 1 : b;
                         /* no missing rows in the node: NaN at predict time follows the larger
-                         * child (scikit-learn's rule) */
-                        best.mleft = n_miss ? side : (nl >= nr);
+                         * child, ties to the right (scikit-learn's rule) */
+                        best.mleft = n_miss ? side : (nl > nr);
                     }
                 }
             }
@@ -393,10 +399,10 @@ static int32_t parml_tb_node(parml_tb_grower *g, ptrdiff_t lo, ptrdiff_t hi, int
     if (id < 0) return id;
     const ptrdiff_t m = hi - lo;
     if ((c->max_depth >= 0 && depth >= c->max_depth) || m < c->min_split || m < 2 * c->min_leaf
-        || W < 2 * g->s->min_wleaf || g->nodes.impurity[id] <= 1e-7)
+        || W < 2 * g->s->min_wleaf || g->nodes.impurity[id] <= 1e-12)
         return id;
     *sp = parml_tb_best_split(g, lo, hi, W);
-    if (sp->ok && sp->gain / g->s->w_root + 1e-7 < c->min_impurity_decrease) sp->ok = 0;
+    if (sp->ok && sp->gain / g->s->w_root + 1e-12 < c->min_impurity_decrease) sp->ok = 0;
     return id;
 }
 
@@ -605,6 +611,28 @@ static int parml_tb_grow_two_stage(parml_tb_grower *g, ptrdiff_t m, uint64_t see
     return rc;
 }
 
+/* ---- bootstrap: n_boot rows drawn with replacement, uniformly or with probability proportional
+ * to the weights (scikit-learn >= 1.8: the tree then weighs rows by their counts alone). The
+ * first draws of the tree's stream: out-of-bag code regenerates the same counts from the seed. */
+static void parml_tb_draw(const parml_tb_ctx *c, uint64_t *rng, int32_t *cnt)
+{
+    const ptrdiff_t n = c->n;
+    if (c->cdf == NULL) {
+        for (ptrdiff_t j = 0; j < c->n_boot; ++j) cnt[parml_tb_below(rng, (uint64_t)n)] += 1;
+        return;
+    }
+    const double total = c->cdf[n - 1];
+    for (ptrdiff_t j = 0; j < c->n_boot; ++j) {
+        const double u = (double)(parml_tb_next(rng) >> 11) * 0x1.0p-53 * total;
+        ptrdiff_t lo = 0, hi = n - 1;          /* first row whose running sum exceeds u */
+        while (lo < hi) {
+            const ptrdiff_t mid = lo + (hi - lo) / 2;
+            if (c->cdf[mid] > u) hi = mid; else lo = mid + 1;
+        }
+        cnt[lo] += 1;
+    }
+}
+
 /* ---- one tree: its sample (bootstrap), then growth --------------------------------------- */
 static int parml_tb_tree(const parml_tb_ctx *c, ptrdiff_t t, int threads)
 {
@@ -618,19 +646,22 @@ static int parml_tb_tree(const parml_tb_ctx *c, ptrdiff_t t, int threads)
     if (c->bootstrap) {
         cnt = (int32_t *)calloc((size_t)(n > 0 ? n : 1), sizeof(int32_t));
         if (!cnt) return -1;
-        for (ptrdiff_t j = 0; j < c->n_boot; ++j) cnt[parml_tb_below(&rng, (uint64_t)n)] += 1;
+        parml_tb_draw(c, &rng, cnt);
     }
     double cw[256];
     const int use_cw = c->balanced_subsample && c->y_cls && c->K <= 256;
     if (use_cw) {  /* class weights from this bootstrap sample's class frequencies */
         double tot[256] = {0};
         ptrdiff_t drawn = 0;
+        int present = 0;
         for (ptrdiff_t i = 0; i < n; ++i) {
             const double k = cnt ? cnt[i] : 1;
             tot[c->y_cls[i]] += k;
             drawn += (ptrdiff_t)k;
         }
-        for (int k = 0; k < c->K; ++k) cw[k] = tot[k] > 0 ? drawn / (c->K * tot[k]) : 0.0;
+        for (int k = 0; k < c->K; ++k) present += tot[k] > 0;
+        /* "balanced" on the drawn sample, over the classes it holds (scikit-learn's rule) */
+        for (int k = 0; k < c->K; ++k) cw[k] = tot[k] > 0 ? drawn / (present * tot[k]) : 0.0;
     }
     s.rows = (int32_t *)malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
     s.w = (double *)malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
@@ -641,8 +672,10 @@ static int parml_tb_tree(const parml_tb_ctx *c, ptrdiff_t t, int threads)
     double wr = 0.0;
     uint8_t *bits = c->inbag ? c->inbag + t * ((n + 7) / 8) : NULL;
     for (ptrdiff_t i = 0; i < n; ++i) {
-        double w = c->base_w ? c->base_w[i] : 1.0;
-        if (cnt) w *= cnt[i];
+        /* drawn in proportion to the weights (cdf): a row counts by its draws alone;
+         * drawn uniformly: its weight times its draws */
+        const double bw = c->base_w ? c->base_w[i] : 1.0;
+        double w = cnt ? (double)cnt[i] * (c->cdf ? 1.0 : bw) : bw;
         if (use_cw) w *= cw[c->y_cls[i]];
         if (bits && cnt && cnt[i]) bits[i >> 3] |= (uint8_t)(1u << (i & 7));
         if (!(w > 0)) continue;  /* as scikit-learn: zero-weight rows are not in the tree */
@@ -652,7 +685,7 @@ static int parml_tb_tree(const parml_tb_ctx *c, ptrdiff_t t, int threads)
         wr += w;
         ++m;
     }
-    if (bits && !cnt) memset(bits, 0xFF, (size_t)((n + 7) / 8));
+    if (bits && !cnt) memset(bits, 0xFF, (size_t)((n + 7) / 8));  /* padding bits unused */
     s.w_root = wr;
     s.min_wleaf = c->min_wleaf_frac * wr;
     if (parml_tb_grower_init(&g, c, &s, parml_tb_next(&rng), m)) goto done;
@@ -686,6 +719,24 @@ static int parml_tb_build(const parml_tb_ctx *c, int n_threads)
     else
         for (ptrdiff_t t = 0; t < c->n_trees; ++t) parml_tb_tree_task(&x, t, 0);
     return failed ? -1 : 0;
+}
+
+/* ---- in-bag bits regenerated from the trees' seeds (the same first draws as the build) ----- */
+typedef struct { const parml_tb_ctx *c; uint8_t *bits; int *failed; } parml_tb_inbag_ctx;
+
+static void parml_tb_inbag_task(void *vctx, ptrdiff_t t, int worker)
+{
+    parml_tb_inbag_ctx *x = (parml_tb_inbag_ctx *)vctx;
+    const ptrdiff_t n = x->c->n, nbytes = (n + 7) / 8;
+    uint64_t rng = x->c->seeds[t];
+    int32_t *cnt = (int32_t *)calloc((size_t)(n > 0 ? n : 1), sizeof(int32_t));
+    (void)worker;
+    if (!cnt) { *x->failed = 1; return; }
+    parml_tb_draw(x->c, &rng, cnt);
+    uint8_t *b = x->bits + t * nbytes;
+    for (ptrdiff_t i = 0; i < n; ++i)
+        if (cnt[i]) b[i >> 3] |= (uint8_t)(1u << (i & 7));
+    free(cnt);
 }
 
 /* ---- out-of-bag sums: each row through every tree it was not drawn for, in tree order ------ */

@@ -37,6 +37,7 @@ cdef extern from "parml/tree_build.h" nogil:
         const double *y_reg
         int K, crit
         const double *base_w
+        const double *cdf
         int bootstrap, balanced_subsample
         ptrdiff_t n_boot
         int max_depth
@@ -67,6 +68,11 @@ cdef extern from "parml/tree_build.h" nogil:
         int32_t *count
         ptrdiff_t block
     void parml_tb_oob_task(void *ctx, ptrdiff_t t, int worker)
+    ctypedef struct parml_tb_inbag_ctx:
+        const parml_tb_ctx *c
+        uint8_t *bits
+        int *failed
+    void parml_tb_inbag_task(void *ctx, ptrdiff_t t, int worker)
 
 CRITERIA = {"gini": 0, "entropy": 1, "log_loss": 1, "squared_error": 2}
 OOB_BLOCK = 1024
@@ -110,8 +116,19 @@ cdef dict _take(parml_tb_nodes *t):
     return out
 
 
+def _check_cdf(cdf, Py_ssize_t n):
+    if cdf is None:
+        return
+    _need(cdf, np.float64, (n,), "cdf")
+    if n and (not np.isfinite(cdf[n - 1]) or not cdf[n - 1] > 0 or (np.diff(cdf) < 0).any()
+              or cdf[0] < 0):
+        raise ValueError("tree builder: cdf must be non-decreasing running sums of non-negative "
+                         "weights with a positive finite total")
+
+
 def build_trees(B, nb, int missing_bin, y, int K, str criterion, base_w, seeds, *,
                 bint bootstrap=False, Py_ssize_t n_boot=0, bint balanced_subsample=False,
+                cdf=None,
                 max_depth=None, Py_ssize_t min_samples_split=2, Py_ssize_t min_samples_leaf=1,
                 double min_weight_fraction_leaf=0.0, double min_impurity_decrease=0.0,
                 max_leaf_nodes=None, int max_features=-1, bint want_inbag=False,
@@ -119,7 +136,10 @@ def build_trees(B, nb, int missing_bin, y, int K, str criterion, base_w, seeds, 
     """Build len(seeds) trees on binned data B (d, n) uint8.
 
     y: int32 class indices in [0, K) (gini/entropy) or float64 targets (squared_error);
-    base_w: float64 per-row weights or None; seeds: uint64, one per tree. Returns (trees,
+    base_w: float64 per-row weights or None (the trees' weights without bootstrap); seeds:
+    uint64, one per tree. With bootstrap, n_boot rows are drawn per tree: with cdf (running sums
+    of base_w) in proportion to the weights, and a tree weighs rows by their counts alone
+    (scikit-learn >= 1.8); without cdf uniformly, each row weighing base_w x its count. Returns (trees,
     inbag): trees is a list of dicts of node arrays (feature, bin, left, right, missing_left,
     value (nodes x W), impurity, wsum, gain, count, depth); inbag is (n_trees, ceil(n/8)) uint8
     bits of the rows each tree drew (bootstrap), or None."""
@@ -135,6 +155,11 @@ def build_trees(B, nb, int missing_bin, y, int K, str criterion, base_w, seeds, 
         raise ValueError("tree builder: missing_bin must be in 1..255")
     if n == 0 or n > 2**31 - 1:
         raise ValueError(f"tree builder: need 1 .. 2**31-1 rows, got {n}")
+    if d and int(B.max()) > missing_bin:  # a bin past missing_bin would index past a histogram
+        raise ValueError("tree builder: B holds bins above missing_bin")
+    if d and (nb.min() < 1 or nb.max() > missing_bin):
+        raise ValueError("tree builder: nb must be in 1..missing_bin")
+    _check_cdf(cdf, n)
     if crit == 2:
         _need(y, np.float64, (n,), "y")
         K = 1
@@ -169,6 +194,7 @@ def build_trees(B, nb, int missing_bin, y, int K, str criterion, base_w, seeds, 
     c.y_reg = <const double *>_ptr(y) if crit == 2 else NULL
     c.K, c.crit = K, crit
     c.base_w = <const double *>_ptr(base_w) if base_w is not None else NULL
+    c.cdf = <const double *>_ptr(cdf) if cdf is not None and bootstrap else NULL
     c.bootstrap, c.balanced_subsample, c.n_boot = bootstrap, balanced_subsample, n_boot
     c.max_depth = -1 if max_depth is None else int(max_depth)
     c.min_split, c.min_leaf = min_samples_split, min_samples_leaf
@@ -237,3 +263,34 @@ def oob_sums(B, int missing_bin, flat, inbag, Py_ssize_t W, int n_threads=1):
             for t in range(ntask):
                 parml_tb_oob_task(&c, t, 0)
     return total, count
+
+
+def inbag_bits(seeds, Py_ssize_t n, Py_ssize_t n_boot, cdf=None, int n_threads=1):
+    """(n_trees, ceil(n/8)) uint8: the rows each tree's bootstrap drew, regenerated from its
+    seed exactly as build_trees drew them (so out-of-bag code needs no stored bits)."""
+    _need(seeds, np.uint64, (len(seeds),), "seeds")
+    if n < 1 or n_boot < 1:
+        raise ValueError("inbag_bits: n and n_boot must be >= 1")
+    _check_cdf(cdf, n)
+    cdef Py_ssize_t T = len(seeds)
+    bits = np.zeros((T, (n + 7) // 8), dtype=np.uint8)
+    cdef parml_tb_ctx c
+    c.n = n
+    c.n_boot = n_boot
+    c.cdf = <const double *>_ptr(cdf) if cdf is not None else NULL
+    c.seeds = <const uint64_t *>_ptr(seeds)
+    cdef int failed = 0
+    cdef parml_tb_inbag_ctx x
+    x.c = &c
+    x.bits = <uint8_t *>_ptr(bits)
+    x.failed = &failed
+    cdef ptrdiff_t t
+    with nogil:
+        if n_threads > 1 and T > 1:
+            parallel_for(T, n_threads, parml_tb_inbag_task, &x)
+        else:
+            for t in range(T):
+                parml_tb_inbag_task(&x, t, 0)
+    if failed:
+        raise MemoryError("inbag_bits: out of memory")
+    return bits

@@ -5,6 +5,7 @@ is the same for any n_threads."""
 from __future__ import annotations
 
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -59,61 +60,53 @@ class _BaseForest(BaseEstimator):
         X, y = TB.check_X_fit(self, X, y, self._is_clf)
         n, d = X.shape
         nt = effective_n_threads(self.n_threads if self.n_threads is not None else self.n_jobs)
+        cw = self.class_weight if self._is_clf else None
+        if cw == "balanced_subsample" and not self.bootstrap:
+            cw = "balanced"  # without a subsample it is the same thing (scikit-learn's rule)
         if self._is_clf:
             classes, yi = TB.encode_classes(y)
             K, target = len(classes), yi
-            balanced_sub = self.class_weight == "balanced_subsample"
-            base_w = TB.base_weights(sample_weight, X, self.class_weight, classes, yi)
+            base_w = TB.base_weights(sample_weight, X, cw, classes, yi, weighted_balance=True)
         else:
-            classes, K, target, balanced_sub = None, 1, np.ascontiguousarray(y), False
+            classes, K, target = None, 1, np.ascontiguousarray(y)
             base_w = TB.base_weights(sample_weight, X, None, None, None)
         old = self._trees if self.warm_start and hasattr(self, "_flat") else []
-        if old and not hasattr(self, "_edges"):
-            raise ValueError("warm_start needs the first fit's bins, which a loaded model does "
-                             "not keep; fit a new forest")
         if old and self.n_estimators < len(old):
             raise ValueError(f"n_estimators={self.n_estimators} must be larger or equal to "
                              f"len(estimators_)={len(old)} when warm_start==True")
+        if old and not hasattr(self, "_edges"):
+            raise ValueError("warm_start needs the first fit's bins, which a loaded model does "
+                             "not keep; fit a new forest")
+        if old and self.n_estimators == len(old):
+            warnings.warn("Warm-start fitting without increasing n_estimators does not fit new "
+                          "trees.", UserWarning)
         if old:  # the first fit's bin edges and seed sequence: the new trees continue it
             data = TB.rebin(X, self._edges, self._missing_bin, nt)
             seed_seq = self._seed_seq
         else:
             rng = check_random_state(self.random_state)
-            data = TB.bins_for(X, self.max_bins, rng.randint(2**31), nt)
+            data = TB.bins_for(X, self.max_bins, rng.randint(2**31), nt, base_w)
             seed_seq = int(rng.randint(2**31))
         # tree i's seed depends on (random_state, i) only: warm starts continue the sequence
         seeds = np.random.default_rng(seed_seq).integers(
             0, 2**63 - 1, size=self.n_estimators, dtype=np.int64).astype(np.uint64)
         mf = TB.resolve_max_features(self.max_features, d)
-        n_boot = n
-        if self.bootstrap and self.max_samples is not None:
-            ms = self.max_samples
-            if isinstance(ms, Integral) and ms > n:
-                raise ValueError(f"max_samples must be <= n_samples={n}, got {ms}")
-            n_boot = ms if isinstance(ms, Integral) else max(int(round(n * ms)), 1)
-        # in-bag bits: for oob_score, and kept under warm_start so a later oob_score has them
-        want_inbag = self.bootstrap and (bool(self.oob_score) or self.warm_start)
-        prev = getattr(self, "_inbag", None) if old else None
-        if old and self.oob_score and prev is None:
-            raise ValueError("oob_score with warm_start needs the in-bag rows of the earlier "
-                             "trees: fit with warm_start=True from the start")
-        new, inbag = [], prev
+        n_boot = TB.n_bootstrap(self.max_samples, n, base_w) if self.bootstrap else n
+        new = []
         if self.n_estimators > len(old):
             crit = "entropy" if self.criterion == "log_loss" else self.criterion
-            new, fresh = TB.build(self, data, target, K, crit, base_w, seeds[len(old):],
-                                  max_features=mf, bootstrap=self.bootstrap, n_boot=n_boot,
-                                  balanced_subsample=balanced_sub, want_inbag=want_inbag,
-                                  n_threads=nt)
-            inbag = fresh if prev is None or fresh is None else np.concatenate([prev, fresh])
+            new = TB.build(self, data, target, K, crit, base_w, seeds[len(old):],
+                           max_features=mf, bootstrap=self.bootstrap, n_boot=n_boot,
+                           balanced_subsample=cw == "balanced_subsample", n_threads=nt)
         self._flat = TB.flatten(old + new)
+        self._seeds = seeds
         self._edges, self._missing_bin, self._seed_seq = data.edges, data.missing_bin, seed_seq
-        self._inbag = inbag if want_inbag else None
         self.n_outputs_ = 1
         self.max_features_ = mf
         if self._is_clf:
             self.classes_, self.n_classes_ = classes, K
         if self.oob_score:
-            self._set_oob(data, target, base_w, nt)
+            self._set_oob(data, target, base_w, n_boot, nt)
         if self.verbose:
             print(f"{type(self).__name__}: {len(new)} trees in {time.perf_counter() - t0:.2f} s "
                   f"({nt} threads)")
@@ -124,9 +117,9 @@ class _BaseForest(BaseEstimator):
         """Per-tree node arrays: views into the flat arrays."""
         return TB.unflatten(self._flat)
 
-    def _set_oob(self, data, target, base_w, nt):
+    def _set_oob(self, data, target, base_w, n_boot, nt):
         W = self._flat["value"].shape[1]
-        mean, has = TB.oob(data, self._flat, self._inbag, W, nt)
+        mean, has = TB.oob(data, self._flat, self._seeds, n_boot, base_w, W, nt)
         if self._is_clf:
             self.oob_decision_function_ = mean
             y_true, y_pred = target, np.argmax(mean, axis=1)
@@ -165,9 +158,12 @@ class _BaseForest(BaseEstimator):
 
     def _as_tree(self, nodes):
         est = self._tree_class(
-            max_depth=self.max_depth, min_samples_split=self.min_samples_split,
-            min_samples_leaf=self.min_samples_leaf, max_features=self.max_features,
-            max_bins=self.max_bins, n_threads=self.n_threads)
+            criterion=self.criterion, max_depth=self.max_depth,
+            min_samples_split=self.min_samples_split, min_samples_leaf=self.min_samples_leaf,
+            min_weight_fraction_leaf=self.min_weight_fraction_leaf,
+            max_features=self.max_features, max_leaf_nodes=self.max_leaf_nodes,
+            min_impurity_decrease=self.min_impurity_decrease, max_bins=self.max_bins,
+            n_threads=self.n_threads)
         est.n_features_in_ = self.n_features_in_
         if hasattr(self, "feature_names_in_"):
             est.feature_names_in_ = self.feature_names_in_
@@ -247,7 +243,8 @@ class RandomForestClassifier(ClassifierMixin, _BaseForest):
 
     def predict(self, X):
         """Predicted class labels (the class with the largest mean probability)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # raises NotFittedError first
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class RandomForestRegressor(RegressorMixin, _BaseForest):

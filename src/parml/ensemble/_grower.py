@@ -29,10 +29,23 @@ class Binned:
         self.nb = np.array([len(e) + 1 for e in self.edges], dtype=np.int32)
 
 
-def make_bins(X, max_bins=255, subsample=200_000, random_state=0, n_threads=1, is_cat=None):
+def _midpoints(a, b):
+    """(a + b) / 2, without overflowing to inf for values near the float64 limit."""
+    with np.errstate(over="ignore"):
+        m = (a + b) / 2
+    bad = ~np.isfinite(m)
+    if bad.any():
+        m[bad] = a[bad] / 2 + b[bad] / 2
+    return m
+
+
+def make_bins(X, max_bins=255, subsample=200_000, random_state=0, n_threads=1, is_cat=None,
+              edge_rows=None):
     """Bin edges from quantiles of (a subsample of) X, then X binned: Binned. is_cat: boolean
     mask of categorical features, whose values are integer codes < max_bins (checked by the
-    caller): a code is its own bin, negative values are missing."""
+    caller): a code is its own bin, negative values are missing. edge_rows: the rows edges are
+    computed from (default all; e.g. the rows with positive weight, so that a row of weight 0
+    changes nothing)."""
     if not 2 <= max_bins <= 255:
         raise ValueError(f"max_bins must be in 2..255, got {max_bins}")
     n, d = X.shape
@@ -45,10 +58,10 @@ def make_bins(X, max_bins=255, subsample=200_000, random_state=0, n_threads=1, i
                 X[X[:, f] < 0, f] = np.nan
         top = {f: np.nanmax(X[:, f]) if not np.isnan(X[:, f]).all() else 0.0
                for f in np.flatnonzero(cat)}
-    rows = X
-    if n > subsample:
+    rows = X if edge_rows is None else X[edge_rows]
+    if len(rows) > subsample:
         rng = np.random.default_rng(random_state)
-        rows = X[np.sort(rng.choice(n, subsample, replace=False))]
+        rows = rows[np.sort(rng.choice(len(rows), subsample, replace=False))]
     def feature_edges(f):
         if cat[f]:  # codes 0..top: edges at the half-integers, so bin = code
             return np.arange(int(top[f]), dtype=np.float64) + 0.5
@@ -56,10 +69,11 @@ def make_bins(X, max_bins=255, subsample=200_000, random_state=0, n_threads=1, i
         col = col[:np.searchsorted(col, np.nan)] if np.isnan(col[-1:]).any() else col
         distinct = col[np.r_[True, col[1:] != col[:-1]]] if len(col) else col
         if len(distinct) <= max_bins:
-            e = (distinct[:-1] + distinct[1:]) / 2  # midpoints: each distinct value its own bin
+            e = _midpoints(distinct[:-1], distinct[1:])  # each distinct value its own bin
         else:  # quantiles of the sorted column (midpoint rule), without sorting it again
             pos = np.linspace(0, 1, max_bins + 1)[1:-1] * (len(col) - 1)
-            e = np.unique((col[np.floor(pos).astype(np.intp)] + col[np.ceil(pos).astype(np.intp)]) / 2)
+            e = np.unique(_midpoints(col[np.floor(pos).astype(np.intp)],
+                                     col[np.ceil(pos).astype(np.intp)]))
         return np.ascontiguousarray(e, dtype=np.float64)
 
     if n_threads > 1 and d > 1:  # numpy's sort releases the GIL: features in parallel

@@ -12,7 +12,6 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from parml._kernels import _tree_build as TB
 from parml._kernels import _tree_predict as TP
-from parml.ensemble._grower import make_bins
 
 # node arrays kept per tree; KEYS are what prediction walks (as parml.ensemble._gb._Forest)
 KEYS = ("feature", "threshold", "missing_left", "left", "right", "value")
@@ -59,14 +58,16 @@ def encode_classes(y):
     return classes, yi.astype(np.int32)
 
 
-def base_weights(sample_weight, X, class_weight, classes, yi):
-    """sample_weight x class_weight per row (None when both are trivial)."""
+def base_weights(sample_weight, X, class_weight, classes, yi, weighted_balance=False):
+    """sample_weight x class_weight per row (None when both are trivial). weighted_balance:
+    "balanced" counts classes by sample weight (scikit-learn's forests; its trees count rows)."""
     sw = None
     if sample_weight is not None:
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     if class_weight is not None and class_weight != "balanced_subsample":
         from sklearn.utils.class_weight import compute_class_weight
-        cw = compute_class_weight(class_weight, classes=classes, y=classes[yi])
+        cw = compute_class_weight(class_weight, classes=classes, y=classes[yi],
+                                  sample_weight=sw if weighted_balance else None)
         sw = cw[yi] if sw is None else sw * cw[yi]
     if sw is not None:
         sw = np.ascontiguousarray(sw, dtype=np.float64)
@@ -94,8 +95,46 @@ def resolve_max_features(mf, d):
     return max(1, int(mf * d))
 
 
-def bins_for(X, max_bins, random_state, n_threads):
-    return make_bins(X, max_bins, random_state=random_state, n_threads=n_threads)
+def bins_for(X, max_bins, random_state, n_threads, weights=None):
+    """X binned; edges from the rows of positive weight only (a row of weight 0 must change
+    nothing, not even a threshold)."""
+    from parml.ensemble._grower import make_bins  # lazily: parml.ensemble imports parml.tree
+    rows = None if weights is None or (weights > 0).all() else np.flatnonzero(weights > 0)
+    return make_bins(X, max_bins, random_state=random_state, n_threads=n_threads, edge_rows=rows)
+
+
+class Standardized:
+    """Regression targets as (y - mean) / scale for the build, so purity and overflow
+    thresholds do not depend on y's units; leaf values and impurities are mapped back."""
+
+    def __init__(self, y, w):
+        ok = w is None or (w > 0)
+        yy = y if w is None else y[ok]
+        self.mean = float(np.mean(yy)) if len(yy) else 0.0
+        scale = float(np.max(np.abs(yy - self.mean))) if len(yy) else 0.0
+        self.scale = scale if scale > 0 and np.isfinite(scale) else 1.0
+        self.y = np.ascontiguousarray((y - self.mean) / self.scale)
+
+    def restore(self, trees):
+        with np.errstate(over="ignore"):  # variances of targets near 1e308 are inf, as they are
+            for t in trees:
+                t["value"] = t["value"] * self.scale + self.mean
+                t["impurity"] = t["impurity"] * self.scale * self.scale
+                t["gain"] = t["gain"] * self.scale * self.scale
+        return trees
+
+
+def n_bootstrap(max_samples, n, weights):
+    """scikit-learn's bootstrap size: all n rows; an int; or a fraction of n (of the total weight
+    when rows are weighted), at least 1."""
+    if max_samples is None:
+        return n
+    if isinstance(max_samples, numbers.Integral):
+        if max_samples > n:
+            raise ValueError(f"max_samples must be <= n_samples={n}, got {max_samples}")
+        return int(max_samples)
+    total = n if weights is None else float(weights.sum())
+    return max(int(max_samples * total), 1)
 
 
 def rebin(X, edges, missing_bin, n_threads):
@@ -107,20 +146,29 @@ def rebin(X, edges, missing_bin, n_threads):
 
 
 def build(est, data, y, K, criterion, base_w, seeds, *, max_features, bootstrap=False,
-          n_boot=0, balanced_subsample=False, want_inbag=False, n_threads=1):
+          n_boot=0, balanced_subsample=False, n_threads=1):
     """Grow len(seeds) trees natively: list of per-tree node dicts (thresholds filled in from
-    the bin edges), and the in-bag bits (or None)."""
+    the bin edges). With bootstrap, rows are drawn in proportion to base_w (uniformly without
+    weights) and each tree weighs them by their counts, as scikit-learn >= 1.8 does."""
     n = data.B.shape[1]
-    trees, inbag = TB.build_trees(
+    std = None
+    mid = float(est.min_impurity_decrease)
+    if criterion == "squared_error":
+        std = Standardized(y, base_w)
+        y = std.y
+        mid = mid / std.scale / std.scale  # decreases scale with the targets' squared scale
+    cdf = None if base_w is None or not bootstrap else np.cumsum(base_w)
+    trees, _ = TB.build_trees(
         data.B, data.nb, data.missing_bin, y, K, criterion, base_w, seeds,
-        bootstrap=bootstrap, n_boot=n_boot, balanced_subsample=balanced_subsample,
+        bootstrap=bootstrap, n_boot=n_boot, balanced_subsample=balanced_subsample, cdf=cdf,
         max_depth=est.max_depth,
         min_samples_split=resolve_counts(est.min_samples_split, n, "min_samples_split", 2),
         min_samples_leaf=resolve_counts(est.min_samples_leaf, n, "min_samples_leaf", 1),
         min_weight_fraction_leaf=float(est.min_weight_fraction_leaf),
-        min_impurity_decrease=float(est.min_impurity_decrease),
-        max_leaf_nodes=est.max_leaf_nodes, max_features=max_features,
-        want_inbag=want_inbag, n_threads=n_threads)
+        min_impurity_decrease=mid,
+        max_leaf_nodes=est.max_leaf_nodes, max_features=max_features, n_threads=n_threads)
+    if std is not None:
+        std.restore(trees)
     # threshold of a split on bin b: x <= edges[b] goes left (the last bin is open: +inf)
     width = max((len(e) for e in data.edges), default=0) + 1
     E = np.full((len(data.edges), width), np.inf)
@@ -131,7 +179,7 @@ def build(est, data, y, K, criterion, base_w, seeds, *, max_features, bootstrap=
         th = np.full(len(t["left"]), -2.0)  # scikit-learn's TREE_UNDEFINED for leaves
         th[split] = E[t["feature"][split], t["bin"][split]]
         t["threshold"] = th
-    return trees, inbag
+    return trees
 
 
 def flatten(trees):
@@ -185,8 +233,11 @@ def importances(tree, d):
     return imp / total if total > 0 else imp
 
 
-def oob(data, flat, inbag, W, n_threads):
-    """Out-of-bag (mean leaf values, rows with at least one out-of-bag tree)."""
+def oob(data, flat, seeds, n_boot, base_w, W, n_threads):
+    """Out-of-bag (mean leaf values, rows with at least one out-of-bag tree). The in-bag rows
+    are regenerated from the trees' seeds, as drawn at fit."""
+    cdf = None if base_w is None else np.cumsum(base_w)
+    inbag = TB.inbag_bits(seeds, data.B.shape[1], n_boot, cdf, n_threads)
     total, count = TB.oob_sums(data.B, data.missing_bin, flat, inbag, W, n_threads)
     if (count == 0).any():
         warnings.warn("Some inputs do not have OOB scores. This probably means too few trees "

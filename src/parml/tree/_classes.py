@@ -76,13 +76,13 @@ class _BaseTree(BaseEstimator):
             K, target = 1, np.ascontiguousarray(y, dtype=np.float64)
             base_w = TB.base_weights(sample_weight, X, None, None, None)
         self.n_outputs_ = 1
-        data = TB.bins_for(X, self.max_bins, rng.randint(2**31), nt)
+        data = TB.bins_for(X, self.max_bins, rng.randint(2**31), nt, base_w)
         mf = TB.resolve_max_features(self.max_features, X.shape[1])
         self.max_features_ = mf
         seeds = rng.randint(0, 2**63 - 1, size=1, dtype=np.int64).astype(np.uint64)
         crit = "entropy" if self.criterion == "log_loss" else self.criterion
-        trees, _ = TB.build(self, data, target, K, crit, base_w, seeds, max_features=mf,
-                            n_threads=nt)
+        trees = TB.build(self, data, target, K, crit, base_w, seeds, max_features=mf,
+                         n_threads=nt)
         self._flat = TB.flatten(trees)
         return self
 
@@ -168,7 +168,8 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
 
     def predict(self, X):
         """Predicted class labels."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # raises NotFittedError first
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class DecisionTreeRegressor(RegressorMixin, _BaseTree):
