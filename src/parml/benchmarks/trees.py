@@ -112,25 +112,32 @@ def bench_hgb(data, repeats, probe):
 
 
 _MEM_CHILD = r"""
-import json, resource, sys, warnings
+import json, sys, warnings
 import numpy as np
 from parml.benchmarks.trees import _fit
 lib, nt, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 X = np.load(path + "/X.npy"); y = np.load(path + "/y.npy")
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
-base = rss()
+def status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+try:  # reset the high-water mark to the current RSS (Linux >= 4.0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+except OSError:
+    pass
+base = status("VmRSS:")
 _fit(lib, nt, X, y)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"base": base, "peak": peak}))
+print(json.dumps({"base": base, "peak": status("VmHWM:")}))
 """
 
 
 def bench_memory(data, nt=2):
     """Each library's fit in a fresh process: peak RSS during fit minus RSS with data loaded.
-    The process's high-water mark before fit (imports, np.load) is below the loaded RSS, so the
-    difference is what the fit added at its peak."""
+    The high-water mark (VmHWM) is reset after loading (/proc/self/clear_refs), so the
+    difference is what the fit added at its peak. (ru_maxrss would not do: Linux keeps it
+    across fork and exec, so a child reports its parent's peak.)"""
     Xtr, ytr = data[0], data[1]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
