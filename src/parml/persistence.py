@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -476,7 +477,9 @@ def _check_model(est, path):
             raise ModelFormatError(f"{path}: coef_ has {W.shape[-1]} columns, n_features_in_ "
                                    f"is {d}")
     try:
-        out = np.asarray(est.predict(np.zeros((1, d))))
+        with warnings.catch_warnings():  # a probe row has no feature names: not the user's
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            out = np.asarray(est.predict(np.zeros((1, d))))
     except Exception as e:  # any failure here means the file does not describe a usable model
         raise ModelFormatError(f"{path}: the loaded model cannot predict: {e}") from None
     if out.dtype.kind == "f" and not np.isfinite(out).all():

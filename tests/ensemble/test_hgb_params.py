@@ -428,27 +428,43 @@ def test_progress_redraws_at_most_every_interval(monkeypatch):
     assert last.rstrip() == "[ 2/10] 1.0 s elapsed, ~4.0 s left" and len(last) >= 50
 
 
-# ---- categorical specs (not implemented: refused, never ignored) --------------------------------
+# ---- categorical specs (honoured, never ignored; the details: test_hgb_categorical.py) ----------
 
-def test_categorical_specs_are_refused_not_ignored():
+def test_categorical_specs_are_honoured_not_ignored():
     pd = pytest.importorskip("pandas")
-    X, y = discrete_data(300)
+    X, y = discrete_data(1500)         # integer features 0..39: codes, ~38 rows each (support 10)
     df = pd.DataFrame(X, columns=list("abcde"))
     # no categorical dtype: fine, and the feature names are kept
     m = HistGradientBoostingRegressor(max_iter=2).fit(df, y)
     assert list(m.feature_names_in_) == list("abcde") and m.n_features_in_ == 5
     assert m.is_categorical_ is None
-    df["b"] = df["b"].astype("category")
-    with pytest.raises(NotImplementedError, match="categorical"):
-        HistGradientBoostingRegressor(max_iter=2).fit(df, y)  # "from_dtype" sees it
-    for spec in ([True, False, False, False, False], [0], ["a"]):
-        with pytest.raises(NotImplementedError, match="categorical"):
-            HistGradientBoostingRegressor(max_iter=2, categorical_features=spec).fit(X, y)
+
+    def split_kinds(m):
+        """{feature: set of node_cat values} over the split nodes of all trees."""
+        kinds = {}
+        for a, _ in m._forest.parts:
+            node_cat = a.get("node_cat", np.zeros(len(a["left"]), np.uint8))  # absent: numeric
+            for f, c in zip(a["feature"][a["left"] >= 0], node_cat[a["left"] >= 0]):
+                kinds.setdefault(int(f), set()).add(int(c))
+        return kinds
+
+    cat = df.copy()
+    cat["b"] = cat["b"].astype("category")
+    m = HistGradientBoostingRegressor(max_iter=3).fit(cat, y)        # "from_dtype" sees it
+    np.testing.assert_array_equal(m.is_categorical_, [False, True, False, False, False])
+    kinds = split_kinds(m)
+    assert kinds.get(1) == {1} and all(v == {0} for f, v in kinds.items() if f != 1)
+    for spec, data in (([True, False, False, False, False], X), ([0], X), (["a"], df)):
+        m = HistGradientBoostingRegressor(max_iter=3, categorical_features=spec).fit(data, y)
+        np.testing.assert_array_equal(m.is_categorical_, [True, False, False, False, False])
+        kinds = split_kinds(m)
+        assert kinds.get(0) == {1} and all(v == {0} for f, v in kinds.items() if f != 0)
     with pytest.raises(ValueError, match="one entry per feature"):
         HistGradientBoostingRegressor(categorical_features=[False, False]).fit(X, y)
     # specs that mark nothing categorical
     for spec in (None, [], [False] * 5, np.zeros(5, bool)):
-        HistGradientBoostingRegressor(max_iter=2, categorical_features=spec).fit(X, y)
+        m = HistGradientBoostingRegressor(max_iter=2, categorical_features=spec).fit(X, y)
+        assert m.is_categorical_ is None and set().union(*split_kinds(m).values()) == {0}
 
 
 # ---- warm_start, class_weight, a validation set passed to fit -----------------------------------

@@ -870,3 +870,373 @@ def test_partition_parallel_matches_numpy(n_threads, missing_left, m, rng):
         nl = K.partition(B, got, 1, thr, missing_left, missing_bin, n_threads=n_threads)
         assert nl == enl
         np.testing.assert_array_equal(got, expect)
+
+
+# ------------------------------------------------------------------------------------------------
+# categorical features (is_cat / cats): bins are category codes, a split is a set of bins going
+# left. The documented rule (hist.h): categories with at least CAT_SUPPORT rows (the missing bin
+# counts as a category when it has that many) are ordered by G / (H + CAT_SMOOTH) (ties: lower
+# bin first); every prefix of that order, in both directions, is a candidate left set; categories
+# below the support always go right. Same gain, min_samples_leaf and min_hessian rules as ordinal
+# splits. Missing direction: the missing bin's side when the node has missing rows, else the
+# larger child (ties left). The reference below is written from that text; gains are computed by
+# brute force over row masks.
+
+CAT_SUPPORT, CAT_SMOOTH = 10, 10.0
+
+
+def cat_set(cats):
+    """The set of bins in a 256-bit uint32[8] bitset."""
+    bits = np.unpackbits(np.asarray(cats, np.uint32).view(np.uint8), bitorder="little")
+    return frozenset(np.flatnonzero(bits).tolist())
+
+
+def cat_bits(bins):
+    out = np.zeros(8, np.uint32)
+    for b in bins:
+        out[b >> 5] |= np.uint32(1 << (b & 31))
+    return out
+
+
+def ref_cat_candidates(bcol, g, h, hist_f, nb, missing_bin, *, hconst, l2, min_hessian,
+                       min_leaf):
+    """Candidate left sets of one categorical feature by the documented rule, in scan order
+    (prefixes of the ascending order, then of the descending one), with brute-force sums.
+    hist_f: the feature's histogram as given to the kernel (the sort keys are read from it)."""
+    N = len(bcol)
+    has_missing = bool((bcol == missing_bin).any())
+    hcat = (lambda b: hconst * float(hist_f["count"][b])) if hconst > 0 else \
+        (lambda b: float(hist_f["h"][b]))
+    used = [b for b in range(nb) if hist_f["count"][b] >= CAT_SUPPORT]
+    if hist_f["count"][missing_bin] >= CAT_SUPPORT:
+        used.append(missing_bin)
+    order = sorted(used, key=lambda b: (float(hist_f["g"][b]) / (hcat(b) + CAT_SMOOTH), b))
+    G = float(g.sum())
+    H = hconst * N if hconst > 0 else float(h.sum())
+    parent = G * G / (H + l2)
+    cands = []
+    for seq in (order, order[::-1]):
+        for k in range(1, len(seq) + 1):
+            s = frozenset(seq[:k])
+            left = np.isin(bcol, list(s))
+            nl = int(left.sum())
+            nr = N - nl
+            if nr == 0:             # every row left: no split
+                continue
+            gl, gr = float(g[left].sum()), float(g[~left].sum())
+            if hconst > 0:
+                hl, hr = hconst * nl, hconst * nr
+            else:
+                hl, hr = float(h[left].sum()), float(h[~left].sum())
+            if nl < min_leaf or nr < min_leaf or hl < min_hessian or hr < min_hessian:
+                continue
+            gain = gl * gl / (hl + l2) + gr * gr / (hr + l2) - parent
+            cands.append(dict(set=s, gain=gain, gl=gl, hl=hl, gr=gr, hr=hr, nl=nl, nr=nr))
+    return cands, has_missing
+
+
+def check_cat_split(s, cands, has_missing, missing_bin, tol, exact=False):
+    if not cands:
+        assert s["gain"] == -np.inf and s["is_cat"] == 0
+        return
+    assert s["is_cat"] == 1 and s["bin"] == -1
+    bits = cat_set(s["cats"])
+    chosen = bits if has_missing else bits - {missing_bin}
+    match = [c for c in cands if c["set"] == chosen]
+    assert match, f"left set {sorted(chosen)} is not a candidate of the documented rule"
+    c = match[0]
+    best = max(x["gain"] for x in cands)
+    if exact:   # dyadic data: exact sums; ties go to the first candidate in scan order
+        assert s["gain"] == c["gain"] == best
+        assert chosen == next(x["set"] for x in cands if x["gain"] == best)
+    else:
+        assert c["gain"] >= best - tol and abs(s["gain"] - best) <= tol
+    assert (s["nl"], s["nr"]) == (c["nl"], c["nr"])
+    np.testing.assert_allclose([s["gl"], s["hl"], s["gr"], s["hr"]],
+                               [c["gl"], c["hl"], c["gr"], c["hr"]], rtol=1e-9, atol=tol)
+    if has_missing:
+        assert bool(s["missing_left"]) == (missing_bin in chosen)
+    else:   # no missing rows here: unseen NaN goes to the larger child
+        assert bool(s["missing_left"]) == (c["nl"] >= c["nr"])
+        assert (missing_bin in bits) == bool(s["missing_left"])
+
+
+def make_cat_node(rng, n, d, nbins, dyadic=False):
+    """Category codes with skewed frequencies (some categories below the support), features
+    with no, few (< support) and many missing rows; g carries per-category effects."""
+    missing_bin = nbins - 1
+    B = np.empty((d, n), np.uint8)
+    nb = np.empty(d, np.int32)
+    eff = rng.standard_normal((d, nbins)) * 2
+    for f in range(d):
+        k = int(rng.integers(2, min(missing_bin, 40) + 1))
+        w = rng.pareto(1.2, k) + 0.02
+        B[f] = rng.choice(k, n, p=w / w.sum())
+        few, many = int(rng.integers(1, CAT_SUPPORT)), int(rng.integers(CAT_SUPPORT, n // 4))
+        nmiss = (0, few, many)[f % 3]
+        B[f, rng.permutation(n)[:nmiss]] = missing_bin
+        nb[f] = k
+    if dyadic:
+        g = (rng.integers(-16, 17, n) / 8).astype(np.float32)
+        h = (rng.integers(1, 9, n) / 8).astype(np.float32)
+    else:
+        g = (eff[np.arange(d)[:, None], B].sum(0) + rng.standard_normal(n)).astype(np.float32)
+        h = rng.uniform(0.05, 1.0, n).astype(np.float32)
+    return B, nb, missing_bin, g, h
+
+
+def run_cat_case(B, rows, nb, missing_bin, g, h, is_cat, *, l2, min_hessian, min_leaf, hconst,
+                 n_threads, exact=False):
+    nbins = missing_bin + 1
+    og = g[rows].astype(np.float32)
+    oh = None if hconst > 0 else h[rows].astype(np.float32)
+    hist = ref_hist(B, rows, og, oh, nbins)
+    gd = og.astype(np.float64)
+    hd = None if oh is None else oh.astype(np.float64)
+    G = float(gd.sum())
+    H = hconst * len(rows) if hconst > 0 else float(hd.sum())
+    S = K.find_splits(hist, nb, missing_bin, G, H, len(rows), l2=l2, min_hessian=min_hessian,
+                      min_leaf=min_leaf, hconst=hconst, is_cat=is_cat, n_threads=n_threads)
+    tol = gain_tol(gd, hd, l2, hconst, min_hessian)
+    for f in range(B.shape[0]):
+        if is_cat[f]:
+            cands, has_missing = ref_cat_candidates(
+                B[f, rows], gd, hd, hist[f], int(nb[f]), missing_bin, hconst=hconst, l2=l2,
+                min_hessian=min_hessian, min_leaf=min_leaf)
+            check_cat_split(S[f], cands, has_missing, missing_bin, tol, exact=exact)
+        else:   # ordinal features are untouched by is_cat
+            cands, _, _, _, has_missing = ref_split_candidates(
+                B[f, rows], gd, hd, int(nb[f]), missing_bin, hconst=hconst, l2=l2,
+                min_hessian=min_hessian, min_leaf=min_leaf)
+            check_split(S[f], cands, has_missing, tol, exact=exact)
+            assert S[f]["is_cat"] == 0
+    return S
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("l2", [0.0, 1.5])
+@pytest.mark.parametrize("hconst", [0.0, 0.5])
+@pytest.mark.parametrize("min_leaf,min_hessian", [(1, 1e-3), (25, 1e-3), (1, 6.0)])
+def test_find_splits_categorical_brute_force(n_threads, l2, hconst, min_leaf, min_hessian, rng):
+    n, d, nbins = 700, 9, 48
+    B, nb, missing_bin, g, h = make_cat_node(rng, n, d, nbins)
+    is_cat = np.ones(d, np.uint8)
+    is_cat[[2, 7]] = 0            # ordinal features among them
+    rows = rng.permutation(n)[:600].astype(np.int32)
+    S = run_cat_case(B, rows, nb, missing_bin, g, h, is_cat, l2=l2, min_hessian=min_hessian,
+                     min_leaf=min_leaf, hconst=hconst, n_threads=n_threads)
+    assert S[is_cat == 1]["is_cat"].any()
+    S1 = run_cat_case(B, rows, nb, missing_bin, g, h, is_cat, l2=l2, min_hessian=min_hessian,
+                      min_leaf=min_leaf, hconst=hconst, n_threads=1)
+    assert S.tobytes() == S1.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_find_splits_categorical_exact_dyadic(seed):
+    """g, h multiples of 1/8: exact sums, so exact gains and the documented tie order."""
+    rng = np.random.default_rng(seed)
+    B, nb, missing_bin, g, h = make_cat_node(rng, 500, 6, 24, dyadic=True)
+    rows = np.arange(500, dtype=np.int32)
+    for l2, min_leaf, min_hessian, hconst in [(0.0, 1, 1e-3, 0.0), (1.0, 30, 2.0, 0.0),
+                                              (0.0, 7, 1e-3, 0.25), (0.5, 1, 8.0, 0.5)]:
+        run_cat_case(B, rows, nb, missing_bin, g, h, np.ones(6, np.uint8), l2=l2,
+                     min_hessian=min_hessian, min_leaf=min_leaf, hconst=hconst, n_threads=2,
+                     exact=True)
+
+
+def cat1(H, nb, mb, **kw):
+    G, Hs, N = float(H["g"].sum()), float(H["h"].sum()), int(H["count"].sum())
+    if kw.get("hconst", 0) > 0:
+        Hs = kw["hconst"] * N
+    kw.setdefault("min_hessian", 0.0)
+    return K.find_splits(H, nb, mb, G, Hs, N, is_cat=np.ones(1, np.uint8), **kw)[0]
+
+
+def test_find_splits_categorical_support_is_ten_rows_inclusive():
+    # categories 0 and 2 alike, 1 and 3 alike: the best set groups {0, 2} against {1, 3}
+    counts, g = [10, 10, 10, 10], [5.0, -5.0, 5.0, -5.0]
+    s = cat1(*hand_hist(counts, g, counts))
+    assert cat_set(s["cats"]) - {4} in ({0, 2}, {1, 3}) and s["nl"] == s["nr"] == 20
+    # category 3 with 9 rows is below the support: it can only go right, even though it is
+    # like category 1
+    counts = [10, 10, 10, 9]
+    s = cat1(*hand_hist(counts, g, counts))
+    left = cat_set(s["cats"]) - {4}
+    assert 3 not in left and left == {0, 2}
+    assert (s["nl"], s["nr"], s["gl"], s["gr"]) == (20, 19, 10.0, -10.0)
+    # the support counts rows, not hessians: 10 rows of tiny hessian still count
+    s = cat1(*hand_hist([10, 10, 10, 10], g, [0.01, 10.0, 0.01, 10.0]))
+    assert cat_set(s["cats"]) - {4} in ({0, 2}, {1, 3})
+
+
+def test_find_splits_categorical_one_supported_category_and_no_split():
+    # one category with support, the others below it: left = that one, right = the rest
+    s = cat1(*hand_hist([12, 3, 4], [6.0, -2.0, -2.0], [12.0, 3.0, 4.0]))
+    assert s["is_cat"] == 1 and cat_set(s["cats"]) - {3} == {0} and s["nl"] == 12
+    # no category with support: no split
+    s = cat1(*hand_hist([9, 9, 9], [6.0, -6.0, 1.0], [9.0, 9.0, 9.0]))
+    assert s["gain"] == -np.inf and s["is_cat"] == 0
+    # a single category holding every row: nothing to split
+    s = cat1(*hand_hist([0, 30, 0], [0.0, 3.0, 0.0], [0.0, 30.0, 0.0]))
+    assert s["gain"] == -np.inf and s["is_cat"] == 0
+
+
+def test_find_splits_categorical_order_is_smoothed():
+    """A (10 rows of tiny hessian, G -0.5) is extreme by G/H (-50) but sits between B and C by
+    G/(H+10): the smoothed order B < A < C never offers {A} alone, the much better split by gain
+    (25 against 0.7), so the kernel must not find it."""
+    H, nb, mb = hand_hist([30, 10, 30], [-3.0, -0.5, 3.0], [30.0, 0.01, 30.0])
+    s = cat1(H, nb, mb)
+    left = cat_set(s["cats"]) - {mb}
+    assert left in ({0, 1}, {2})                      # B A | C, the best smoothed prefix
+    G, Ht = -0.5, 60.01
+    assert s["gain"] == pytest.approx(9 / 30 + 12.25 / 30.01 - G * G / Ht)
+    assert s["gain"] < 1.0
+
+
+def test_find_splits_categorical_both_directions():
+    """Order by G/(H+10): A=0 < B=1 < C=2 < D=3, and E=4 below the support (always right). E is
+    like A, B, C, so the best split sends D alone left: only the descending scan finds it (the
+    ascending one would put E with D)."""
+    counts = [20, 20, 20, 20, 5]
+    g = [-10.0, -9.0, -8.0, 40.0, -3.0]
+    s = cat1(*hand_hist(counts, g, counts))
+    assert cat_set(s["cats"]) - {5} == {3}
+    assert (s["nl"], s["gl"]) == (20, 40.0)
+    # mirrored: D smallest key, alone left found by the ascending scan
+    g = [10.0, 9.0, 8.0, -40.0, 3.0]
+    s = cat1(*hand_hist(counts, g, counts))
+    assert cat_set(s["cats"]) - {5} == {3}
+
+
+def test_find_splits_categorical_missing_is_a_category():
+    # missing rows (>= support) behave like category 1: they are grouped with it
+    H, nb, mb = hand_hist([15, 15, 15], [7.5, -7.5, 7.5], [15.0] * 3, missing=(12, -6.0, 12.0))
+    s = cat1(H, nb, mb)
+    assert cat_set(s["cats"]) in ({1, mb}, {0, 2})
+    assert bool(s["missing_left"]) == (mb in cat_set(s["cats"]))
+    assert {s["nl"], s["nr"]} == {27, 30}
+    # below the support the missing rows go right, whatever their gradients
+    H, nb, mb = hand_hist([15, 15, 15], [7.5, -7.5, 7.5], [15.0] * 3, missing=(9, 90.0, 9.0))
+    s = cat1(H, nb, mb)
+    assert mb not in cat_set(s["cats"]) and s["missing_left"] == 0
+    # the missing rows alone against everything else
+    H, nb, mb = hand_hist([15, 15], [1.0, 1.0], [15.0] * 2, missing=(10, -20.0, 10.0))
+    s = cat1(H, nb, mb)
+    left = cat_set(s["cats"])
+    assert left in ({mb}, {0, 1}) and s["missing_left"] == (left == {mb})
+    # no missing rows: unseen NaN goes to the larger child (ties: left), stored in the set
+    s = cat1(*hand_hist([30, 10, 10], [-3.0, 5.0, 5.0], [30.0, 10.0, 10.0]))
+    assert cat_set(s["cats"]) == {0, 3} and s["missing_left"] == 1
+    s = cat1(*hand_hist([10, 10, 30], [5.0, 5.0, -3.0], [10.0, 10.0, 30.0]))
+    assert s["missing_left"] == (s["nl"] >= s["nr"])
+    assert (3 in cat_set(s["cats"])) == bool(s["missing_left"])
+
+
+def test_find_splits_categorical_min_leaf_and_min_hessian_are_inclusive():
+    counts, g, h = [10, 12, 14], [-5.0, 1.0, 6.0], [2.0, 3.0, 4.0]
+    s = cat1(*hand_hist(counts, g, h))
+    assert cat_set(s["cats"]) - {3} == {0}                   # -5 | 7: the best, nl = 10
+    s = cat1(*hand_hist(counts, g, h), min_leaf=12)           # left 10 rows is too few
+    assert s["nl"] >= 12 and s["nr"] >= 12
+    assert cat_set(s["cats"]) - {3} in ({2}, {0, 1})
+    assert cat1(*hand_hist(counts, g, h), min_leaf=19)["gain"] == -np.inf
+    s = cat1(*hand_hist(counts, g, h), min_hessian=4.0)       # hl 2 < 4: {0} refused
+    assert min(s["hl"], s["hr"]) >= 4.0 and cat_set(s["cats"]) - {3} != {0}
+    assert cat1(*hand_hist(counts, g, h), min_hessian=4.5)["gain"] == -np.inf
+    # a constant hessian: keys and sums use hconst * count
+    s = cat1(*hand_hist(counts, g, h), hconst=0.5)
+    assert s["hl"] == 0.5 * s["nl"] and s["hr"] == 0.5 * s["nr"]
+
+
+def ref_partition_cats(B, rows, feature, cats):
+    left = np.isin(B[feature, rows], sorted(cat_set(cats)))
+    return np.concatenate([rows[left], rows[~left]]).astype(np.int32), int(left.sum())
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("m", [1000, 2 * PART_BLOCK + 3, 5 * PART_BLOCK])
+def test_partition_categorical_matches_numpy(n_threads, m, rng):
+    n = 6 * PART_BLOCK
+    B, nb, missing_bin, _, _ = make_node(rng, n, 2, nbins_max=256, nan_frac=0.1)
+    rows = np.sort(rng.permutation(n)[:m]).astype(np.int32)
+    rows = rows if m > PART_BLOCK else rng.permutation(rows).astype(np.int32)
+    for bins in ([], [0], [missing_bin], [0, 3, 31, 32, 100, 200], list(range(0, 255, 2)),
+                 list(range(256))):
+        cats = cat_bits(bins)
+        expect, enl = ref_partition_cats(B, rows, 1, cats)
+        for thr, ml in ((-1, True), (int(nb[1]) - 1, False)):   # ignored with cats
+            got = rows.copy()
+            nl = K.partition(B, got, 1, thr, ml, missing_bin, n_threads=n_threads, cats=cats)
+            assert nl == enl
+            np.testing.assert_array_equal(got, expect)
+
+
+def cat_grow_data(rng, n=40000, d=6):
+    """Two categorical features (one with missing rows), the rest ordinal."""
+    B, nb, missing_bin, g, h = make_node(rng, n, d, nbins_max=64, nan_frac=0.05)
+    is_cat = np.zeros(d, np.uint8)
+    is_cat[[0, 3]] = 1
+    for f, k in ((0, 30), (3, 12)):
+        w = rng.pareto(1.0, k) + 0.01
+        B[f] = rng.choice(k, n, p=w / w.sum())
+        nb[f] = k
+    B[0, rng.random(n) < 0.03] = missing_bin
+    eff = rng.standard_normal(64) * 3
+    g = (g + eff[B[0]] - eff[B[3]]).astype(np.float32)
+    return B, nb, missing_bin, g, h, is_cat
+
+
+@pytest.mark.parametrize("const_h", [False, True])
+def test_grow_tree_native_categorical_identical_across_threads(const_h, rng):
+    B, nb, missing_bin, g, h, is_cat = cat_grow_data(rng)
+    nbins = missing_bin + 1
+    runs = []
+    for strategy in STRATEGIES:
+        for nt in THREADS:
+            nodes, rows = K.grow_tree_native(B, nb, missing_bin, nbins, g, None if const_h else h,
+                                             1.0 if const_h else 0.0, None, 31, None, 20, 0.0,
+                                             1e-3, strategy, nt, is_cat=is_cat)
+            runs.append((nodes, rows))
+    nodes0, rows0 = runs[0]
+    for nodes, rows in runs[1:]:
+        assert nodes.keys() == nodes0.keys()
+        for k in nodes0:
+            assert nodes[k].tobytes() == nodes0[k].tobytes(), k
+        np.testing.assert_array_equal(rows, rows0)
+    # categorical splits are used, only on categorical features, and each one's children hold
+    # exactly the rows whose bins are (not) in its set
+    cat_nodes = np.flatnonzero(nodes0["node_cat"] == 1)
+    assert len(cat_nodes) > 0
+    assert all(is_cat[nodes0["feature"][j]] for j in cat_nodes)
+    split = np.flatnonzero(nodes0["left"] >= 0)
+    assert all(not is_cat[nodes0["feature"][j]] for j in split if not nodes0["node_cat"][j])
+    for j in cat_nodes:
+        f, s = nodes0["feature"][j], sorted(cat_set(nodes0["cats"][j]))
+        L, R = nodes0["left"][j], nodes0["right"][j]
+        assert np.isin(B[f, rows0[nodes0["lo"][L]:nodes0["hi"][L]]], s).all()
+        assert not np.isin(B[f, rows0[nodes0["lo"][R]:nodes0["hi"][R]]], s).any()
+        assert (missing_bin in s) == bool(nodes0["missing_left"][j])
+        assert nodes0["bin"][j] == -1
+    # without is_cat the same data grows ordinal splits only
+    nodes, _ = K.grow_tree_native(B, nb, missing_bin, nbins, g, h, 0.0, None, 31, None, 20, 0.0,
+                                  1e-3)
+    assert not nodes["node_cat"].any() and not nodes["cats"].any()
+
+
+def test_categorical_kernels_bad_input():
+    H = np.zeros((2, 8), HBIN)
+    nb = np.array([3, 4], np.int32)
+    for bad in (np.ones(2, bool), np.ones(3, np.uint8), np.ones(4, np.uint8)[::2], [1, 1]):
+        with pytest.raises(BAD):
+            K.find_splits(H, nb, 7, 0.0, 1.0, 1, is_cat=bad)
+    B = np.zeros((2, 10), np.uint8)
+    rows = np.arange(10, dtype=np.int32)
+    for bad in (np.zeros(8, np.int32), np.zeros(7, np.uint32), np.zeros((1, 8), np.uint32),
+                np.zeros(16, np.uint32)[::2]):
+        with pytest.raises(BAD):
+            K.partition(B, rows.copy(), 0, 0, True, 5, cats=bad)
+    g = np.zeros(10, np.float32)
+    with pytest.raises(BAD):
+        K.grow_tree_native(B, np.array([2, 2], np.int32), 5, 6, g, None, 1.0, None, 4, None, 1,
+                           0.0, 1e-3, is_cat=np.ones(3, np.uint8))

@@ -69,7 +69,7 @@ def resolve_mask(spec, X):
         names = [str(c) for c in names]
         for s in arr.ravel():
             if str(s) not in names:
-                raise ValueError(f"categorical feature {s!r} is not a column of X")
+                raise ValueError(f"categorical feature {str(s)!r} is not a column of X")
             mask[names.index(str(s))] = True
         return mask
     raise ValueError(f"categorical_features must be None, 'from_dtype', a boolean mask, "
@@ -95,7 +95,8 @@ def encode_frame(X, categories, fit):
             categories[i] = list(col.cat.categories)
         elif i not in categories:
             raise ValueError(f"column {X.columns[i]!r} is categorical but was not at fit")
-        codes = pd.Categorical(col.astype(object), categories=categories[i]).codes
+        # position in the remembered categories; -1 (unseen, NaN) is missing
+        codes = pd.Index(categories[i]).get_indexer(col.astype(object))
         X[X.columns[i]] = np.where(codes < 0, np.nan, codes.astype(np.float64))
     return X
 

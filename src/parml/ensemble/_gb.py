@@ -231,31 +231,47 @@ class _BaseHGB(BaseEstimator):
             and hasattr(self, "_forest")
         old = (self.n_features_in_, getattr(self, "classes_", None)) if warm else None
         cat_mask = C.resolve_mask(self.categorical_features, X)
-        frame_cats = {}
-        if isinstance(self.categorical_features, str):  # "from_dtype": codes of their categories
-            X = C.encode_frame(X, frame_cats, fit=True)
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C",
-                             ensure_all_finite="allow-nan", y_numeric=not self._is_clf)
-        if np.isinf(X).any():
-            raise ValueError("Input X contains infinity; NaN means missing, infinity is refused.")
-        if cat_mask is not None:
-            C.check_codes(X, cat_mask, self.max_bins)
+        # a dataframe's categorical columns become codes of their categories (remembered at
+        # the first fit; a warm start encodes with those, so codes keep their meaning)
+        frame_cats = dict(getattr(self, "_frame_categories", {})) if warm else {}
+        X = C.encode_frame(X, frame_cats, fit=not warm)
         if warm and not np.array_equal(cat_mask if cat_mask is not None else [],
                                        self.is_categorical_ if self.is_categorical_ is not None
                                        else []):
             raise ValueError("warm_start: the categorical features differ from the first fit's")
-        self.is_categorical_ = cat_mask  # None when no feature is categorical (scikit-learn's)
-        self._frame_categories = frame_cats
+        # a warm start checks X against the fitted model (reset=False) and changes nothing
+        # before the fit is accepted
+        try:
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C",
+                                 ensure_all_finite="allow-nan", y_numeric=not self._is_clf,
+                                 reset=not warm)
+        except ValueError as e:
+            if warm and "features" in str(e):
+                raise ValueError(f"warm_start: X must have the first fit's features: {e}") from e
+            raise
+        if np.isinf(X).any():
+            raise ValueError("Input X contains infinity; NaN means missing, infinity is refused.")
+        if cat_mask is not None:
+            C.check_codes(X, cat_mask, self.max_bins)
         sw = None
         if sample_weight is not None:
             sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        Y = self._encode_y(y)
-        sw = self._finalize_sample_weight(sw, y)
-        K = self.n_trees_per_iteration_
-        if warm:
-            if old[1] is not None and not np.array_equal(old[1], self.classes_):
-                K = -1  # other classes: refused below
-            self._check_warm_start(old[0], K)
+        kept = {k: getattr(self, k) for k in ("classes_", "n_trees_per_iteration_")
+                if hasattr(self, k)}
+        try:
+            Y = self._encode_y(y)
+            sw = self._finalize_sample_weight(sw, y)
+            K = self.n_trees_per_iteration_
+            if warm:
+                if old[1] is not None and not np.array_equal(old[1], self.classes_):
+                    K = -1  # other classes: refused below
+                self._check_warm_start(old[0], K)
+        except BaseException:
+            for k, v in kept.items():  # a refused warm start leaves the model as it was
+                setattr(self, k, v)
+            raise
+        self.is_categorical_ = cat_mask  # None when no feature is categorical (scikit-learn's)
+        self._frame_categories = frame_cats
         val = None
         if X_val is not None or y_val is not None:
             val = self._validation_set(X_val, y_val, sample_weight_val)
@@ -292,6 +308,10 @@ class _BaseHGB(BaseEstimator):
         score_seed = rng.randint(2**31)
         loss = self._loss_fn()
         if warm:
+            if cat_mask is not None:  # categories new in this fit become known ones
+                self._forest.known = self._forest.known | C.known_categories(
+                    data.B, cat_mask, data.missing_bin)
+                self._forest._flat = None
             raw = self._forest.predict(Xt, np.tile(self._baseline, (len(Xt), 1)), nt)
             raw_val = None if Xv is None else \
                 self._forest.predict(Xv, np.tile(self._baseline, (len(Xv), 1)), nt)
