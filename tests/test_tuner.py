@@ -43,3 +43,15 @@ def test_one_thread_or_off_never_probes():
         seen = drive(t, lambda nt: 1.0, 50)
         assert set(seen) == {t.n_max}
         assert t.switches == 0
+
+
+def test_the_first_unit_is_not_timed():
+    """The first unit wakes the pool and first-touches buffers: it must not decide."""
+    t = ThreadTuner(2)
+    calls = []
+
+    def cost(nt):
+        calls.append(nt)
+        return 100.0 if len(calls) == 1 else 1.0 / nt
+    drive(t, cost, 40)
+    assert calls[0] == 2 and t.best == 2 and t.switches == 0

@@ -31,7 +31,7 @@ typedef struct {
 
 /* ---- binning --------------------------------------------------------------------------------
  * bin(x) = number of edges < x, i.e. x <= edges[b] lands in bin b (the last bin is open); NaN
- * goes to missing_bin. Edges of feature f: edges[eoff[f] .. eoff[f + 1]). */
+ * goes to missing_bin. Edges of feature f: edges[eoff[f] .. eoff[f] + 255), padded with +inf. */
 typedef struct {
     const char *X;           /* IN  n x d row-major, float64 or float32 */
     ptrdiff_t n, d, row_bytes;
@@ -43,20 +43,23 @@ typedef struct {
     ptrdiff_t block;
 } parml_bin_ctx;
 
-static inline uint8_t parml_bin_value(double x, const double *e, ptrdiff_t ne, uint8_t missing)
+/* bin(x) = the number of edges < x, over a feature's edges padded to 255 with +inf (which no x
+ * exceeds): eight fixed steps, each a load, a compare and a select, with no branch and no
+ * data-dependent trip count, so the searches of consecutive rows overlap in the out-of-order
+ * core. (A search whose length depends on the value mispredicts its loop exit: 37 ns/value.) */
+static inline uint8_t parml_bin_value(double x, const double *e, uint8_t missing)
 {
     if (x != x) return missing;
-    /* branchless lower bound (first edge >= x): the comparisons of a binary search on random
-     * values mispredict half the time */
-    const double *base = e;
-    ptrdiff_t len = ne;
-    while (len > 0) {
-        const ptrdiff_t half = len >> 1;
-        const int go = base[half] < x;
-        base = go ? base + half + 1 : base;
-        len = go ? len - half - 1 : half;
-    }
-    return (uint8_t)(base - e);
+    unsigned b = 0;
+    b += e[b + 127] < x ? 128u : 0u;
+    b += e[b + 63] < x ? 64u : 0u;
+    b += e[b + 31] < x ? 32u : 0u;
+    b += e[b + 15] < x ? 16u : 0u;
+    b += e[b + 7] < x ? 8u : 0u;
+    b += e[b + 3] < x ? 4u : 0u;
+    b += e[b + 1] < x ? 2u : 0u;
+    b += e[b] < x ? 1u : 0u;
+    return (uint8_t)b;
 }
 
 static void parml_bin_task(void *vctx, ptrdiff_t t, int worker)
@@ -65,13 +68,12 @@ static void parml_bin_task(void *vctx, ptrdiff_t t, int worker)
     const ptrdiff_t i0 = t * c->block, i1 = i0 + c->block < c->n ? i0 + c->block : c->n;
     (void)worker;
     for (ptrdiff_t f = 0; f < c->d; ++f) {
-        const double *e = c->edges + c->eoff[f];
-        const ptrdiff_t ne = (ptrdiff_t)(c->eoff[f + 1] - c->eoff[f]);
+        const double *e = c->edges + c->eoff[f];   /* 255 edges, +inf padded */
         uint8_t *out = c->B + f * c->n;
         for (ptrdiff_t i = i0; i < i1; ++i) {
             const char *row = c->X + i * c->row_bytes;
             const double x = c->is_float ? (double)((const float *)row)[f] : ((const double *)row)[f];
-            out[i] = parml_bin_value(x, e, ne, c->missing_bin);
+            out[i] = parml_bin_value(x, e, c->missing_bin);
         }
     }
 }

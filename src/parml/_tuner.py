@@ -17,17 +17,21 @@ from __future__ import annotations
 
 
 class ThreadTuner:
-    PROBE = 2
-    EXPLOIT = 8
-    EXPLOIT_MAX = 64
+    # a unit (a boosting iteration) is long enough to time alone; each probe of the losing side
+    # costs a unit at its speed, so probes are one unit each and grow rare while the choice holds
+    PROBE = 1
+    EXPLOIT = 16
+    EXPLOIT_MAX = 128
 
     def __init__(self, n_max, adapt=True):
         self.n_max = max(1, int(n_max))
         self.adapt = adapt and self.n_max > 1
-        self.phase = 1 if self.adapt else 0   # 0 exploit, 1 probe n, 2 probe 1
+        # the first unit runs on n threads untimed (it wakes the pool, first-touches buffers),
+        # then the first probe
+        self.phase = 0   # 0 exploit, 1 probe n, 2 probe 1
         self.count = 0
         self.best = self.n_max
-        self.exploit = self.EXPLOIT
+        self.exploit = 1
         self.t_many = self.t_one = 0.0
         self.switches = 0
         self.units_many = self.units_one = 0
@@ -70,6 +74,8 @@ class ThreadTuner:
             if best != self.best:
                 self.switches += 1
                 self.exploit = self.EXPLOIT
+            elif self.exploit < self.EXPLOIT:
+                self.exploit = self.EXPLOIT  # after the warm-up unit
             elif self.exploit < self.EXPLOIT_MAX:
                 self.exploit *= 2
             self.best, self.phase = best, 0

@@ -150,10 +150,11 @@ def bin_data(X, edges, int missing_bin, int n_threads=1):
     for e in edges:
         if len(e) >= missing_bin:
             raise ValueError("bin_data: a feature has more edges than bins below missing_bin")
-    flat = np.ascontiguousarray(np.concatenate([np.asarray(e, dtype=np.float64) for e in edges])
-                                if d else np.zeros(0))
-    eoff = np.zeros(d + 1, dtype=np.int64)
-    eoff[1:] = np.cumsum([len(e) for e in edges])
+    # each feature's edges padded to 255 with +inf: the kernel's search has a fixed length
+    flat = np.full((max(d, 1), 256), np.inf)
+    for f, e in enumerate(edges):
+        flat[f, :len(e)] = np.asarray(e, dtype=np.float64)
+    eoff = np.arange(d + 1, dtype=np.int64) * 256
     B = np.empty((d, n), dtype=np.uint8)
     if n == 0 or d == 0:
         return B
