@@ -180,7 +180,10 @@ static int parml_build_histogram(parml_hist_ctx *c, int strategy, int n_threads,
     }
     if (c->d == 0 || c->nbins == 0) return 0;
     if (strategy == 0) {
-        ptrdiff_t ntask = n_threads > 1 ? 4 * (ptrdiff_t)n_threads : 1;
+        /* one feature per task up to 16 per thread: a task's cost is its feature's pass over
+         * the rows, so few large tasks leave a thread idle at the end (7 tasks of 4 features
+         * on 2 threads finish after 4 task-times, not 3.5) */
+        ptrdiff_t ntask = n_threads > 1 ? 16 * (ptrdiff_t)n_threads : 1;
         if (ntask > c->d) ntask = c->d;
         if (ntask < 1) ntask = 1;
         c->fblock = (c->d + ntask - 1) / ntask;
