@@ -17,18 +17,15 @@ from __future__ import annotations
 import contextlib
 import numbers
 import time
-import warnings
 
 import numpy as np
 import scipy.linalg
-from scipy.optimize import minimize
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     MultiOutputMixin,
     RegressorMixin,
 )
-from sklearn.exceptions import ConvergenceWarning
 
 from ._common import (
     DaskPredictMixin,
@@ -358,18 +355,11 @@ class _Objective:
 
 
 def _lbfgs(fun, x0, *, tol, max_iter, verbose):
-    """scipy's L-BFGS-B with the local driver's options (parml.linear_model._base.lbfgs), so
-    both follow the same path up to rounding."""
-    res = minimize(fun, x0, method="L-BFGS-B", jac=True,
-                   options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
-                            "ftol": 64 * np.finfo(float).eps})
-    if not res.success and res.nit >= max_iter:
-        warnings.warn(f"L-BFGS did not converge in {max_iter} iterations ({res.message}); "
-                      "increase max_iter or scale the data.", ConvergenceWarning, stacklevel=3)
-    if verbose:
-        print(f"L-BFGS on Dask: {res.nit} iterations, {res.nfev} loss+gradient rounds, "
-              f"{res.message}")
-    return res
+    """scipy's L-BFGS-B with the local driver's options (parml.linear_model._base), so both
+    follow the same path up to rounding."""
+    from parml.linear_model._base import run_lbfgs
+    return run_lbfgs(fun, x0, tol=tol, max_iter=max_iter, verbose=verbose,
+                     what="L-BFGS on Dask", passes="loss+gradient rounds")
 
 
 def _stats(obj_list, nit, t_start, t_opt, partitions_, extra_tasks):
@@ -542,28 +532,14 @@ def _solve_gram(G, d, alpha, cond):
     estimator; when the system is (nearly) singular, the minimum-norm solution of the normal
     equations with eigenvalues below cond * the largest dropped (the local estimator would go
     back to the data for an SVD, which a distributed fit cannot do cheaply)."""
-    from parml.linear_model._ridge import RCOND_MIN
-    A, B = G[:d, :d], G[:d, d:]
-    T = B.shape[1]
-    coef = np.empty((d, T))
-    for t in range(T) if np.ndim(alpha) else [None]:
-        a = float(alpha if t is None else alpha[t])
-        cols = slice(None) if t is None else slice(t, t + 1)
-        M = A + a * np.eye(d)
-        try:
-            L, low = scipy.linalg.cho_factor(M, check_finite=False)
-            dg = np.abs(np.diag(L))
-            ok = dg.min() > 0 and (dg.min() / dg.max()) ** 2 >= RCOND_MIN
-        except np.linalg.LinAlgError:
-            ok = False
-        if ok:
-            coef[:, cols] = scipy.linalg.cho_solve((L, low), B[:, cols], check_finite=False)
-        else:
-            evals, evecs = scipy.linalg.eigh(M, check_finite=False)
-            keep = evals > cond * max(evals.max(), 0.0)
-            inv = np.where(keep, 1.0 / np.where(keep, evals, 1.0), 0.0)
-            coef[:, cols] = evecs @ (inv[:, None] * (evecs.T @ B[:, cols]))
-    return coef
+    from parml.linear_model._ridge import solve_gram
+
+    def singular(M, B):
+        evals, evecs = scipy.linalg.eigh(M, check_finite=False)
+        keep = evals > cond * max(evals.max(), 0.0)
+        inv = np.where(keep, 1.0 / np.where(keep, evals, 1.0), 0.0)
+        return evecs @ (inv[:, None] * (evecs.T @ B))
+    return solve_gram(G, d, alpha, singular)
 
 
 def _fit_least_squares(est, X, y, sample_weight, alpha, solver, local_cls):

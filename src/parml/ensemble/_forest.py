@@ -208,7 +208,7 @@ def _forest_init(self, n_estimators, criterion, max_depth, min_samples_split, mi
     self.n_threads = n_threads
 
 
-class RandomForestClassifier(ClassifierMixin, _BaseForest):
+class RandomForestClassifier(TB.ProbaClassifierMixin, ClassifierMixin, _BaseForest):
     """A random forest classifier: scikit-learn's parameters plus ``max_bins`` and
     ``n_threads`` (``n_jobs`` is honoured when n_threads is None). Trees are grown in parallel
     on X binned once; NaN in X means missing. predict_proba is the mean of the trees' leaf
@@ -237,14 +237,6 @@ class RandomForestClassifier(ClassifierMixin, _BaseForest):
         """Mean over trees of the leaf class fractions, shape (n_samples, n_classes)."""
         return self._mean(X)
 
-    def predict_log_proba(self, X):
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X):
-        """Predicted class labels (the class with the largest mean probability)."""
-        proba = self.predict_proba(X)  # raises NotFittedError first
-        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class RandomForestRegressor(RegressorMixin, _BaseForest):

@@ -80,6 +80,21 @@ def objective(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_t
     return fun
 
 
+def run_lbfgs(fun, x0, *, tol, max_iter, verbose=0, what="L-BFGS",
+              passes="loss+gradient passes"):
+    """scipy's L-BFGS-B on fun (loss, gradient) with parml's options (scikit-learn's gtol and
+    ftol), warning when it stops at max_iter. parml.dask's LogisticRegression uses it too."""
+    res = minimize(fun, x0, method="L-BFGS-B", jac=True,
+                   options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
+                            "ftol": 64 * np.finfo(float).eps})
+    if not res.success and res.nit >= max_iter:
+        warnings.warn(f"L-BFGS did not converge in {max_iter} iterations ({res.message}); "
+                      "increase max_iter or scale the data.", ConvergenceWarning, stacklevel=4)
+    if verbose:
+        print(f"{what}: {res.nit} iterations, {res.nfev} {passes}, {res.message}")
+    return res
+
+
 def lbfgs(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threads, tol,
           max_iter, x0, verbose=0):
     """Minimises `objective` with scipy's L-BFGS-B. Returns (W, b, n_iter)."""
@@ -87,14 +102,7 @@ def lbfgs(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threa
     KD = K * d
     fun = objective(rows, y, sw, loss=loss, K=K, ovr=ovr, eps=eps, C=C,
                     fit_intercept=fit_intercept, strategy=strategy, n_threads=n_threads)
-    res = minimize(fun, x0, method="L-BFGS-B", jac=True,
-                   options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
-                            "ftol": 64 * np.finfo(float).eps})
-    if not res.success and res.nit >= max_iter:
-        warnings.warn(f"L-BFGS did not converge in {max_iter} iterations ({res.message}); "
-                      "increase max_iter or scale the data.", ConvergenceWarning, stacklevel=3)
-    if verbose:
-        print(f"L-BFGS: {res.nit} iterations, {res.nfev} loss+gradient passes, {res.message}")
+    res = run_lbfgs(fun, x0, tol=tol, max_iter=max_iter, verbose=verbose)
     theta = res.x
     W = np.ascontiguousarray(theta[:KD].reshape(K, d))
     b = theta[KD:].copy() if fit_intercept else np.zeros(K)

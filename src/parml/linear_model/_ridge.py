@@ -36,13 +36,17 @@ def _centres(rows, y2, sw, fit_intercept, nt):
     return mx / S, my / S, S
 
 
-def _gram_solve(rows, y2, sw, mx, my, alphas, nt, exact_fallback):
-    d, T = rows.d, y2.shape[1]
-    G = np.zeros((d + T, d + T))
-    mu = np.ascontiguousarray(np.concatenate([mx, my]))
-    for s, e, c in rows.chunks():
-        _linear.gram(c, np.ascontiguousarray(y2[s:e]), None if sw is None else sw[s:e], mu, G, nt)
+class Singular(Exception):
+    """Raised by a `singular` handler of solve_gram to give up on the normal equations."""
+
+
+def solve_gram(G, d, alphas, singular):
+    """Coefficients (d, T) from the centred Gram matrix G of [X | Y] ((d + T) x (d + T)): a
+    Cholesky solve of (X'X + alpha I) b = X'y per target; when that system is (nearly)
+    singular, singular(M, B) gives the target's solution (or raises Singular). Shared by the
+    local Ridge / LinearRegression and parml.dask's, which build G from partitions."""
     A, B = G[:d, :d], G[:d, d:]
+    T = B.shape[1]
     coef = np.empty((d, T))
     for t in range(T) if np.ndim(alphas) else [None]:
         a = float(alphas if t is None else alphas[t])
@@ -56,11 +60,27 @@ def _gram_solve(rows, y2, sw, mx, my, alphas, nt, exact_fallback):
             ok = False
         if ok:
             coef[:, cols] = scipy.linalg.cho_solve((L, low), B[:, cols], check_finite=False)
-        elif exact_fallback is not None:
-            return exact_fallback()
-        else:   # rank-deficient and streamed: minimum-norm solution of the normal equations
-            coef[:, cols] = scipy.linalg.lstsq(M, B[:, cols], check_finite=False)[0]
+        else:
+            coef[:, cols] = singular(M, B[:, cols])
     return coef
+
+
+def _gram_solve(rows, y2, sw, mx, my, alphas, nt, exact_fallback):
+    d, T = rows.d, y2.shape[1]
+    G = np.zeros((d + T, d + T))
+    mu = np.ascontiguousarray(np.concatenate([mx, my]))
+    for s, e, c in rows.chunks():
+        _linear.gram(c, np.ascontiguousarray(y2[s:e]), None if sw is None else sw[s:e], mu, G, nt)
+
+    def singular(M, B):
+        if exact_fallback is not None:
+            raise Singular
+        # rank-deficient and streamed: minimum-norm solution of the normal equations
+        return scipy.linalg.lstsq(M, B, check_finite=False)[0]
+    try:
+        return solve_gram(G, d, alphas, singular)
+    except Singular:
+        return exact_fallback()
 
 
 def _centred_copy(rows, y2, sw, mx, my):

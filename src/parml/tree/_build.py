@@ -243,3 +243,16 @@ def oob(data, flat, seeds, n_boot, base_w, W, n_threads):
         warnings.warn("Some inputs do not have OOB scores. This probably means too few trees "
                       "were used to compute any reliable OOB estimates.", UserWarning)
     return total / np.maximum(count, 1)[:, None], count > 0
+
+
+class ProbaClassifierMixin:
+    """predict_log_proba and predict from predict_proba (trees and forests)."""
+
+    def predict_log_proba(self, X):
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted class labels (the class with the largest probability)."""
+        proba = self.predict_proba(X)  # raises NotFittedError first
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -121,7 +121,7 @@ class _BaseTree(BaseEstimator):
         return tags
 
 
-class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
+class DecisionTreeClassifier(TB.ProbaClassifierMixin, ClassifierMixin, _BaseTree):
     """A decision tree classifier (criterion "gini", "entropy" or "log_loss") with
     scikit-learn's parameters plus ``max_bins`` (split candidates per feature: bin edges from
     quantiles) and ``n_threads`` (subtrees are grown in parallel; the tree is the same for any
@@ -162,14 +162,6 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
         """Class fractions (weighted) of each row's leaf, shape (n_samples, n_classes)."""
         return self._sum(X)
 
-    def predict_log_proba(self, X):
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X):
-        """Predicted class labels."""
-        proba = self.predict_proba(X)  # raises NotFittedError first
-        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class DecisionTreeRegressor(RegressorMixin, _BaseTree):
