@@ -17,35 +17,21 @@ from sklearn.utils.validation import check_is_fitted
 
 from parml._threads import effective_n_threads
 from parml.tree import _build as TB
-from parml.tree._classes import DecisionTreeClassifier, DecisionTreeRegressor
+from parml.tree._classes import (TREE_CONSTRAINTS, DecisionTreeClassifier,
+                                 DecisionTreeRegressor)
 
 
 class _BaseForest(BaseEstimator):
     _parameter_constraints: dict = {
+        **TREE_CONSTRAINTS,
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
-        "max_depth": [Interval(Integral, 1, None, closed="left"), None],
-        "min_samples_split": [Interval(Integral, 2, None, closed="left"),
-                              Interval(Real, 0.0, 1.0, closed="right")],
-        "min_samples_leaf": [Interval(Integral, 1, None, closed="left"),
-                             Interval(Real, 0.0, 1.0, closed="neither")],
-        "min_weight_fraction_leaf": [Interval(Real, 0.0, 0.5, closed="both")],
-        "max_features": [Interval(Integral, 1, None, closed="left"),
-                         Interval(Real, 0.0, 1.0, closed="right"),
-                         StrOptions({"sqrt", "log2"}), None],
-        "max_leaf_nodes": [Interval(Integral, 2, None, closed="left"), None],
-        "min_impurity_decrease": [Interval(Real, 0.0, None, closed="left")],
         "bootstrap": ["boolean"],
         "oob_score": ["boolean", callable],
         "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        "ccp_alpha": [Interval(Real, 0.0, None, closed="left")],
         "max_samples": [None, Interval(Real, 0.0, 1.0, closed="right"),
                         Interval(Integral, 1, None, closed="left")],
-        "monotonic_cst": [None],
-        "max_bins": [Interval(Integral, 2, 255, closed="both")],
-        "n_threads": [None, Integral],
     }
 
     def fit(self, X, y, sample_weight=None):
