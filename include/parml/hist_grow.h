@@ -177,7 +177,7 @@ static int parml_grow_tree(parml_grow_ctx *c)
     w.og = (float *)malloc(sizeof(float) * (size_t)(c->m > 0 ? c->m : 1));
     w.oh = (float *)malloc(sizeof(float) * (size_t)(c->m > 0 ? c->m : 1));
     w.tmp = (int32_t *)malloc(sizeof(int32_t) * (size_t)(c->m > 0 ? c->m : 1));
-    w.pscratch = (ptrdiff_t *)malloc(sizeof(ptrdiff_t) * (size_t)(2 * (c->m / 32768 + 2)));
+    w.pscratch = (ptrdiff_t *)malloc(sizeof(ptrdiff_t) * (size_t)(2 * (c->m / PARML_PART_BLOCK + 2)));
     heap = (parml_grow_cand *)malloc(sizeof(*heap) * (size_t)(c->max_leaves + 1));
     if (!w.hist || !w.split || !w.fs || !w.og || !w.oh || !w.tmp || !w.pscratch || !heap) goto out;
 

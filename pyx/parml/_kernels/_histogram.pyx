@@ -11,6 +11,7 @@ from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
 
 
 cdef extern from "parml/hist.h" nogil:
+    enum: PARML_PART_BLOCK
     ctypedef struct parml_hbin:
         double g
         double h
@@ -305,7 +306,7 @@ def partition(B, rows, Py_ssize_t feature, int bin, bint missing_left, int missi
     cdef int32_t *rp = <int32_t *><uintptr_t>rows.ctypes.data
     cdef int32_t *tp = <int32_t *><uintptr_t>tmp.ctypes.data
     cdef ptrdiff_t mm = m
-    scratch = np.empty(2 * (m // 32768 + 2), dtype=np.intp)
+    scratch = np.empty(2 * (m // PARML_PART_BLOCK + 2), dtype=np.intp)  # per-block counts
     cdef ptrdiff_t *sp = <ptrdiff_t *><uintptr_t>scratch.ctypes.data
     if cats is not None:
         _need(cats, np.uint32, (8,), "cats")
