@@ -12,6 +12,8 @@ from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
 
 cdef extern from "parml/hist.h" nogil:
     enum: PARML_PART_BLOCK
+    int parml_hist_simd
+    void parml_hist_simd_init()
     ctypedef struct parml_hbin:
         double g
         double h
@@ -122,6 +124,27 @@ SPLIT = np.dtype([("gain", "<f8"), ("bin", "<i4"), ("missing_left", "<i4"), ("gl
                   ("is_cat", "<i4"), ("pad", "<i4"), ("cats", "<u4", (8,))])
 STRATEGIES = {"features": 0, "samples": 1}
 BIN_BLOCK = 1024  # rows per task: the block's rows stay in L2 across the feature passes
+
+
+parml_hist_simd_init()
+
+
+def hist_simd(mode=None):
+    """The histogram inner loop in use: "avx" (hist_simd.h) or "scalar"; hist_simd("scalar")
+    or hist_simd("avx") switches it and returns the previous one (both give bit-identical
+    histograms; the tests compare them). Never switch while a fit runs."""
+    global parml_hist_simd
+    prev = "avx" if parml_hist_simd == 1 else "scalar"
+    if mode is not None:
+        if mode not in ("avx", "scalar"):
+            raise ValueError(f"hist_simd: mode must be 'avx' or 'scalar', got {mode!r}")
+        if mode == "avx":
+            parml_hist_simd_init()
+            if parml_hist_simd != 1:
+                raise ValueError("hist_simd: this CPU has no AVX")
+        else:
+            parml_hist_simd = 0
+    return prev
 
 
 cdef inline void *_ptr(a):
