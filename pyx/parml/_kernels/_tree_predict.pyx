@@ -7,10 +7,15 @@ import numpy as np
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uintptr_t
 from libc.stddef cimport ptrdiff_t
 
-from parml._kernels._pool cimport parallel_for
+from parml._kernels._pool cimport parallel_for, parml_task_fn
 
 
 cdef extern from "parml/tree_predict.h" nogil:
+    ctypedef struct parml_qnode:
+        double thr
+        uint32_t fm
+        int32_t left
+
     ctypedef struct parml_forest_ctx:
         const char *X
         ptrdiff_t n, row_bytes
@@ -29,12 +34,29 @@ cdef extern from "parml/tree_predict.h" nogil:
         const uint32_t *cats
         const uint32_t *known
         ptrdiff_t block
+        const parml_qnode *q
+        const int32_t *steps
     void parml_forest_task(void *ctx, ptrdiff_t t, int worker)
+    void parml_forest_packed_task(void *ctx, ptrdiff_t t, int worker)
+    int parml_pack_forest(const int32_t *feature, const double *threshold,
+                          const uint8_t *missing_left, const int32_t *left, const int32_t *right,
+                          const int64_t *roots, ptrdiff_t n_trees, ptrdiff_t n_nodes,
+                          parml_qnode *q, int32_t *steps, int32_t *depth)
 
 
 # rows per task: a request of up to this many rows never opens a parallel region; within a
 # block each tree is walked by all its rows (measured: 1024 beat 64-512 on 200k x 100 trees)
 ROW_BLOCK = 1024
+
+
+QNODE = np.dtype([("thr", "<f8"), ("fm", "<u4"), ("left", "<i4")])
+
+
+cdef class PackedForest:
+    """A forest's nodes packed for the lockstep walk (tree_predict.h): made only by
+    pack_forest, from arrays check_forest accepted, so predict_forest can trust it."""
+    cdef readonly object nodes   # QNODE (n_nodes,)
+    cdef readonly object steps   # int32 (n_trees,)
 
 
 cdef inline void *_ptr(a):
@@ -116,6 +138,39 @@ def check_forest(feature, threshold, missing_left, left, right, value, roots, tr
                           6: "forest: non-finite leaf value"}[err])
 
 
+def pack_forest(feature, threshold, missing_left, left, right, roots, Py_ssize_t n_features,
+                Py_ssize_t n_outputs):
+    """The forest packed for the lockstep walk (a PackedForest for predict_forest's `packed`),
+    or None when some split's children are not adjacent (right != left + 1): such forests are
+    walked unpacked. Checks the structure first (check_forest)."""
+    m, k = len(feature), len(roots)
+    check_forest(feature, threshold, missing_left, left, right, np.zeros(m), roots,
+                 np.zeros(k, np.int32), n_features, n_outputs)
+    nodes = np.empty(m, dtype=QNODE)
+    steps = np.zeros(k, dtype=np.int32)
+    sizes = np.diff(np.append(roots, m)) if k else np.zeros(0, np.int64)
+    depth = np.zeros(max(1, int(sizes.max()) if k else 1), dtype=np.int32)
+    cdef int rc = 0
+    cdef const int32_t *fe = <const int32_t *>_ptr(feature)
+    cdef const double *th = <const double *>_ptr(threshold)
+    cdef const uint8_t *ml = <const uint8_t *>_ptr(missing_left)
+    cdef const int32_t *le = <const int32_t *>_ptr(left)
+    cdef const int32_t *ri = <const int32_t *>_ptr(right)
+    cdef const int64_t *ro = <const int64_t *>_ptr(roots)
+    cdef parml_qnode *qn = <parml_qnode *>_ptr(nodes)
+    cdef int32_t *st = <int32_t *>_ptr(steps)
+    cdef int32_t *dp = <int32_t *>_ptr(depth)
+    cdef Py_ssize_t kk = k, mm = m
+    if k:
+        with nogil:
+            rc = parml_pack_forest(fe, th, ml, le, ri, ro, kk, mm, qn, st, dp)
+    if rc != 0:
+        return None
+    cdef PackedForest p = PackedForest.__new__(PackedForest)
+    p.nodes, p.steps = nodes, steps
+    return p
+
+
 def check_categorical(categorical, Py_ssize_t m, Py_ssize_t n_features):
     """ValueError unless categorical = (node_cat uint8 (m,), cats uint32 (m, 8), known uint32
     (n_features, 8)): the categorical splits of a forest of m nodes."""
@@ -131,10 +186,11 @@ def check_categorical(categorical, Py_ssize_t m, Py_ssize_t n_features):
 
 def predict_forest(X, feature, threshold, missing_left, left, right, value, roots, tree_output,
                    Py_ssize_t n_outputs, int n_threads=1, out=None, bint checked=False,
-                   categorical=None):
+                   categorical=None, PackedForest packed=None):
     """(n, n_outputs) float64: for each row, per output, the sum of its leaves' values (added
     to `out` when given). checked=True skips check_forest (the caller validated already).
-    categorical: (node_cat, cats, known) when some splits are categorical (check_categorical)."""
+    categorical: (node_cat, cats, known) when some splits are categorical (check_categorical).
+    packed: pack_forest of these same arrays (the lockstep walk; ignored with categorical)."""
     if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64) \
             or (X.shape[0] > 0 and X.shape[1] > 1 and X.strides[1] != X.itemsize):
         raise ValueError("predict_forest: X must be a 2-D float32/float64 array with contiguous rows")
@@ -144,6 +200,8 @@ def predict_forest(X, feature, threshold, missing_left, left, right, value, root
                      X.shape[1], n_outputs)
         if categorical is not None:
             check_categorical(categorical, len(feature), X.shape[1])
+    if packed is not None and (len(packed.nodes) != len(feature) or len(packed.steps) != len(roots)):
+        raise ValueError("predict_forest: packed is of another forest")
     if out is None:
         out = np.zeros((n, n_outputs))
     if not isinstance(out, np.ndarray) or out.dtype != np.float64 or out.shape != (n, n_outputs) \
@@ -173,12 +231,18 @@ def predict_forest(X, feature, threshold, missing_left, left, right, value, root
         c.node_cat = <const uint8_t *>_ptr(categorical[0])
         c.cats = <const uint32_t *>_ptr(categorical[1])
         c.known = <const uint32_t *>_ptr(categorical[2])
+    c.q, c.steps = NULL, NULL
+    cdef parml_task_fn task = parml_forest_task
+    if packed is not None and categorical is None:
+        c.q = <const parml_qnode *>_ptr(packed.nodes)
+        c.steps = <const int32_t *>_ptr(packed.steps)
+        task = parml_forest_packed_task
     cdef ptrdiff_t ntask = (n + ROW_BLOCK - 1) // ROW_BLOCK
     cdef ptrdiff_t t
     with nogil:
         if n_threads > 1 and ntask > 1:
-            parallel_for(ntask, n_threads, parml_forest_task, &c)
+            parallel_for(ntask, n_threads, task, &c)
         else:
             for t in range(ntask):
-                parml_forest_task(&c, t, 0)
+                task(&c, t, 0)
     return out
