@@ -104,6 +104,11 @@ static void parml_forest_task(void *vctx, ptrdiff_t t, int worker)
  * leaf after `steps` steps stay there; the few deeper rows (steps is capped for deep, unbalanced
  * trees) finish with a branchy walk. Same leaves, same sums in the same order as the walk
  * above. */
+/* Requests of fewer rows than this take the plain walk: a lone row has no partner chains, and
+ * its fixed-depth walk (the tree's depth, not the row's) is slower than the plain one
+ * (100 trees: 12.5 vs 9.9 us a call here). */
+#define PARML_PACKED_MIN_ROWS 4
+
 typedef struct parml_qnode {
     double thr;      /* split: x <= thr goes left; leaf: NaN, so every x "goes right" */
     uint32_t fm;     /* feature | (NaN goes right) << 31; leaf: 1 << 31 */
@@ -141,12 +146,12 @@ static inline void parml_forest_packed_rows(const parml_forest_ctx *c, ptrdiff_t
                                             ptrdiff_t i1, int is_float)
 {
     const ptrdiff_t rb = c->row_bytes, no = c->n_outputs;
-    for (ptrdiff_t k = 0; k < c->n_trees; ++k) {
+    const ptrdiff_t i4 = i0 + (i1 - i0) / 4 * 4;
+    for (ptrdiff_t k = 0; k < c->n_trees && i0 < i4; ++k) {  /* groups of 4 rows, tree-major */
         const int64_t root = c->roots[k];
         const parml_qnode *p = c->q + root;
         const int32_t S = c->steps[k];
-        ptrdiff_t i = i0;
-        for (; i + 4 <= i1; i += 4) {
+        for (ptrdiff_t i = i0; i < i4; i += 4) {
             const char *r0 = c->X + i * rb, *r1 = r0 + rb, *r2 = r1 + rb, *r3 = r2 + rb;
             int32_t a = 0, b = 0, d = 0, e = 0;
             for (int32_t s = 0; s < S; ++s) {
@@ -164,11 +169,14 @@ static inline void parml_forest_packed_rows(const parml_forest_ctx *c, ptrdiff_t
             parml_qadd(c, k, root + d, c->out + (i + 2) * no);
             parml_qadd(c, k, root + e, c->out + (i + 3) * no);
         }
-        for (; i < i1; ++i) {
-            const char *row = c->X + i * rb;
+    }
+    for (ptrdiff_t i = i4; i < i1; ++i) {  /* the last 1-3 rows */
+        const char *row = c->X + i * rb;
+        for (ptrdiff_t k = 0; k < c->n_trees; ++k) {
+            const parml_qnode *p = c->q + c->roots[k];
             int32_t a = 0;
-            for (int32_t s = 0; s < S; ++s) a = parml_qstep(p, row, is_float, a);
-            parml_qadd(c, k, root + parml_qfinish(p, row, is_float, a), c->out + i * no);
+            for (int32_t s = 0; s < c->steps[k]; ++s) a = parml_qstep(p, row, is_float, a);
+            parml_qadd(c, k, c->roots[k] + parml_qfinish(p, row, is_float, a), c->out + i * no);
         }
     }
 }

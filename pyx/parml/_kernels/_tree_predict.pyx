@@ -11,6 +11,7 @@ from parml._kernels._pool cimport parallel_for, parml_task_fn
 
 
 cdef extern from "parml/tree_predict.h" nogil:
+    enum: PARML_PACKED_MIN_ROWS
     ctypedef struct parml_qnode:
         double thr
         uint32_t fm
@@ -190,7 +191,8 @@ def predict_forest(X, feature, threshold, missing_left, left, right, value, root
     """(n, n_outputs) float64: for each row, per output, the sum of its leaves' values (added
     to `out` when given). checked=True skips check_forest (the caller validated already).
     categorical: (node_cat, cats, known) when some splits are categorical (check_categorical).
-    packed: pack_forest of these same arrays (the lockstep walk; ignored with categorical)."""
+    packed: pack_forest of these same arrays (the lockstep walk; ignored with categorical and
+    for fewer than 4 rows, where the plain walk is faster)."""
     if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64) \
             or (X.shape[0] > 0 and X.shape[1] > 1 and X.strides[1] != X.itemsize):
         raise ValueError("predict_forest: X must be a 2-D float32/float64 array with contiguous rows")
@@ -233,7 +235,7 @@ def predict_forest(X, feature, threshold, missing_left, left, right, value, root
         c.known = <const uint32_t *>_ptr(categorical[2])
     c.q, c.steps = NULL, NULL
     cdef parml_task_fn task = parml_forest_task
-    if packed is not None and categorical is None:
+    if packed is not None and categorical is None and n >= PARML_PACKED_MIN_ROWS:
         c.q = <const parml_qnode *>_ptr(packed.nodes)
         c.steps = <const int32_t *>_ptr(packed.steps)
         task = parml_forest_packed_task
