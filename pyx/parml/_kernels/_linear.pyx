@@ -471,10 +471,18 @@ cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
 
 
 # Shuffled per-sample SGD on 2 threads, pipelined: each visited row is a random read (~100 ns
-# here even when prefetched, against ~60 ns for its update), and the updates are a serial chain.
-# So one thread gathers the next chunk of rows (features, target, weight) into a contiguous
-# buffer while the other runs the SGD steps over the current buffer; then they swap. The steps
-# are the same, on the same values in the same order: bit-identical to the 1-thread epoch.
+# here even when prefetched, against ~25-45 ns for its update), and the updates are a serial
+# chain. So while one thread runs the SGD steps over the current chunk (gathered into a
+# contiguous buffer), the next chunk's rows (features, target, weight) are gathered into the
+# other buffer; then they swap. A round is one pool job: task 0 the steps, tasks 1.. the gather
+# in blocks of PIPE_BLOCK rows, so the thread done with the steps takes the remaining blocks, and
+# a helper that is preempted or never wakes costs at most its one block (the pool's caller never
+# waits for unclaimed tasks). The steps are the same, on the same values in the same order:
+# bit-identical to the 1-thread epoch.
+cdef enum:
+    PIPE_BLOCK = 32            # rows per gather task
+
+
 ctypedef struct PipeCtx:
     SGDCtx *s
     const char *X              # IN   the data: gather source (s.lc points at the buffers)
@@ -490,10 +498,11 @@ ctypedef struct PipeCtx:
     double loss
 
 
-cdef void _pipe_gather(PipeCtx *p, Py_ssize_t chunk) noexcept nogil:
-    cdef Py_ssize_t lo = chunk * p.G, hi = min(lo + p.G, p.n), i, r, q
+cdef void _pipe_gather(PipeCtx *p, Py_ssize_t chunk, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Rows r0 .. r1 of the chunk (positions in it) into its buffer."""
+    cdef Py_ssize_t lo = chunk * p.G, hi = min(lo + min(r1, p.G), p.n), i, r, q
     cdef int b = chunk & 1
-    for i in range(lo, hi):
+    for i in range(lo + r0, hi):
         r = p.order[i]
         if i + PREFETCH_ROWS < hi:
             q = p.order[i + PREFETCH_ROWS]
@@ -519,7 +528,7 @@ cdef void _t_pipe(void *vp, ptrdiff_t t, int worker) noexcept nogil:
     if t == 0:
         _pipe_sgd(p, p.chunk)
     else:
-        _pipe_gather(p, p.chunk + 1)
+        _pipe_gather(p, p.chunk + 1, (t - 1) * PIPE_BLOCK, t * PIPE_BLOCK)
 
 
 cdef inline Py_ssize_t _pipe_rows(Py_ssize_t rowbytes) noexcept nogil:
@@ -545,11 +554,11 @@ cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss) noexcept nogil
             rc = -1
     if rc == 0:
         nchunks = (n + p.G - 1) // p.G
-        _pipe_gather(&p, 0)
+        _pipe_gather(&p, 0, 0, p.G)
         for j in range(nchunks):
             p.chunk = j
             if j + 1 < nchunks:
-                rc |= parallel_for(2, 2, _t_pipe, &p)
+                rc |= parallel_for(1 + (p.G + PIPE_BLOCK - 1) // PIPE_BLOCK, 2, _t_pipe, &p)
             else:
                 _pipe_sgd(&p, j)
         sumloss[0] += p.loss

@@ -143,7 +143,8 @@ def bench_fits(Xtr, ytr, Xte, yte, probe, repeats, nt):
 
 
 def bench_threads(X, y, probe, repeats):
-    """Fused gradient and LogisticRegression fit at 2 threads vs 1, idle and beside a busy core."""
+    """Fused gradient, LogisticRegression fit and shuffled SGD (5 epochs, pipelined on 2
+    threads) at 2 threads vs 1, idle and beside a busy core."""
     from parml._kernels import _linear
     import parml.linear_model as pl
     d = X.shape[1]
@@ -164,6 +165,12 @@ def bench_threads(X, y, probe, repeats):
             med, _, _, _ = _timed_pair({f"t{nt}": (lambda t=nt: pl.LogisticRegression(n_threads=t).fit(X, y))
                                         for nt in (1, 2)}, max(2, repeats // 2), probe)
             rows.append(["LogisticRegression fit", "busy core" if busy else "idle",
+                         f"{med['t1']:.3f} s", f"{med['t2']:.3f} s", f"{med['t2'] / med['t1']:.2f}"])
+            med, _, _, _ = _timed_pair(
+                {f"t{nt}": (lambda t=nt: pl.SGDClassifier(max_iter=5, tol=None, random_state=0,
+                                                          n_threads=t).fit(X, y))
+                 for nt in (1, 2)}, max(2, repeats // 2), probe)
+            rows.append(["SGDClassifier hinge, 5 epochs", "busy core" if busy else "idle",
                          f"{med['t1']:.3f} s", f"{med['t2']:.3f} s", f"{med['t2'] / med['t1']:.2f}"])
     return rows
 
