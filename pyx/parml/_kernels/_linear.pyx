@@ -14,6 +14,7 @@ from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset, memcpy
 from libc.math cimport pow, sqrt
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cython cimport floating
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
@@ -481,6 +482,8 @@ cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
 # bit-identical to the 1-thread epoch.
 cdef enum:
     PIPE_BLOCK = 32            # rows per gather task
+    PIPE_HOLD = 16             # rounds on one thread after the helper was found slow (first)
+    PIPE_HOLD_MAX = 1024       # ... (at most, doubling while it stays slow)
 
 
 ctypedef struct PipeCtx:
@@ -495,6 +498,7 @@ ctypedef struct PipeCtx:
     double *ybuf[2]
     double *swbuf[2]
     Py_ssize_t chunk           # this round: SGD on chunk, gather chunk + 1
+    double t_caller            # this round: seconds the calling thread spent in tasks
     double loss
 
 
@@ -515,6 +519,7 @@ cdef void _pipe_gather(PipeCtx *p, Py_ssize_t chunk, Py_ssize_t r0, Py_ssize_t r
 
 
 cdef void _pipe_sgd(PipeCtx *p, Py_ssize_t chunk) noexcept nogil:
+    """The steps of the chunk, over its gathered buffer."""
     cdef LinCtx *c = &p.s.lc
     cdef int b = chunk & 1
     c.X, c.ldx, c.y = p.buf[b], p.rowbytes, p.ybuf[b]
@@ -523,12 +528,29 @@ cdef void _pipe_sgd(PipeCtx *p, Py_ssize_t chunk) noexcept nogil:
     p.loss += _sgd_samples(p.s, 0, min(p.G, p.n - chunk * p.G))
 
 
+cdef void _pipe_direct(PipeCtx *p, Py_ssize_t chunk) noexcept nogil:
+    """The steps of the chunk read straight from X in the order (the 1-thread way, prefetching)."""
+    cdef LinCtx *c = &p.s.lc
+    c.X, c.ldx, c.y, c.sw = p.X, p.ldx, p.y, p.sw
+    c.idx, c.row0 = p.order + chunk * p.G, 0
+    p.loss += _sgd_samples(p.s, 0, min(p.G, p.n - chunk * p.G))
+
+
+cdef inline double _now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <double>ts.tv_sec + 1e-9 * <double>ts.tv_nsec
+
+
 cdef void _t_pipe(void *vp, ptrdiff_t t, int worker) noexcept nogil:
     cdef PipeCtx *p = <PipeCtx *>vp
+    cdef double t0 = _now() if worker == 0 else 0.0
     if t == 0:
         _pipe_sgd(p, p.chunk)
     else:
         _pipe_gather(p, p.chunk + 1, (t - 1) * PIPE_BLOCK, t * PIPE_BLOCK)
+    if worker == 0:
+        p.t_caller += _now() - t0
 
 
 cdef inline Py_ssize_t _pipe_rows(Py_ssize_t rowbytes) noexcept nogil:
@@ -540,8 +562,9 @@ cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss) noexcept nogil
     """The shuffled epoch (s.order) pipelined on 2 threads; 0, or -1 (memory, thread pool)."""
     cdef LinCtx *c = &s.lc
     cdef PipeCtx p
-    cdef Py_ssize_t nchunks, j
-    cdef int k, rc = 0
+    cdef Py_ssize_t nchunks, j, ntask, solo = 0, hold = PIPE_HOLD
+    cdef int k, ready, bad = 0, rc = 0
+    cdef double t0, t_round
     memset(&p, 0, sizeof(PipeCtx))
     p.s, p.X, p.ldx, p.y, p.sw, p.order, p.n = s, c.X, c.ldx, c.y, c.sw, s.order, n
     p.rowbytes = c.d * c.xsize
@@ -554,13 +577,37 @@ cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss) noexcept nogil
             rc = -1
     if rc == 0:
         nchunks = (n + p.G - 1) // p.G
-        _pipe_gather(&p, 0, 0, p.G)
+        ntask = 1 + (p.G + PIPE_BLOCK - 1) // PIPE_BLOCK
+        ready = 0      # whether chunk j's buffer holds it
         for j in range(nchunks):
             p.chunk = j
-            if j + 1 < nchunks:
-                rc |= parallel_for(1 + (p.G + PIPE_BLOCK - 1) // PIPE_BLOCK, 2, _t_pipe, &p)
+            if solo > 0 or j + 1 == nchunks:
+                if ready:
+                    _pipe_sgd(&p, j)
+                else:
+                    _pipe_direct(&p, j)
+                ready = 0
+                solo = solo - 1 if solo > 0 else 0
+                continue
+            if not ready:
+                _pipe_gather(&p, j, 0, p.G)
+            # Beside a busy core the helper gets preempted holding a block and the caller waits
+            # out the other process's time slice: two rounds running in which the caller waited
+            # for more than a quarter of the time switch to the 1-thread way for `hold` rounds
+            # (doubling, up to PIPE_HOLD_MAX, while the rounds that follow are still slow).
+            p.t_caller = 0.0
+            t0 = _now()
+            rc |= parallel_for(ntask, 2, _t_pipe, &p)
+            t_round = _now() - t0
+            ready = 1
+            if t_round - p.t_caller > 0.25 * t_round:
+                bad += 1
+                if bad >= 2:
+                    solo, bad = hold, 0
+                    hold = min(2 * hold, PIPE_HOLD_MAX)
             else:
-                _pipe_sgd(&p, j)
+                bad = 0
+                hold = PIPE_HOLD
         sumloss[0] += p.loss
     c.X, c.ldx, c.y, c.sw, c.idx, c.row0 = p.X, p.ldx, p.y, p.sw, s.order, 0
     for k in range(2):
