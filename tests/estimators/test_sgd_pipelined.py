@@ -57,3 +57,25 @@ def test_regressor_pipelined_identical():
     y = (y - y.mean()) / y.std()
     kw = dict(max_iter=3, tol=None, random_state=0, loss="huber")
     _same(SGDRegressor(n_threads=1, **kw).fit(X, y), SGDRegressor(n_threads=2, **kw).fit(X, y))
+
+
+@pytest.fixture
+def slow_helper():
+    """Every pipelined round looks slow: the fallback to the 1-thread way runs (stretches of
+    PIPE_HOLD, 2*PIPE_HOLD, ... chunks straight from X, with probe rounds between)."""
+    from parml._kernels import _linear
+    _linear._pipe_treat_helper_as_slow(True)
+    yield
+    _linear._pipe_treat_helper_as_slow(False)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fallback_when_helper_is_slow_is_identical(slow_helper, dtype, weighted):
+    rng = np.random.default_rng(1)
+    X, y = make_classification(60_000, 20, n_informative=10, random_state=2)   # 36+ chunks
+    X = ((X - X.mean(0)) / X.std(0)).astype(dtype)
+    sw = rng.uniform(0.1, 2.0, len(y)) if weighted else None
+    kw = dict(loss="log_loss", max_iter=2, tol=None, random_state=3, average=True)
+    _same(SGDClassifier(n_threads=1, **kw).fit(X, y, sample_weight=sw),
+          SGDClassifier(n_threads=2, **kw).fit(X, y, sample_weight=sw))

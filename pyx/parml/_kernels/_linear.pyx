@@ -528,12 +528,13 @@ cdef void _pipe_sgd(PipeCtx *p, Py_ssize_t chunk) noexcept nogil:
     p.loss += _sgd_samples(p.s, 0, min(p.G, p.n - chunk * p.G))
 
 
-cdef void _pipe_direct(PipeCtx *p, Py_ssize_t chunk) noexcept nogil:
-    """The steps of the chunk read straight from X in the order (the 1-thread way, prefetching)."""
+cdef void _pipe_direct(PipeCtx *p, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    """The steps of chunks c0 .. c1 - 1 read straight from X in the order (the 1-thread way,
+    prefetching across the chunks' boundaries)."""
     cdef LinCtx *c = &p.s.lc
     c.X, c.ldx, c.y, c.sw = p.X, p.ldx, p.y, p.sw
-    c.idx, c.row0 = p.order + chunk * p.G, 0
-    p.loss += _sgd_samples(p.s, 0, min(p.G, p.n - chunk * p.G))
+    c.idx, c.row0 = p.order, 0
+    p.loss += _sgd_samples(p.s, c0 * p.G, min(c1 * p.G, p.n))
 
 
 cdef inline double _now() noexcept nogil:
@@ -558,11 +559,21 @@ cdef inline Py_ssize_t _pipe_rows(Py_ssize_t rowbytes) noexcept nogil:
     return min(max(<Py_ssize_t>262144 // max(rowbytes, 1), 16), 4096)
 
 
+cdef int _pipe_slow_for_tests = 0
+
+
+def _pipe_treat_helper_as_slow(bint on):
+    """Tests only: every pipelined round counts as one that waited on a slow helper, so epochs
+    run the fallback (1-thread stretches, probes, doubling holds) deterministically."""
+    global _pipe_slow_for_tests
+    _pipe_slow_for_tests = on
+
+
 cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss) noexcept nogil:
     """The shuffled epoch (s.order) pipelined on 2 threads; 0, or -1 (memory, thread pool)."""
     cdef LinCtx *c = &s.lc
     cdef PipeCtx p
-    cdef Py_ssize_t nchunks, j, ntask, solo = 0, hold = PIPE_HOLD
+    cdef Py_ssize_t nchunks, j, run, ntask, solo = 0, hold = PIPE_HOLD
     cdef int k, ready, bad = 0, rc = 0
     cdef double t0, t_round
     memset(&p, 0, sizeof(PipeCtx))
@@ -579,15 +590,17 @@ cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss) noexcept nogil
         nchunks = (n + p.G - 1) // p.G
         ntask = 1 + (p.G + PIPE_BLOCK - 1) // PIPE_BLOCK
         ready = 0      # whether chunk j's buffer holds it
-        for j in range(nchunks):
+        j = 0
+        while j < nchunks:
             p.chunk = j
-            if solo > 0 or j + 1 == nchunks:
-                if ready:
-                    _pipe_sgd(&p, j)
-                else:
-                    _pipe_direct(&p, j)
-                ready = 0
-                solo = solo - 1 if solo > 0 else 0
+            if ready and (solo > 0 or j + 1 == nchunks):
+                _pipe_sgd(&p, j)
+                solo, ready, j = max(solo - 1, 0), 0, j + 1
+                continue
+            if solo > 0 or j + 1 == nchunks:   # the helper was slow: this thread alone a while
+                run = max(min(solo, nchunks - j), 1)
+                _pipe_direct(&p, j, j + run)
+                solo, j = max(solo - run, 0), j + run
                 continue
             if not ready:
                 _pipe_gather(&p, j, 0, p.G)
@@ -599,8 +612,8 @@ cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss) noexcept nogil
             t0 = _now()
             rc |= parallel_for(ntask, 2, _t_pipe, &p)
             t_round = _now() - t0
-            ready = 1
-            if t_round - p.t_caller > 0.25 * t_round:
+            ready, j = 1, j + 1
+            if t_round - p.t_caller > 0.25 * t_round or _pipe_slow_for_tests:
                 bad += 1
                 if bad >= 2:
                     solo, bad = hold, 0
