@@ -483,7 +483,7 @@ cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
 cdef enum:
     PIPE_BLOCK = 32            # rows per gather task
     PIPE_HOLD = 16             # rounds on one thread after the helper was found slow (first)
-    PIPE_HOLD_MAX = 1024       # ... (at most, doubling while it stays slow)
+    PIPE_HOLD_MAX = 16384      # ... (at most, doubling while it stays slow)
 
 
 ctypedef struct PipeCtx:
@@ -559,6 +559,7 @@ cdef inline Py_ssize_t _pipe_rows(Py_ssize_t rowbytes) noexcept nogil:
     return min(max(<Py_ssize_t>262144 // max(rowbytes, 1), 16), 4096)
 
 
+cdef double PIPE_WAIT_MIN = 1e-4   # seconds of waiting before the pipeline gives up a stretch
 cdef int _pipe_slow_for_tests = 0
 
 
@@ -569,13 +570,17 @@ def _pipe_treat_helper_as_slow(bint on):
     _pipe_slow_for_tests = on
 
 
-cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss) noexcept nogil:
-    """The shuffled epoch (s.order) pipelined on 2 threads; 0, or -1 (memory, thread pool)."""
+cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss, double *pipe) noexcept nogil:
+    """The shuffled epoch (s.order) pipelined on 2 threads; 0, or -1 (memory, thread pool).
+    pipe: [hold, solo] carried from epoch to epoch (NULL: start afresh)."""
     cdef LinCtx *c = &s.lc
     cdef PipeCtx p
-    cdef Py_ssize_t nchunks, j, run, ntask, solo = 0, hold = PIPE_HOLD
-    cdef int k, ready, bad = 0, rc = 0
-    cdef double t0, t_round
+    cdef Py_ssize_t nchunks, j, run, ntask, nwin = 0, solo = 0, hold = PIPE_HOLD
+    cdef int k, ready, rc = 0
+    cdef double t0, t_round, wait_acc = 0.0, time_acc = 0.0
+    if pipe != NULL and pipe[0] == pipe[0] and pipe[1] == pipe[1]:
+        hold = min(max(<Py_ssize_t>pipe[0], PIPE_HOLD), PIPE_HOLD_MAX)
+        solo = min(max(<Py_ssize_t>pipe[1], 0), PIPE_HOLD_MAX)
     memset(&p, 0, sizeof(PipeCtx))
     p.s, p.X, p.ldx, p.y, p.sw, p.order, p.n = s, c.X, c.ldx, c.y, c.sw, s.order, n
     p.rowbytes = c.d * c.xsize
@@ -604,24 +609,30 @@ cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss) noexcept nogil
                 continue
             if not ready:
                 _pipe_gather(&p, j, 0, p.G)
-            # Beside a busy core the helper gets preempted holding a block and the caller waits
-            # out the other process's time slice: two rounds running in which the caller waited
-            # for more than a quarter of the time switch to the 1-thread way for `hold` rounds
-            # (doubling, up to PIPE_HOLD_MAX, while the rounds that follow are still slow).
+            # Beside a busy core the helper gets preempted holding a block, and the caller
+            # waits out the other process's time slice (ms, against ~30 us a round). When the
+            # caller's waiting adds up to a quarter of the rounds' time since the last check
+            # (and to PIPE_WAIT_MIN), this thread goes alone for `hold` chunks, doubling (up to
+            # PIPE_HOLD_MAX, kept across epochs) each time the rounds after it still wait; 64
+            # rounds without that halve it again.
             p.t_caller = 0.0
             t0 = _now()
             rc |= parallel_for(ntask, 2, _t_pipe, &p)
             t_round = _now() - t0
             ready, j = 1, j + 1
-            if t_round - p.t_caller > 0.25 * t_round or _pipe_slow_for_tests:
-                bad += 1
-                if bad >= 2:
-                    solo, bad = hold, 0
-                    hold = min(2 * hold, PIPE_HOLD_MAX)
-            else:
-                bad = 0
-                hold = PIPE_HOLD
+            wait_acc += t_round - p.t_caller
+            time_acc += t_round
+            nwin += 1
+            if (wait_acc > 0.25 * time_acc and wait_acc > PIPE_WAIT_MIN) or _pipe_slow_for_tests:
+                solo = hold
+                hold = min(2 * hold, PIPE_HOLD_MAX)
+                wait_acc, time_acc, nwin = 0.0, 0.0, 0
+            elif nwin >= 64:
+                hold = max(hold // 2, PIPE_HOLD)
+                wait_acc, time_acc, nwin = 0.0, 0.0, 0
         sumloss[0] += p.loss
+    if pipe != NULL:
+        pipe[0], pipe[1] = <double>hold, <double>solo
     c.X, c.ldx, c.y, c.sw, c.idx, c.row0 = p.X, p.ldx, p.y, p.sw, s.order, 0
     for k in range(2):
         free(p.buf[k])
@@ -727,7 +738,8 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
               int loss, bint ovr, double eps,
               int schedule, double eta0, double power_t, double alpha, double opt_init,
               double l1frac, double l2frac, double avg_start, bint fit_intercept,
-              Py_ssize_t batch, int strategy, int n_threads, bint need_loss=True):
+              Py_ssize_t batch, int strategy, int n_threads, bint need_loss=True,
+              double[::1] pipe=None):       # IN/OUT [hold, solo] of the 2-thread pipeline, or None
     """One epoch of SGD over the rows of X in `order`. batch == 1: classic per-sample SGD on one
     thread; batch > 1: mini-batches whose gradient is the fused kernel (samples or weights
     strategy, parallel) and whose update is parallel over weights; strategy HOGWILD: n_threads
@@ -786,7 +798,8 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
                 rc = -1
             elif s.order != NULL and n_threads > 1 and strategy != S_HOGWILD \
                     and n >= 4 * _pipe_rows(d * c.xsize):
-                rc = _sgd_pipelined(&s, n, &sumloss)
+                rc = _sgd_pipelined(&s, n, &sumloss,
+                                    &pipe[0] if pipe is not None and pipe.shape[0] >= 2 else NULL)
             else:
                 sumloss = _sgd_samples(&s, 0, n)
             free(c.scratch)
