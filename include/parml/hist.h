@@ -150,10 +150,11 @@ static void parml_hist_features(const parml_hist_ctx *c, ptrdiff_t f0, ptrdiff_t
     for (ptrdiff_t f = f0; f < f1; ++f) parml_hist_rows(c, f, r0, r1, H + (f - f0) * c->nbins);
 }
 
-/* Feature tasks: groups of 4 features (one pass each), except that the last 2 * n_threads
- * features go in pairs, so that dynamic scheduling can even the threads out at the end (28
- * features on 2 threads: 4,4,4,4,4,4,2,2 -> 14 features each). Grouping never changes a
- * histogram, only the speed. */
+/* Feature tasks: groups of 4 features (one pass each), then the rest -- at least the last
+ * 2 * n_threads features, plus what does not fill a group of 4 -- in pairs (and a single), so
+ * that dynamic scheduling can even the threads out at the end (28 features on 2 threads:
+ * 4,4,4,4,4,4,2,2 -> 14 features each). Returns the number of 4-feature tasks (kept in
+ * parml_hist_ctx.fblock). Grouping never changes a histogram, only the speed. */
 static ptrdiff_t parml_hist_groups4(ptrdiff_t d, int n_threads)
 {
     const ptrdiff_t tail = n_threads > 1 ? 2 * (ptrdiff_t)n_threads : 0;

@@ -144,7 +144,7 @@ static inline void parml_prefetch_one(const void *p)
 {
 #if defined(__GNUC__) || defined(__clang__)
     __asm__ __volatile__("");
-    if (p != NULL) __builtin_prefetch(p, 0, 2);
+    __builtin_prefetch(p, 0, 2);
 #else
     (void)p;
 #endif

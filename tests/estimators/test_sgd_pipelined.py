@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification, make_regression
 
+from parml._kernels import _linear
 from parml.linear_model import SGDClassifier, SGDRegressor
 
 N = 4 * 1638 * 2 + 777   # d = 20 float64 rows: 1638 per chunk (float32: twice as many)
@@ -22,6 +23,15 @@ def _same(a, b):
     for k in ("coef_", "intercept_"):
         assert np.array_equal(getattr(a, k), getattr(b, k)), k
     assert a.n_iter_ == b.n_iter_
+
+
+@pytest.fixture(autouse=True)
+def pipeline_ran(request):
+    """Every test here must have run pipelined epochs (so a changed threshold cannot turn them
+    into 1-thread comparisons with themselves)."""
+    before = _linear._pipe_epochs_run()
+    yield
+    assert _linear._pipe_epochs_run() > before, "no epoch ran pipelined"
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -79,3 +89,34 @@ def test_fallback_when_helper_is_slow_is_identical(slow_helper, dtype, weighted)
     kw = dict(loss="log_loss", max_iter=2, tol=None, random_state=3, average=True)
     _same(SGDClassifier(n_threads=1, **kw).fit(X, y, sample_weight=sw),
           SGDClassifier(n_threads=2, **kw).fit(X, y, sample_weight=sw))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_epoch_loss_is_the_one_thread_sum(dtype):
+    """The epoch's summed loss (what tol-based stopping reads) is added row by row in visiting
+    order on both paths: equal bits, so n_iter_ cannot differ."""
+    X, y = _clf_data(dtype)
+    ypm = np.where(y == 1, 1.0, -1.0)
+    order = np.random.default_rng(5).permutation(len(y)).astype(np.intp)
+    losses = []
+    for nt in (1, 2, 1, 2):
+        V, b = np.zeros((1, X.shape[1])), np.zeros(1)
+        state = np.array([1.0, 1.0, 0.0, 0.0])
+        tot = [_linear.sgd_epoch(X, ypm, None, order, V, b, state, None, None, None,
+                                 _linear.LOSS_IDS["log_loss"], False, 0.0,
+                                 _linear.SCHEDULES["invscaling"], 0.01, 0.25, 1e-4, 0.0, 0.0,
+                                 1.0, 0.0, True, 1, _linear.STRATEGIES["samples"], nt)
+               for _ in range(2)]
+        losses.append((tot, V.copy(), b.copy()))
+    for tot, V, b in losses[1:]:
+        assert tot == losses[0][0]
+        assert np.array_equal(V, losses[0][1]) and np.array_equal(b, losses[0][2])
+
+
+def test_tol_stopping_identical():
+    X, y = _clf_data(np.float64)
+    kw = dict(loss="log_loss", max_iter=60, tol=1e-4, random_state=4)
+    one = SGDClassifier(n_threads=1, **kw).fit(X, y)
+    two = SGDClassifier(n_threads=2, **kw).fit(X, y)
+    assert 1 < one.n_iter_ < 60
+    _same(one, two)

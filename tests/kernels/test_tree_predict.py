@@ -150,6 +150,14 @@ def test_pack_bad_input(rng):
     other = pack(forest(rng, [3], 3), 3, 1)
     with pytest.raises(ValueError, match="another forest"):
         run(data(rng, 4, 3, np.float64), f, 1, other, 1)
+    p = pack(f, 3, 1)
+    copy = {k: v.copy() for k, v in f.items()}   # equal arrays, but not the packed ones
+    with pytest.raises(ValueError, match="another forest"):
+        run(data(rng, 4, 3, np.float64), copy, 1, p, 1)
+    keys = ("feature", "threshold", "missing_left", "left", "right", "value")
+    with pytest.raises(ValueError, match="too narrow"):   # even with the forest checks skipped
+        TP.predict_forest(data(rng, 4, 2, np.float64), *(f[k] for k in keys), f["roots"],
+                          f["tree_output"], 1, checked=True, packed=p)
     with pytest.raises(TypeError):
         run(data(rng, 4, 3, np.float64), f, 1, "packed", 1)
 
@@ -165,3 +173,17 @@ def test_packed_walk_hypothesis(sizes, d, n, f32, chain_every, spike, n_threads,
     X = data(rng, n, d, np.float32 if f32 else np.float64)
     p = pack(f, d, 1)
     np.testing.assert_array_equal(run(X, f, 1, p, n_threads), naive(X, f, 1))
+
+
+def test_hgb_predicts_through_the_packed_walk(rng):
+    """The boosting model packs its forest and walks it packed: same sums as the plain walk."""
+    from parml.ensemble import HistGradientBoostingRegressor
+    X = data(rng, 3000, 5, np.float64, nan_frac=0.05)
+    X[np.isinf(X)] = 0.0
+    y = np.nan_to_num(X[:, 0]) * 2 + rng.standard_normal(3000)
+    m = HistGradientBoostingRegressor(max_iter=20, early_stopping=False).fit(X, y)
+    f, packed = m._forest.flat(), m._forest.packed()
+    assert packed is not None and packed.source[0] is f["feature"]
+    keys = ("feature", "threshold", "missing_left", "left", "right", "value")
+    plain = TP.predict_forest(X, *(f[k] for k in keys), f["roots"], f["tree_output"], 1)
+    np.testing.assert_array_equal(m._forest.predict(X, np.zeros((len(X), 1)), 2), plain)

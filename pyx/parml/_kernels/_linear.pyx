@@ -13,7 +13,7 @@ for any n_threads.
 from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset, memcpy
-from libc.math cimport pow, sqrt
+from libc.math cimport pow, sqrt, fmin, fmax
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cython cimport floating
 
@@ -447,11 +447,13 @@ cdef inline void _decay(SGDCtx *s, double eta) noexcept nogil:
         _renorm(s)
 
 
-cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """Classic SGD, one update per row, rows [lo, hi) of the order; lazy L2 scale (O(1) decay)."""
+cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi, double acc) noexcept nogil:
+    """Classic SGD, one update per row, rows [lo, hi) of the order; lazy L2 scale (O(1) decay).
+    Returns acc + the rows' losses, added one by one (a pipelined epoch passes its running sum
+    through, so the epoch's loss, which the stopping rule reads, is the 1-thread sum)."""
     cdef LinCtx *c = &s.lc
     cdef Py_ssize_t i, k, row, K = c.K, d = c.d
-    cdef double sumloss = 0.0, eta
+    cdef double sumloss = acc, eta
     cdef double *z = c.scratch
     cdef const char *xr
     for i in range(lo, hi):
@@ -482,6 +484,7 @@ cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
 # bit-identical to the 1-thread epoch.
 cdef enum:
     PIPE_BLOCK = 32            # rows per gather task
+    PIPE_MAX_ROW_BYTES = 16384 # wider rows are not pipelined (buffers of 16+ rows stay <= 512 KiB)
     PIPE_HOLD = 16             # rounds on one thread after the helper was found slow (first)
     PIPE_HOLD_MAX = 16384      # ... (at most, doubling while it stays slow)
 
@@ -525,7 +528,7 @@ cdef void _pipe_sgd(PipeCtx *p, Py_ssize_t chunk) noexcept nogil:
     c.X, c.ldx, c.y = p.buf[b], p.rowbytes, p.ybuf[b]
     c.sw = p.swbuf[b] if p.sw != NULL else NULL
     c.idx, c.row0 = NULL, 0
-    p.loss += _sgd_samples(p.s, 0, min(p.G, p.n - chunk * p.G))
+    p.loss = _sgd_samples(p.s, 0, min(p.G, p.n - chunk * p.G), p.loss)
 
 
 cdef void _pipe_direct(PipeCtx *p, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
@@ -534,7 +537,7 @@ cdef void _pipe_direct(PipeCtx *p, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
     cdef LinCtx *c = &p.s.lc
     c.X, c.ldx, c.y, c.sw = p.X, p.ldx, p.y, p.sw
     c.idx, c.row0 = p.order, 0
-    p.loss += _sgd_samples(p.s, c0 * p.G, min(c1 * p.G, p.n))
+    p.loss = _sgd_samples(p.s, c0 * p.G, min(c1 * p.G, p.n), p.loss)
 
 
 cdef inline double _now() noexcept nogil:
@@ -561,6 +564,12 @@ cdef inline Py_ssize_t _pipe_rows(Py_ssize_t rowbytes) noexcept nogil:
 
 cdef double PIPE_WAIT_MIN = 1e-4   # seconds of waiting before the pipeline gives up a stretch
 cdef int _pipe_slow_for_tests = 0
+cdef long _pipe_epochs = 0      # pipelined epochs run (tests check the pipeline did run)
+
+
+def _pipe_epochs_run():
+    """How many epochs the 2-thread pipeline has run in this process (for tests)."""
+    return _pipe_epochs
 
 
 def _pipe_treat_helper_as_slow(bint on):
@@ -573,14 +582,15 @@ def _pipe_treat_helper_as_slow(bint on):
 cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss, double *pipe) noexcept nogil:
     """The shuffled epoch (s.order) pipelined on 2 threads; 0, or -1 (memory, thread pool).
     pipe: [hold, solo] carried from epoch to epoch (NULL: start afresh)."""
+    global _pipe_epochs
     cdef LinCtx *c = &s.lc
     cdef PipeCtx p
     cdef Py_ssize_t nchunks, j, run, ntask, nwin = 0, solo = 0, hold = PIPE_HOLD
     cdef int k, ready, rc = 0
     cdef double t0, t_round, wait_acc = 0.0, time_acc = 0.0
-    if pipe != NULL and pipe[0] == pipe[0] and pipe[1] == pipe[1]:
-        hold = min(max(<Py_ssize_t>pipe[0], PIPE_HOLD), PIPE_HOLD_MAX)
-        solo = min(max(<Py_ssize_t>pipe[1], 0), PIPE_HOLD_MAX)
+    if pipe != NULL and pipe[0] == pipe[0] and pipe[1] == pipe[1]:   # (NaN: start afresh)
+        hold = <Py_ssize_t>fmin(fmax(pipe[0], <double>PIPE_HOLD), <double>PIPE_HOLD_MAX)
+        solo = <Py_ssize_t>fmin(fmax(pipe[1], 0.0), <double>PIPE_HOLD_MAX)
     memset(&p, 0, sizeof(PipeCtx))
     p.s, p.X, p.ldx, p.y, p.sw, p.order, p.n = s, c.X, c.ldx, c.y, c.sw, s.order, n
     p.rowbytes = c.d * c.xsize
@@ -591,7 +601,10 @@ cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss, double *pipe) 
         p.swbuf[k] = <double *>malloc(p.G * sizeof(double)) if p.sw != NULL else NULL
         if p.buf[k] == NULL or p.ybuf[k] == NULL or (p.sw != NULL and p.swbuf[k] == NULL):
             rc = -1
-    if rc == 0:
+    if rc != 0:   # no buffers: the 1-thread way (c still points at the data)
+        rc = 0
+        sumloss[0] = _sgd_samples(s, 0, n, sumloss[0])
+    else:
         nchunks = (n + p.G - 1) // p.G
         ntask = 1 + (p.G + PIPE_BLOCK - 1) // PIPE_BLOCK
         ready = 0      # whether chunk j's buffer holds it
@@ -631,6 +644,7 @@ cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss, double *pipe) 
                 hold = max(hold // 2, PIPE_HOLD)
                 wait_acc, time_acc, nwin = 0.0, 0.0, 0
         sumloss[0] += p.loss
+        _pipe_epochs += 1
     if pipe != NULL:
         pipe[0], pipe[1] = <double>hold, <double>solo
     c.X, c.ldx, c.y, c.sw, c.idx, c.row0 = p.X, p.ldx, p.y, p.sw, s.order, 0
@@ -797,11 +811,11 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
             if c.scratch == NULL:
                 rc = -1
             elif s.order != NULL and n_threads > 1 and strategy != S_HOGWILD \
-                    and n >= 4 * _pipe_rows(d * c.xsize):
+                    and d * c.xsize <= PIPE_MAX_ROW_BYTES and n >= 4 * _pipe_rows(d * c.xsize):
                 rc = _sgd_pipelined(&s, n, &sumloss,
                                     &pipe[0] if pipe is not None and pipe.shape[0] >= 2 else NULL)
             else:
-                sumloss = _sgd_samples(&s, 0, n)
+                sumloss = _sgd_samples(&s, 0, n, 0.0)
             free(c.scratch)
             c.scratch = NULL
         else:

@@ -55,9 +55,13 @@ QNODE = np.dtype([("thr", "<f8"), ("fm", "<u4"), ("left", "<i4")])
 
 cdef class PackedForest:
     """A forest's nodes packed for the lockstep walk (tree_predict.h): made only by
-    pack_forest, from arrays check_forest accepted, so predict_forest can trust it."""
+    pack_forest, from arrays check_forest accepted. predict_forest takes it only with those
+    very arrays (identity, not equality: a copy might have been changed since) and X with at
+    least n_features columns."""
     cdef readonly object nodes   # QNODE (n_nodes,)
     cdef readonly object steps   # int32 (n_trees,)
+    cdef readonly object source  # (feature, threshold, missing_left, left, right, roots)
+    cdef readonly Py_ssize_t n_features
 
 
 cdef inline void *_ptr(a):
@@ -169,6 +173,8 @@ def pack_forest(feature, threshold, missing_left, left, right, roots, Py_ssize_t
         return None
     cdef PackedForest p = PackedForest.__new__(PackedForest)
     p.nodes, p.steps = nodes, steps
+    p.source = (feature, threshold, missing_left, left, right, roots)
+    p.n_features = n_features
     return p
 
 
@@ -202,8 +208,11 @@ def predict_forest(X, feature, threshold, missing_left, left, right, value, root
                      X.shape[1], n_outputs)
         if categorical is not None:
             check_categorical(categorical, len(feature), X.shape[1])
-    if packed is not None and (len(packed.nodes) != len(feature) or len(packed.steps) != len(roots)):
-        raise ValueError("predict_forest: packed is of another forest")
+    if packed is not None and (
+            any(a is not b for a, b in zip(packed.source, (feature, threshold, missing_left,
+                                                           left, right, roots)))
+            or packed.n_features > X.shape[1]):
+        raise ValueError("predict_forest: packed is of another forest (or X is too narrow)")
     if out is None:
         out = np.zeros((n, n_outputs))
     if not isinstance(out, np.ndarray) or out.dtype != np.float64 or out.shape != (n, n_outputs) \
