@@ -81,7 +81,7 @@ typedef struct {
     parml_grow_ctx *c;
     parml_hbin **hist;       /* per node: its histogram while it is a candidate */
     parml_split *split;      /* per node: its chosen split */
-    parml_split *fs;         /* d: per-feature bests (scratch) */
+    parml_split *fs;         /* 2 x d: per-feature bests of the two children (scratch) */
     float *og, *oh;          /* m: gathered gradients (scratch) */
     int32_t *tmp;            /* m: partition scratch */
     ptrdiff_t *pscratch;
@@ -120,26 +120,55 @@ static void parml_grow_sums(const parml_grow_ctx *c, const parml_hbin *H, double
     *Hs = c->hconst > 0 ? c->hconst * (double)k : h;
 }
 
-/* The node's best split into w->split[node]; returns 1 if it has one worth taking. */
+/* A node's split search: set up its context (out = its per-feature scratch); 0 if the node
+ * cannot split (too few rows, or at max_depth). */
+static int parml_grow_prepare(parml_grow_ws *w, int32_t node, const parml_hbin *H, double G,
+                              double Hs, int64_t N, parml_split *fs, parml_split_ctx *s)
+{
+    const parml_grow_ctx *c = w->c;
+    if (N < 2 * c->min_leaf || (c->max_depth >= 0 && c->depth[node] >= c->max_depth)) return 0;
+    memset(s, 0, sizeof(*s));
+    s->hist = H; s->d = c->d; s->nbins = c->nbins; s->nb = c->nb; s->missing_bin = c->missing_bin;
+    s->hconst = c->hconst; s->G = G; s->H = Hs; s->N = N;
+    s->l2 = c->l2; s->min_hessian = c->min_hessian; s->min_leaf = c->min_leaf;
+    s->allowed = NULL; s->is_cat = c->is_cat; s->out = fs;
+    return 1;
+}
+
+/* The best of a node's per-feature splits into w->split[node]; 1 if it is worth taking. Ties
+ * go to the first feature. */
+static int parml_grow_pick(parml_grow_ws *w, int32_t node, const parml_split *fs)
+{
+    const parml_grow_ctx *c = w->c;
+    ptrdiff_t best = 0;
+    for (ptrdiff_t f = 1; f < c->d; ++f)
+        if (fs[f].gain > fs[best].gain) best = f;
+    if (!(c->d > 0 && fs[best].gain > PARML_GROW_MIN_GAIN)) return 0;
+    w->split[node] = fs[best];
+    c->feature[node] = (int32_t)best;  /* provisional until the node is split */
+    return 1;
+}
+
+/* Both children's split searches in one parallel region: task t is feature t % d of child
+ * t / d (a child's search alone, 28 features x 256 bins, is too small to share out). */
+typedef struct { parml_split_ctx *s[2]; ptrdiff_t d; } parml_grow_split2;
+
+static void parml_grow_split2_task(void *vctx, ptrdiff_t t, int worker)
+{
+    const parml_grow_split2 *q = (const parml_grow_split2 *)vctx;
+    (void)worker;
+    parml_split_feature(q->s[t / q->d], t % q->d);
+}
+
+/* The root's best split into w->split[node]; returns 1 if it has one worth taking. */
 static int parml_grow_best(parml_grow_ws *w, int32_t node, const parml_hbin *H, double G,
                            double Hs, int64_t N)
 {
     const parml_grow_ctx *c = w->c;
-    if (N < 2 * c->min_leaf || (c->max_depth >= 0 && c->depth[node] >= c->max_depth)) return 0;
     parml_split_ctx s;
-    memset(&s, 0, sizeof(s));
-    s.hist = H; s.d = c->d; s.nbins = c->nbins; s.nb = c->nb; s.missing_bin = c->missing_bin;
-    s.hconst = c->hconst; s.G = G; s.H = Hs; s.N = N;
-    s.l2 = c->l2; s.min_hessian = c->min_hessian; s.min_leaf = c->min_leaf;
-    s.allowed = NULL; s.is_cat = c->is_cat; s.out = w->fs;
+    if (!parml_grow_prepare(w, node, H, G, Hs, N, w->fs, &s)) return 0;
     parml_find_splits(&s, c->d * c->nbins >= 16384 ? c->n_threads : 1, c->pf);
-    ptrdiff_t best = 0;
-    for (ptrdiff_t f = 1; f < c->d; ++f)
-        if (w->fs[f].gain > w->fs[best].gain) best = f;
-    if (!(c->d > 0 && w->fs[best].gain > PARML_GROW_MIN_GAIN)) return 0;
-    w->split[node] = w->fs[best];
-    c->feature[node] = (int32_t)best;  /* provisional until the node is split */
-    return 1;
+    return parml_grow_pick(w, node, w->fs);
 }
 
 static double parml_grow_leaf(double G, double H, double l2)
@@ -173,7 +202,7 @@ static int parml_grow_tree(parml_grow_ctx *c)
     c->n_nodes = 0;
     w.hist = (parml_hbin **)calloc((size_t)cap, sizeof(parml_hbin *));
     w.split = (parml_split *)calloc((size_t)cap, sizeof(parml_split));
-    w.fs = (parml_split *)malloc(sizeof(parml_split) * (size_t)(c->d > 0 ? c->d : 1));
+    w.fs = (parml_split *)malloc(sizeof(parml_split) * (size_t)(c->d > 0 ? 2 * c->d : 1));
     w.og = (float *)malloc(sizeof(float) * (size_t)(c->m > 0 ? c->m : 1));
     w.oh = (float *)malloc(sizeof(float) * (size_t)(c->m > 0 ? c->m : 1));
     w.tmp = (int32_t *)malloc(sizeof(int32_t) * (size_t)(c->m > 0 ? c->m : 1));
@@ -224,9 +253,25 @@ static int parml_grow_tree(parml_grow_ctx *c)
         parml_hbin *hl_ = left_small ? small : parent, *hr_ = left_small ? parent : small;
         const int32_t kids[2] = {li, ri};
         parml_hbin *hk[2] = {hl_, hr_};
+        parml_split_ctx sc[2];
+        int can[2];
+        parml_grow_split2 q;
+        ptrdiff_t nq = 0;
+        q.d = c->d;
         for (int k = 0; k < 2; ++k) {
             parml_grow_sums(c, hk[k], &G, &Hs, &N);
-            if (parml_grow_best(&w, kids[k], hk[k], G, Hs, N)) {
+            can[k] = parml_grow_prepare(&w, kids[k], hk[k], G, Hs, N, w.fs + k * c->d, &sc[k]);
+            if (can[k]) q.s[nq++] = &sc[k];
+        }
+        /* the searches, in parallel when there is enough of them (results never depend on it) */
+        if (nq > 0 && c->d > 0) {
+            if (c->n_threads > 1 && c->pf != NULL && nq * c->d * c->nbins >= 8192)
+                c->pf(nq * c->d, c->n_threads, parml_grow_split2_task, &q);
+            else
+                for (ptrdiff_t t = 0; t < nq * c->d; ++t) parml_grow_split2_task(&q, t, 0);
+        }
+        for (int k = 0; k < 2; ++k) {
+            if (can[k] && parml_grow_pick(&w, kids[k], w.fs + k * c->d)) {
                 w.hist[kids[k]] = hk[k];
                 parml_grow_push(heap, &nh, (parml_grow_cand){w.split[kids[k]].gain, kids[k]});
             } else {
