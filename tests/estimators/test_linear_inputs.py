@@ -3,8 +3,10 @@ raised before any kernel runs, never a crash, a hang or a silent result."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from sklearn.exceptions import NotFittedError
 
+from parml.linear_model._base import _encode_small_ints
 from parml._threads import MAX_THREADS, effective_n_threads
 from parml.linear_model import (LinearRegression, LinearSVC, LogisticRegression, Ridge,
                                 SGDClassifier, SGDRegressor, iter_npy_chunks, stream_chunk_bytes)
@@ -432,3 +434,34 @@ def test_iter_npy_chunks_bad_files(data, tmp_path):
     np.save(tmp_path / "y.npy", np.zeros(len(X) - 1))
     with pytest.raises(ValueError, match="rows"):
         list(iter_npy_chunks(px, tmp_path / "y.npy"))
+
+
+# --- integer labels are encoded by counting: same classes and codes as np.unique ---------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(dtype=st.sampled_from(["bool", "int8", "uint8", "int16", "int32", "int64", "uint32",
+                              "uint64"]),
+       data=st.data())
+def test_small_int_labels_encode_like_unique(dtype, data):
+    info = np.iinfo(dtype) if dtype != "bool" else None
+    lo = 0 if info is None else data.draw(st.integers(int(info.min), int(info.max)))
+    top = 1 if info is None else min(int(info.max), lo + data.draw(st.integers(0, 1000)))
+    vals = data.draw(st.lists(st.integers(lo, top), min_size=1, max_size=300))
+    y = np.array(vals).astype(dtype)
+    got = _encode_small_ints(y)
+    classes, codes = np.unique(y, return_inverse=True)
+    assert got is not None
+    assert got[0].dtype == y.dtype
+    np.testing.assert_array_equal(got[0], classes)
+    np.testing.assert_array_equal(got[1], codes)
+
+
+def test_wide_or_non_integer_labels_take_the_general_path():
+    assert _encode_small_ints(np.array([-2**62, 2**62])) is None        # span too wide to count
+    assert _encode_small_ints(np.array([0.0, 1.0])) is None
+    assert _encode_small_ints(np.array(["a", "b"])) is None
+    assert _encode_small_ints(np.zeros((3, 1), dtype=int)) is None      # 2-d: scikit-learn's check
+    # the general path still rejects continuous targets
+    with pytest.raises(ValueError, match="continuous|Unknown label"):
+        SGDClassifier(max_iter=1).fit(np.ones((4, 2)), np.array([0.5, 1.5, 2.5, 3.5]))

@@ -142,10 +142,37 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
         return self.classes_[idx]
 
 
+def _encode_small_ints(y):
+    """np.unique(y, return_inverse=True) for 1-d integer or bool labels in a small range, by
+    counting (3.8 ms for 800k labels, against 9 ms for np.unique and 8.5 ms more for
+    scikit-learn's target-type check, which such labels always pass); None otherwise."""
+    if not (isinstance(y, np.ndarray) and y.ndim == 1 and y.size and y.dtype.kind in "biu"):
+        return None
+    dt = y.dtype
+    if dt.kind == "b":
+        y = y.view(np.uint8)
+    lo, hi = int(y.min()), int(y.max())
+    span = hi - lo + 1
+    if span > max(1024, 4 * y.size) or span > 1 << 22:
+        return None
+    if y.dtype.itemsize < 8:   # (narrow: y - lo may not fit, e.g. int8 127 - -128)
+        y = y.astype(np.intp)
+    yo = (y - y.dtype.type(lo)).astype(np.intp, copy=False)   # < span: fits, even for uint64
+    present = np.flatnonzero(np.bincount(yo, minlength=span))
+    lut = np.zeros(span, dtype=np.intp)
+    lut[present] = np.arange(len(present))
+    classes = (present.astype(y.dtype) + y.dtype.type(lo)).astype(dt)
+    return classes, lut[yo]
+
+
 def encode_classes(est, y, classes=None):
     """classes_ and integer labels; a single class is a ValueError."""
     from sklearn.utils.multiclass import check_classification_targets
-    check_classification_targets(y)
+    fast = _encode_small_ints(y) if classes is None else None
+    if fast is not None:
+        classes, yi = fast
+    else:
+        check_classification_targets(y)
     if classes is None:
         classes, yi = np.unique(y, return_inverse=True)
     else:

@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._available_if import available_if
 
-from parml._kernels import _linear
+from parml._kernels import _linear, _shuffle
 
 from ._base import (LOSS, LinearClassifierBase, LinearModelBase, check_n_threads,
                     class_sample_weight, encode_classes, resolve_strategy)
@@ -150,7 +150,10 @@ def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, 
         if shuffle == "blocks":
             idx = _block_order(e - s, rng, idx)
         elif shuffle:
-            idx = rng.permutation(e - s if idx is None else idx).astype(np.intp)
+            # our Fisher-Yates (2 ms for 800k rows, numpy's RandomState 11-15 ms), seeded from
+            # the estimator's random state
+            idx = _shuffle.permutation(e - s if idx is None else idx,
+                                       int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64)))
         sumloss += _linear.sgd_epoch(
             c, yk[s:e], None if sw is None else sw[s:e], idx, st.V, st.b, st.state, st.Q, st.A,
             st.Ab, p.loss, ovr, p.eps, p.schedule, eta0, p.power_t, p.alpha, p.opt_init,
