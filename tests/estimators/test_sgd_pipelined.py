@@ -1,21 +1,25 @@
-"""Shuffled per-sample SGD on 2+ threads runs pipelined (one thread gathers the next chunk of
-shuffled rows while the other steps through the current one, _linear.pyx _sgd_pipelined): the
-same steps on the same values in the same order, so the model must be bit-identical to the
-1-thread epoch, for every loss, penalty, dtype, weighting and averaging. The data are big
-enough for several chunks (the pipeline starts at 4 chunks of 256 KiB of rows), with a last
-chunk that is not full."""
+"""Shuffled per-sample SGD on 2+ threads runs pipelined (_linear.pyx _sgd_pipelined): the caller
+steps, a second thread copies blocks of upcoming shuffled rows into a ring, and each block is
+stepped from the ring or straight from X, whichever is ready. The steps are the same on the same
+values in the same order, so the model must be bit-identical to the 1-thread epoch for every
+loss, penalty, dtype, weighting and averaging, and for every mix of the two reads: the real
+(timing-dependent) mix, all from X (the gatherer idles), all from the ring (the stepper
+gathers), and the steps run after the pool job (as when a helper takes both tasks). The tests lower the 12 MiB threshold so that small data runs pipelined too, with a last
+block that is not full."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from sklearn.datasets import make_classification, make_regression
 
 from parml._kernels import _linear
 from parml.linear_model import SGDClassifier, SGDRegressor
 
-N = 4 * 1638 * 2 + 777   # d = 20 float64 rows: 1638 per chunk (float32: twice as many)
+N = 32 * 375 + 17   # d = 20: blocks of 32 rows, the last one short; the ring wraps 3 times
+MODES = {"real": 0, "all_from_x": 1, "all_from_ring": 2, "stepped_after_job": 3}
 
 
-def _clf_data(dtype, n_classes=2):
-    X, y = make_classification(N, 20, n_informative=10, n_classes=n_classes, random_state=0)
+def _clf_data(dtype, n_classes=2, n=N):
+    X, y = make_classification(n, 20, n_informative=10, n_classes=n_classes, random_state=0)
     return ((X - X.mean(0)) / X.std(0)).astype(dtype), y
 
 
@@ -25,13 +29,22 @@ def _same(a, b):
     assert a.n_iter_ == b.n_iter_
 
 
-@pytest.fixture(autouse=True)
-def pipeline_ran(request):
-    """Every test here must have run pipelined epochs (so a changed threshold cannot turn them
-    into 1-thread comparisons with themselves)."""
-    before = _linear._pipe_epochs_run()
-    yield
-    assert _linear._pipe_epochs_run() > before, "no epoch ran pipelined"
+@pytest.fixture(params=list(MODES))
+def mode(request):
+    """Every test runs pipelined (threshold 0) in each mode, and checks that it did: blocks were
+    stepped, from the ring and/or from X as the mode says."""
+    old = _linear._pipe_set_min_bytes(0)
+    _linear._pipe_set_mode(MODES[request.param])
+    ring0, x0 = _linear._pipe_block_counts()
+    yield request.param
+    _linear._pipe_set_mode(0)
+    _linear._pipe_set_min_bytes(old)
+    ring, x = _linear._pipe_block_counts()
+    assert ring + x > ring0 + x0, "no epoch ran pipelined"
+    if request.param in ("all_from_x", "stepped_after_job"):
+        assert ring == ring0 and x > x0
+    elif request.param == "all_from_ring":
+        assert x == x0 and ring > ring0
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -42,81 +55,115 @@ def pipeline_ran(request):
     dict(loss="squared_hinge", learning_rate="invscaling", eta0=0.01),
 ])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_classifier_pipelined_epoch_identical_to_one_thread(dtype, kw, weighted):
+def test_classifier_pipelined_epoch_identical_to_one_thread(mode, dtype, kw, weighted):
     X, y = _clf_data(dtype)
     sw = np.random.default_rng(0).uniform(0.1, 2.0, len(y)) if weighted else None
     one = SGDClassifier(max_iter=3, tol=None, random_state=0, n_threads=1, **kw)
     two = SGDClassifier(max_iter=3, tol=None, random_state=0, n_threads=2, **kw)
     _same(one.fit(X, y, sample_weight=sw), two.fit(X, y, sample_weight=sw))
-    # and it trains: scikit-learn's SGD (same settings) as the oracle for accuracy
-    from sklearn.linear_model import SGDClassifier as SkSGD
-    sk = SkSGD(max_iter=3, tol=None, random_state=0, **kw).fit(X, y, sample_weight=sw)
-    assert two.score(X, y) > sk.score(X, y) - 0.05
+    if mode == "real":   # and it trains: scikit-learn's SGD (same settings) as the oracle
+        from sklearn.linear_model import SGDClassifier as SkSGD
+        sk = SkSGD(max_iter=3, tol=None, random_state=0, **kw).fit(X, y, sample_weight=sw)
+        assert two.score(X, y) > sk.score(X, y) - 0.05
 
 
 @pytest.mark.parametrize("n_threads", [2, 4])
-def test_multiclass_and_early_stopping_pipelined(n_threads):
+def test_multiclass_and_early_stopping_pipelined(mode, n_threads):
     X, y = _clf_data(np.float64, n_classes=3)
     kw = dict(max_iter=20, tol=1e-3, random_state=1, early_stopping=True, n_iter_no_change=2)
     _same(SGDClassifier(n_threads=1, **kw).fit(X, y),
           SGDClassifier(n_threads=n_threads, **kw).fit(X, y))
 
 
-def test_regressor_pipelined_identical():
+def test_regressor_pipelined_identical(mode):
     X, y = make_regression(N, 20, noise=1.0, random_state=0)
     y = (y - y.mean()) / y.std()
     kw = dict(max_iter=3, tol=None, random_state=0, loss="huber")
     _same(SGDRegressor(n_threads=1, **kw).fit(X, y), SGDRegressor(n_threads=2, **kw).fit(X, y))
 
 
-@pytest.fixture
-def slow_helper():
-    """Every pipelined round looks slow: the fallback to the 1-thread way runs (stretches of
-    PIPE_HOLD, 2*PIPE_HOLD, ... chunks straight from X, with probe rounds between)."""
-    from parml._kernels import _linear
-    _linear._pipe_treat_helper_as_slow(True)
-    yield
-    _linear._pipe_treat_helper_as_slow(False)
+def _epochs(X, ypm, order, nt, sw=None, epochs=2):
+    V, b = np.zeros((1, X.shape[1])), np.zeros(1)
+    state = np.array([1.0, 1.0, 0.0, 0.0])
+    tot = [_linear.sgd_epoch(X, ypm, sw, order, V, b, state, None, None, None,
+                             _linear.LOSS_IDS["log_loss"], False, 0.0,
+                             _linear.SCHEDULES["invscaling"], 0.01, 0.25, 1e-4, 0.0, 0.0,
+                             1.0, 0.0, True, 1, _linear.STRATEGIES["samples"], nt)
+           for _ in range(epochs)]
+    return tot, V, b, state
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("weighted", [False, True])
-def test_fallback_when_helper_is_slow_is_identical(slow_helper, dtype, weighted):
-    rng = np.random.default_rng(1)
-    X, y = make_classification(60_000, 20, n_informative=10, random_state=2)   # 36+ chunks
-    X = ((X - X.mean(0)) / X.std(0)).astype(dtype)
-    sw = rng.uniform(0.1, 2.0, len(y)) if weighted else None
-    kw = dict(loss="log_loss", max_iter=2, tol=None, random_state=3, average=True)
-    _same(SGDClassifier(n_threads=1, **kw).fit(X, y, sample_weight=sw),
-          SGDClassifier(n_threads=2, **kw).fit(X, y, sample_weight=sw))
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_epoch_loss_is_the_one_thread_sum(dtype):
+def test_epoch_loss_is_the_one_thread_sum(mode, dtype):
     """The epoch's summed loss (what tol-based stopping reads) is added row by row in visiting
-    order on both paths: equal bits, so n_iter_ cannot differ."""
+    order on every path: equal bits, so n_iter_ cannot differ."""
     X, y = _clf_data(dtype)
     ypm = np.where(y == 1, 1.0, -1.0)
     order = np.random.default_rng(5).permutation(len(y)).astype(np.intp)
-    losses = []
-    for nt in (1, 2, 1, 2):
-        V, b = np.zeros((1, X.shape[1])), np.zeros(1)
-        state = np.array([1.0, 1.0, 0.0, 0.0])
-        tot = [_linear.sgd_epoch(X, ypm, None, order, V, b, state, None, None, None,
-                                 _linear.LOSS_IDS["log_loss"], False, 0.0,
-                                 _linear.SCHEDULES["invscaling"], 0.01, 0.25, 1e-4, 0.0, 0.0,
-                                 1.0, 0.0, True, 1, _linear.STRATEGIES["samples"], nt)
-               for _ in range(2)]
-        losses.append((tot, V.copy(), b.copy()))
-    for tot, V, b in losses[1:]:
-        assert tot == losses[0][0]
-        assert np.array_equal(V, losses[0][1]) and np.array_equal(b, losses[0][2])
+    runs = [_epochs(X, ypm, order, nt) for nt in (1, 2, 1, 2)]
+    for tot, V, b, state in runs[1:]:
+        assert tot == runs[0][0]
+        assert np.array_equal(V, runs[0][1]) and np.array_equal(b, runs[0][2])
+        assert np.array_equal(state, runs[0][3])
 
 
-def test_tol_stopping_identical():
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 700), d=st.one_of(st.integers(1, 70), st.integers(500, 2100)), f32=st.booleans(), weighted=st.booleans(),
+       seed=st.integers(0, 2**32 - 1), mode_id=st.sampled_from([0, 1, 2, 3]))
+def test_any_shape_any_mix_identical(n, d, f32, weighted, seed, mode_id):
+    """Hypothesis shapes, from one row and one feature up: blocks of 4 to 32 rows, partial last
+    blocks, fewer rows than a block, rings of a few slots that wrap (wide rows), rows too wide to
+    pipeline (over 16 KiB); each mode."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(np.float32 if f32 else np.float64)
+    ypm = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    sw = rng.uniform(0.1, 2.0, n) if weighted else None
+    order = rng.permutation(n).astype(np.intp)
+    old = _linear._pipe_set_min_bytes(0)
+    _linear._pipe_set_mode(mode_id)
+    try:
+        a = _epochs(X, ypm, order, 1, sw)
+        b = _epochs(X, ypm, order, 2, sw)
+    finally:
+        _linear._pipe_set_mode(0)
+        _linear._pipe_set_min_bytes(old)
+    assert a[0] == b[0]
+    for u, v in zip(a[1:], b[1:]):
+        assert np.array_equal(u, v)
+
+
+def test_tol_stopping_identical(mode):
     X, y = _clf_data(np.float64)
     kw = dict(loss="log_loss", max_iter=60, tol=1e-4, random_state=4)
     one = SGDClassifier(n_threads=1, **kw).fit(X, y)
     two = SGDClassifier(n_threads=2, **kw).fit(X, y)
     assert 1 < one.n_iter_ < 60
     _same(one, two)
+
+
+def test_real_threshold_and_the_gatherer_is_used():
+    """At the default threshold, 12+ MiB of rows run pipelined, and in the real mode the
+    gatherer fills ring blocks that the stepper reads (a few fits: the second thread must get
+    scheduled at all)."""
+    n = 12 * 2**20 // (20 * 8) + 1000
+    X, y = _clf_data(np.float64, n=n)
+    ring0, x0 = _linear._pipe_block_counts()
+    for _ in range(20):
+        SGDClassifier(max_iter=1, tol=None, random_state=0, n_threads=2).fit(X, y)
+        ring, x = _linear._pipe_block_counts()
+        if ring > ring0:
+            break
+    assert ring > ring0, "the gatherer never filled a ring block the stepper used"
+    # below the threshold the epoch is the plain 1-thread one
+    small = X[: n // 2]
+    SGDClassifier(max_iter=1, tol=None, random_state=0, n_threads=2).fit(small, y[: n // 2])
+    assert _linear._pipe_block_counts() == (ring, x)
+
+
+@pytest.mark.parametrize("bad, err", [(4, ValueError), (-1, ValueError)])
+def test_hooks_reject_bad_values(bad, err):
+    with pytest.raises(err):
+        if bad == 4:
+            _linear._pipe_set_mode(bad)
+        else:
+            _linear._pipe_set_min_bytes(bad)

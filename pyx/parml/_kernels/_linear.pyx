@@ -14,7 +14,6 @@ from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset, memcpy
 from libc.math cimport pow, sqrt, fmin, fmax
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cython cimport floating
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
@@ -447,8 +446,10 @@ cdef inline void _decay(SGDCtx *s, double eta) noexcept nogil:
         _renorm(s)
 
 
-cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi, double acc) noexcept nogil:
+cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t pf_hi,
+                         double acc) noexcept nogil:
     """Classic SGD, one update per row, rows [lo, hi) of the order; lazy L2 scale (O(1) decay).
+    Rows of the order up to pf_hi are prefetched (past hi: the next rows the caller steps).
     Returns acc + the rows' losses, added one by one (a pipelined epoch passes its running sum
     through, so the epoch's loss, which the stopping rule reads, is the 1-thread sum)."""
     cdef LinCtx *c = &s.lc
@@ -459,7 +460,7 @@ cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi, double acc) no
     for i in range(lo, hi):
         row = _row_of(c, i)
         xr = c.X + row * c.ldx
-        if c.idx != NULL and i + PREFETCH_ROWS < hi:
+        if c.idx != NULL and i + PREFETCH_ROWS < pf_hi:
             _prefetch(c, c.idx[i + PREFETCH_ROWS])
         eta = _eta(s, s.t)
         sumloss += _row(c, row, xr, z)
@@ -475,183 +476,201 @@ cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi, double acc) no
 
 # Shuffled per-sample SGD on 2 threads, pipelined: each visited row is a random read (~100 ns
 # here even when prefetched, against ~25-45 ns for its update), and the updates are a serial
-# chain. So while one thread runs the SGD steps over the current chunk (gathered into a
-# contiguous buffer), the next chunk's rows (features, target, weight) are gathered into the
-# other buffer; then they swap. A round is one pool job: task 0 the steps, tasks 1.. the gather
-# in blocks of PIPE_BLOCK rows, so the thread done with the steps takes the remaining blocks, and
-# a helper that is preempted or never wakes costs at most its one block (the pool's caller never
-# waits for unclaimed tasks). The steps are the same, on the same values in the same order:
-# bit-identical to the 1-thread epoch.
+# chain. So one thread (the stepper, always the calling thread) runs the steps, and the other
+# (the gatherer) copies rows that the stepper will reach soon, in blocks of consecutive visiting
+# positions, into a ring of buffers that the stepper then reads sequentially from cache.
+#
+# Neither thread ever waits for the other's progress. A block is claimed by exactly one of them
+# (an atomic state per block): the gatherer claims blocks a little ahead of the stepper; the
+# stepper, reaching a block, claims it if it is still free and steps it straight from X (the
+# 1-thread way), steps it from the ring if it is gathered, and steps it straight from X too if
+# the gatherer is still copying it. So a gatherer that is preempted, slow or never scheduled
+# costs nothing but its own block, and the epoch is never slower than the stepper alone; the
+# gatherer only waits (spinning, yielding) when it is a whole ring ahead. The steps are the same,
+# on the same values in the same order, whichever way a block is read: bit-identical to the
+# 1-thread epoch, loss sum included.
 cdef enum:
-    PIPE_BLOCK = 32            # rows per gather task
-    PIPE_MAX_ROW_BYTES = 16384 # wider rows are not pipelined (buffers of 16+ rows stay <= 512 KiB)
-    PIPE_HOLD = 16             # rounds on one thread after the helper was found slow (first)
-    PIPE_HOLD_MAX = 16384      # ... (at most, doubling while it stays slow)
+    PIPE_BLOCK_BYTES = 32768   # rows per block: this many bytes of rows, 4 to 32 rows
+    PIPE_RING_BYTES = 524288   # ring of blocks (the stepper reads it from L2/L3)
+    PIPE_MAX_ROW_BYTES = 16384 # wider rows are not pipelined
+    PIPE_AHEAD = 4             # the gatherer starts at least this many blocks past the stepper
+    BLK_FREE = 0
+    BLK_GATHERING = 1
+    BLK_GATHERED = 2
+    BLK_TAKEN = 3              # by the stepper, straight from X
 
 
 ctypedef struct PipeCtx:
     SGDCtx *s
-    const char *X              # IN   the data: gather source (s.lc points at the buffers)
+    const char *X              # IN   the data (s.lc is pointed at X or at a ring slot)
     Py_ssize_t ldx, rowbytes
     const double *y
     const double *sw
     const Py_ssize_t *order    # IN   visiting order
-    Py_ssize_t n, G            # rows, rows per chunk
-    char *buf[2]               # two chunk buffers: G rows each, rowbytes apart
-    double *ybuf[2]
-    double *swbuf[2]
-    Py_ssize_t chunk           # this round: SGD on chunk, gather chunk + 1
-    double t_caller            # this round: seconds the calling thread spent in tasks
+    Py_ssize_t n, B, nblk, R   # rows, rows per block, blocks, ring slots
+    char *ring                 # R slots of B rows, rowbytes apart
+    double *yring
+    double *swring
+    unsigned char *state       # per block: BLK_*
+    Py_ssize_t consumed        # blocks the stepper is done with (atomic; slots below are free)
+    int stepped                # the stepper role has run (read by the caller only)
     double loss
+    Py_ssize_t nring, nx       # blocks stepped from the ring / from X
 
 
-cdef void _pipe_gather(PipeCtx *p, Py_ssize_t chunk, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    """Rows r0 .. r1 of the chunk (positions in it) into its buffer."""
-    cdef Py_ssize_t lo = chunk * p.G, hi = min(lo + min(r1, p.G), p.n), i, r, q
-    cdef int b = chunk & 1
-    for i in range(lo + r0, hi):
+cdef extern from "parml/atomics.h" nogil:
+    unsigned char parml_load_acq_u8(const unsigned char *p)
+    void parml_store_rel_u8(unsigned char *p, unsigned char v)
+    int parml_cas_u8(unsigned char *p, unsigned char expect, unsigned char v)
+    Py_ssize_t parml_load_acq_z(const Py_ssize_t *p)
+    void parml_store_rel_z(Py_ssize_t *p, Py_ssize_t v)
+    void parml_add_z(Py_ssize_t *p, Py_ssize_t v)
+    void parml_spin_step(long *spins)
+
+
+cdef int _pipe_mode = 0          # tests only: see _pipe_set_mode
+# Data under 12 MiB is not pipelined: its rows' random reads mostly hit L3 (32 MiB here); 2
+# threads / 1 measured 1.0-1.07 at 8-10 MB, 0.83-0.88 at 12-16 MB, 0.56-0.75 from 24 MB.
+cdef Py_ssize_t _pipe_min_bytes = 12582912
+cdef Py_ssize_t _pipe_blocks[2]  # blocks stepped from the ring / from X, since import
+
+
+cdef void _pipe_gather(PipeCtx *p, Py_ssize_t k) noexcept nogil:
+    """Block k's rows (features, target, weight) into its ring slot."""
+    cdef Py_ssize_t lo = k * p.B, hi = min(lo + p.B, p.n), i, r, q, slot = (k % p.R) * p.B
+    cdef char *dst = p.ring + slot * p.rowbytes
+    for i in range(lo, hi):
         r = p.order[i]
         if i + PREFETCH_ROWS < hi:
             q = p.order[i + PREFETCH_ROWS]
             parml_prefetch_row(p.X + q * p.ldx, p.rowbytes)
             parml_prefetch_one(p.y + q)
-        memcpy(p.buf[b] + (i - lo) * p.rowbytes, p.X + r * p.ldx, p.rowbytes)
-        p.ybuf[b][i - lo] = p.y[r]
+        memcpy(dst + (i - lo) * p.rowbytes, p.X + r * p.ldx, p.rowbytes)
+        p.yring[slot + i - lo] = p.y[r]
         if p.sw != NULL:
-            p.swbuf[b][i - lo] = p.sw[r]
+            p.swring[slot + i - lo] = p.sw[r]
 
 
-cdef void _pipe_sgd(PipeCtx *p, Py_ssize_t chunk) noexcept nogil:
-    """The steps of the chunk, over its gathered buffer."""
+cdef void _pipe_stepper(PipeCtx *p) noexcept nogil:
     cdef LinCtx *c = &p.s.lc
-    cdef int b = chunk & 1
-    c.X, c.ldx, c.y = p.buf[b], p.rowbytes, p.ybuf[b]
-    c.sw = p.swbuf[b] if p.sw != NULL else NULL
-    c.idx, c.row0 = NULL, 0
-    p.loss = _sgd_samples(p.s, 0, min(p.G, p.n - chunk * p.G), p.loss)
+    cdef Py_ssize_t j, lo, hi, slot
+    cdef unsigned char st
+    for j in range(p.nblk):
+        lo, hi = j * p.B, min(j * p.B + p.B, p.n)
+        st = parml_load_acq_u8(&p.state[j])
+        if st == BLK_FREE and not parml_cas_u8(&p.state[j], BLK_FREE, BLK_TAKEN):
+            st = parml_load_acq_u8(&p.state[j])    # the gatherer claimed it just now
+        if st == BLK_FREE and _pipe_mode == 2:     # (tests: the stepper gathers, then reads)
+            _pipe_gather(p, j)
+            st = BLK_GATHERED
+        if st == BLK_GATHERED:
+            slot = (j % p.R) * p.B
+            c.X, c.ldx, c.y = p.ring + slot * p.rowbytes, p.rowbytes, p.yring + slot
+            c.sw = p.swring + slot if p.sw != NULL else NULL
+            c.idx = NULL
+            p.loss = _sgd_samples(p.s, 0, hi - lo, 0, p.loss)
+            p.nring += 1
+        else:     # taken by the stepper, or still being copied: straight from X
+            c.X, c.ldx, c.y, c.sw, c.idx = p.X, p.ldx, p.y, p.sw, p.order
+            p.loss = _sgd_samples(p.s, lo, hi, p.n, p.loss)
+            p.nx += 1
+        parml_store_rel_z(&p.consumed, j + 1)
 
 
-cdef void _pipe_direct(PipeCtx *p, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
-    """The steps of chunks c0 .. c1 - 1 read straight from X in the order (the 1-thread way,
-    prefetching across the chunks' boundaries)."""
-    cdef LinCtx *c = &p.s.lc
-    c.X, c.ldx, c.y, c.sw = p.X, p.ldx, p.y, p.sw
-    c.idx, c.row0 = p.order, 0
-    p.loss = _sgd_samples(p.s, c0 * p.G, min(c1 * p.G, p.n), p.loss)
-
-
-cdef inline double _now() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return <double>ts.tv_sec + 1e-9 * <double>ts.tv_nsec
+cdef void _pipe_gatherer(PipeCtx *p) noexcept nogil:
+    cdef Py_ssize_t k = 0, cons
+    cdef long spins = 0
+    if _pipe_mode != 0:      # (tests: the gatherer does nothing)
+        return
+    while True:
+        cons = parml_load_acq_z(&p.consumed)
+        k = max(k, cons + PIPE_AHEAD)
+        if k >= p.nblk:
+            return
+        if k >= cons + p.R:   # a whole ring ahead: slot k % R still holds block k - R
+            parml_spin_step(&spins)
+            continue
+        if parml_load_acq_u8(&p.state[k]) == BLK_FREE \
+                and parml_cas_u8(&p.state[k], BLK_FREE, BLK_GATHERING):
+            _pipe_gather(p, k)
+            parml_store_rel_u8(&p.state[k], BLK_GATHERED)
+        k += 1
 
 
 cdef void _t_pipe(void *vp, ptrdiff_t t, int worker) noexcept nogil:
+    """The calling thread steps (once); any other thread, or the caller's second task once the
+    steps are done, gathers (returning at once when no block is left). A helper can claim both
+    tasks before the caller claims either (the gatherer returns early when the ring holds every
+    block, or in test mode): then the caller steps after the job (_sgd_pipelined)."""
     cdef PipeCtx *p = <PipeCtx *>vp
-    cdef double t0 = _now() if worker == 0 else 0.0
-    if t == 0:
-        _pipe_sgd(p, p.chunk)
+    if worker == 0 and not p.stepped and _pipe_mode != 3:
+        p.stepped = 1
+        _pipe_stepper(p)
     else:
-        _pipe_gather(p, p.chunk + 1, (t - 1) * PIPE_BLOCK, t * PIPE_BLOCK)
-    if worker == 0:
-        p.t_caller += _now() - t0
+        _pipe_gatherer(p)
 
 
-cdef inline Py_ssize_t _pipe_rows(Py_ssize_t rowbytes) noexcept nogil:
-    """Rows per chunk: 256 KiB of rows (the buffer being read stays in L2), 16 to 4096."""
-    return min(max(<Py_ssize_t>262144 // max(rowbytes, 1), 16), 4096)
+def _pipe_set_mode(int mode):
+    """Tests only: 0 normal; 1 the gatherer does nothing (every block straight from X); 2 as 1,
+    and the stepper copies each free block into the ring and steps it from there (the ring path,
+    deterministically); 3 as 1, and the caller steps only after the job (as when a helper took
+    both tasks)."""
+    global _pipe_mode
+    if mode not in (0, 1, 2, 3):
+        raise ValueError(f"pipeline mode must be 0, 1, 2 or 3, got {mode}")
+    _pipe_mode = mode
 
 
-cdef double PIPE_WAIT_MIN = 1e-4   # seconds of waiting before the pipeline gives up a stretch
-cdef int _pipe_slow_for_tests = 0
-cdef long _pipe_epochs = 0      # pipelined epochs run (tests check the pipeline did run)
+def _pipe_set_min_bytes(Py_ssize_t nbytes):
+    """Tests only: the data size from which shuffled epochs are pipelined (12 MiB by default);
+    returns the previous value."""
+    global _pipe_min_bytes
+    if nbytes < 0:
+        raise ValueError(f"pipeline threshold must be >= 0 bytes, got {nbytes}")
+    old, _pipe_min_bytes = _pipe_min_bytes, nbytes
+    return old
 
 
-def _pipe_epochs_run():
-    """How many epochs the 2-thread pipeline has run in this process (for tests)."""
-    return _pipe_epochs
+def _pipe_block_counts():
+    """(blocks stepped from the ring, blocks stepped from X) by the pipeline since import."""
+    return int(parml_load_acq_z(&_pipe_blocks[0])), int(parml_load_acq_z(&_pipe_blocks[1]))
 
 
-def _pipe_treat_helper_as_slow(bint on):
-    """Tests only: every pipelined round counts as one that waited on a slow helper, so epochs
-    run the fallback (1-thread stretches, probes, doubling holds) deterministically."""
-    global _pipe_slow_for_tests
-    _pipe_slow_for_tests = on
+cdef inline Py_ssize_t _pipe_block_rows(Py_ssize_t rowbytes) noexcept nogil:
+    return min(max(<Py_ssize_t>PIPE_BLOCK_BYTES // max(rowbytes, 1), 4), 32)
 
 
-cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss, double *pipe) noexcept nogil:
-    """The shuffled epoch (s.order) pipelined on 2 threads; 0, or -1 (memory, thread pool).
-    pipe: [hold, solo] carried from epoch to epoch (NULL: start afresh)."""
-    global _pipe_epochs
+cdef int _sgd_pipelined(SGDCtx *s, Py_ssize_t n, double *sumloss) noexcept nogil:
+    """The shuffled epoch (s.order) pipelined on 2 threads; 0, or -1 (thread pool). Falls back
+    to the 1-thread epoch when the buffers cannot be allocated."""
     cdef LinCtx *c = &s.lc
     cdef PipeCtx p
-    cdef Py_ssize_t nchunks, j, run, ntask, nwin = 0, solo = 0, hold = PIPE_HOLD
-    cdef int k, ready, rc = 0
-    cdef double t0, t_round, wait_acc = 0.0, time_acc = 0.0
-    if pipe != NULL and pipe[0] == pipe[0] and pipe[1] == pipe[1]:   # (NaN: start afresh)
-        hold = <Py_ssize_t>fmin(fmax(pipe[0], <double>PIPE_HOLD), <double>PIPE_HOLD_MAX)
-        solo = <Py_ssize_t>fmin(fmax(pipe[1], 0.0), <double>PIPE_HOLD_MAX)
+    cdef int rc = 0
     memset(&p, 0, sizeof(PipeCtx))
     p.s, p.X, p.ldx, p.y, p.sw, p.order, p.n = s, c.X, c.ldx, c.y, c.sw, s.order, n
     p.rowbytes = c.d * c.xsize
-    p.G = _pipe_rows(p.rowbytes)
-    for k in range(2):
-        p.buf[k] = <char *>malloc(max(p.G * p.rowbytes, 1))
-        p.ybuf[k] = <double *>malloc(p.G * sizeof(double))
-        p.swbuf[k] = <double *>malloc(p.G * sizeof(double)) if p.sw != NULL else NULL
-        if p.buf[k] == NULL or p.ybuf[k] == NULL or (p.sw != NULL and p.swbuf[k] == NULL):
-            rc = -1
-    if rc != 0:   # no buffers: the 1-thread way (c still points at the data)
-        rc = 0
-        sumloss[0] = _sgd_samples(s, 0, n, sumloss[0])
+    p.B = _pipe_block_rows(p.rowbytes)
+    p.nblk = (n + p.B - 1) // p.B
+    p.R = max(<Py_ssize_t>PIPE_RING_BYTES // (p.B * max(p.rowbytes, 1)), PIPE_AHEAD + 2)
+    p.ring = <char *>malloc(max(p.R * p.B * p.rowbytes, 1))
+    p.yring = <double *>malloc(p.R * p.B * sizeof(double))
+    p.swring = <double *>malloc(p.R * p.B * sizeof(double)) if p.sw != NULL else NULL
+    p.state = <unsigned char *>calloc(p.nblk, 1)
+    if p.ring == NULL or p.yring == NULL or (p.sw != NULL and p.swring == NULL) \
+            or p.state == NULL:
+        sumloss[0] = _sgd_samples(s, 0, n, n, sumloss[0])
     else:
-        nchunks = (n + p.G - 1) // p.G
-        ntask = 1 + (p.G + PIPE_BLOCK - 1) // PIPE_BLOCK
-        ready = 0      # whether chunk j's buffer holds it
-        j = 0
-        while j < nchunks:
-            p.chunk = j
-            if ready and (solo > 0 or j + 1 == nchunks):
-                _pipe_sgd(&p, j)
-                solo, ready, j = max(solo - 1, 0), 0, j + 1
-                continue
-            if solo > 0 or j + 1 == nchunks:   # the helper was slow: this thread alone a while
-                run = max(min(solo, nchunks - j), 1)
-                _pipe_direct(&p, j, j + run)
-                solo, j = max(solo - run, 0), j + run
-                continue
-            if not ready:
-                _pipe_gather(&p, j, 0, p.G)
-            # Beside a busy core the helper gets preempted holding a block, and the caller
-            # waits out the other process's time slice (ms, against ~30 us a round). When the
-            # caller's waiting adds up to a quarter of the rounds' time since the last check
-            # (and to PIPE_WAIT_MIN), this thread goes alone for `hold` chunks, doubling (up to
-            # PIPE_HOLD_MAX, kept across epochs) each time the rounds after it still wait; 64
-            # rounds without that halve it again.
-            p.t_caller = 0.0
-            t0 = _now()
-            rc |= parallel_for(ntask, 2, _t_pipe, &p)
-            t_round = _now() - t0
-            ready, j = 1, j + 1
-            wait_acc += t_round - p.t_caller
-            time_acc += t_round
-            nwin += 1
-            if (wait_acc > 0.25 * time_acc and wait_acc > PIPE_WAIT_MIN) or _pipe_slow_for_tests:
-                solo = hold
-                hold = min(2 * hold, PIPE_HOLD_MAX)
-                wait_acc, time_acc, nwin = 0.0, 0.0, 0
-            elif nwin >= 64:
-                hold = max(hold // 2, PIPE_HOLD)
-                wait_acc, time_acc, nwin = 0.0, 0.0, 0
+        rc = parallel_for(2, 2, _t_pipe, &p)
+        if not p.stepped:   # (a helper took both tasks: see _t_pipe)
+            _pipe_stepper(&p)
         sumloss[0] += p.loss
-        _pipe_epochs += 1
-    if pipe != NULL:
-        pipe[0], pipe[1] = <double>hold, <double>solo
+        parml_add_z(&_pipe_blocks[0], p.nring)
+        parml_add_z(&_pipe_blocks[1], p.nx)
     c.X, c.ldx, c.y, c.sw, c.idx, c.row0 = p.X, p.ldx, p.y, p.sw, s.order, 0
-    for k in range(2):
-        free(p.buf[k])
-        free(p.ybuf[k])
-        free(p.swbuf[k])
+    free(p.ring)
+    free(p.yring)
+    free(p.swring)
+    free(p.state)
     return rc
 
 
@@ -752,8 +771,7 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
               int loss, bint ovr, double eps,
               int schedule, double eta0, double power_t, double alpha, double opt_init,
               double l1frac, double l2frac, double avg_start, bint fit_intercept,
-              Py_ssize_t batch, int strategy, int n_threads, bint need_loss=True,
-              double[::1] pipe=None):       # IN/OUT [hold, solo] of the 2-thread pipeline, or None
+              Py_ssize_t batch, int strategy, int n_threads, bint need_loss=True):
     """One epoch of SGD over the rows of X in `order`. batch == 1: classic per-sample SGD on one
     thread; batch > 1: mini-batches whose gradient is the fused kernel (samples or weights
     strategy, parallel) and whose update is parallel over weights; strategy HOGWILD: n_threads
@@ -811,11 +829,10 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
             if c.scratch == NULL:
                 rc = -1
             elif s.order != NULL and n_threads > 1 and strategy != S_HOGWILD \
-                    and d * c.xsize <= PIPE_MAX_ROW_BYTES and n >= 4 * _pipe_rows(d * c.xsize):
-                rc = _sgd_pipelined(&s, n, &sumloss,
-                                    &pipe[0] if pipe is not None and pipe.shape[0] >= 2 else NULL)
+                    and d * c.xsize <= PIPE_MAX_ROW_BYTES and n * d * c.xsize >= _pipe_min_bytes:
+                rc = _sgd_pipelined(&s, n, &sumloss)
             else:
-                sumloss = _sgd_samples(&s, 0, n, 0.0)
+                sumloss = _sgd_samples(&s, 0, n, n, 0.0)
             free(c.scratch)
             c.scratch = NULL
         else:

@@ -34,7 +34,6 @@ class _State:
         self.V = np.zeros((K, d))
         self.b = np.zeros(K)
         self.state = np.array([1.0, 1.0, 0.0, 0.0])   # scale, t, cumulative L1, averaged steps
-        self.pipe = np.array([0.0, 0.0])   # the 2-thread pipeline's [hold, solo] (speed only)
         self.Q = np.zeros((K, d)) if l1 else None
         self.A = np.zeros((K, d)) if average else None
         self.Ab = np.zeros(K) if average else None
@@ -158,7 +157,7 @@ def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, 
             c, yk[s:e], None if sw is None else sw[s:e], idx, st.V, st.b, st.state, st.Q, st.A,
             st.Ab, p.loss, ovr, p.eps, p.schedule, eta0, p.power_t, p.alpha, p.opt_init,
             p.l1frac if p.l1 else 0.0, p.l2frac, p.avg_start, p.fit_intercept, p.batch, strategy,
-            nt, need_loss, getattr(st, "pipe", None))
+            nt, need_loss)
     return sumloss
 
 
