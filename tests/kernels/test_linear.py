@@ -302,6 +302,25 @@ def test_loss_grad_shapes_hypothesis(n, d, K, name, dtype, use_sw, strategy, n_t
     assert_out(out, ref, tol, f"{name} n={n} d={d} K={K}")
 
 
+@given(n=st.integers(1, 90), d=st.one_of(st.integers(1, 40), st.integers(700, 3200)),
+       dtype=st.sampled_from(DTYPES), use_sw=st.booleans(), use_idx=st.booleans(),
+       n_threads=st.sampled_from(THREADS), ops=st.sampled_from(ROWOPS),
+       seed=st.integers(0, 2 ** 32 - 1))
+def test_binary_log_loss_blocks_hypothesis(n, d, dtype, use_sw, use_idx, n_threads, ops, seed):
+    """The binary log loss runs its own loop (blocks of 4 to 16 rows, 4 rows per dot4/axpy4,
+    pipelined): row counts around every block and group size, rows narrow and wide (blocks
+    shrink to 4 rows past 6 KiB), a row subset in shuffled order, against the reference."""
+    rng = np.random.default_rng(seed)
+    X, y, sw, W, b = make_problem(rng, "log_loss", n, d, 1, dtype, False, use_sw)
+    idx = rng.permutation(n)[: max(1, n - 3)].astype(np.intp) if use_idx else None
+    with rowops_ctx(ops):
+        out = run_loss_grad(X, y, sw, W, b, "log_loss", False, idx=idx, n_threads=n_threads)
+    if idx is not None:
+        X, y, sw = X[idx], y[idx], None if sw is None else sw[idx]
+    ref, tol = ref_loss_grad("log_loss", X, y, sw, W, b, 1.0, False)
+    assert_out(out, ref, tol, f"n={n} d={d}")
+
+
 @pytest.mark.parametrize("name,K,ovr", [("log_loss", 1, False), ("log_loss", 3, True),
                                          ("multinomial", 3, False), ("modified_huber", 1, False),
                                          ("squared_hinge", 1, False)])

@@ -33,11 +33,18 @@ cdef extern from "parml/linear_rows.h" nogil:
     ctypedef double (*parml_dot_s_fn)(const float *x, const double *w, ptrdiff_t d)
     ctypedef void (*parml_axpy_d_fn)(double a, const double *x, double *g, ptrdiff_t d)
     ctypedef void (*parml_axpy_s_fn)(double a, const float *x, double *g, ptrdiff_t d)
+    ctypedef void (*parml_dot4_fn)(const void *const *x, const double *w, ptrdiff_t d,
+                                   double *out)
+    ctypedef void (*parml_axpy4_fn)(const double *a, const void *const *x, double *g, ptrdiff_t d)
     ctypedef struct parml_rowops:
         parml_dot_d_fn dot_d
         parml_dot_s_fn dot_s
         parml_axpy_d_fn axpy_d
         parml_axpy_s_fn axpy_s
+        parml_dot4_fn dot4_d
+        parml_dot4_fn dot4_s
+        parml_axpy4_fn axpy4_d
+        parml_axpy4_fn axpy4_s
         const char *name
     const parml_rowops *parml_pick_rowops(int force_generic)
     void parml_prefetch_row(const void *p, ptrdiff_t nbytes)
@@ -201,44 +208,90 @@ cdef inline double _row(const LinCtx *c, Py_ssize_t row, const char *xr, double 
     return l
 
 
-cdef void _samples_logit(LinCtx *c, double *part, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """_t_samples for the binary log loss: the rows' margins a block at a time (the block's rows
-    stay in L1), their losses and derivatives in one vector call (LOGIT: libm's exp and log1p
-    per row cost more than reading the row), then the gradient. Sums in row order, as below."""
-    cdef double pz[LOGIT_BLOCK]
-    cdef double g[LOGIT_BLOCK]
-    cdef double l[LOGIT_BLOCK]
-    cdef Py_ssize_t d = c.d, i0 = lo, i, n, row
-    cdef Py_ssize_t nb = min(max(<Py_ssize_t>LOGIT_BLOCK_BYTES // max(d * c.xsize, 1), 1),
-                             <Py_ssize_t>LOGIT_BLOCK)
-    cdef double dl, lv, gb = 0.0, ls = 0.0   # part[d], part[d + 1] in registers: a load of
-    # part[d] right after the axpy's masked store over part[96:104] cannot be forwarded (it
-    # stalled 38% of this loop's time at d = 100); the same additions in the same order
-    while i0 < hi:
-        n = min(nb, hi - i0)
-        for i in range(n):
-            # the next block's rows: the block's second pass and the vector call read no new
-            # lines, and the hardware prefetcher, driven by misses, would let memory idle
-            # (800k x 100 on 1 thread: 38 ms without this, 28 with)
-            if i0 + n + i < hi:
-                _prefetch(c, _row_of(c, i0 + n + i))
-            row = _row_of(c, i0 + i)
-            pz[i] = c.y[row] * (c.wscale * _dot(c, c.X + row * c.ldx, c.W, d) + c.b[0])
-        LOGIT(pz, g, l, n, c.need_loss)
-        for i in range(n):
-            row = _row_of(c, i0 + i)
-            dl = c.y[row] * g[i]
-            lv = l[i] if c.need_loss else 0.0
+cdef inline void _logit_grad4(LinCtx *c, double *part, parml_axpy4_fn axpy4, Py_ssize_t r0,
+                              Py_ssize_t m, const double *g, const double *l, double *gb,
+                              double *ls) noexcept nogil:
+    """The gradient of rows r0 .. r0 + m - 1 (m <= 4) of the order, g and l their derivatives
+    and losses: one axpy4 (missing rows repeat the first with weight 0)."""
+    cdef double a4[4]
+    cdef const void *xp[4]
+    cdef Py_ssize_t r, row
+    cdef double dl, lv
+    for r in range(4):
+        if r < m:
+            row = _row_of(c, r0 + r)
+            dl = c.y[row] * g[r]
+            lv = l[r] if c.need_loss else 0.0
             if c.sw != NULL:
                 dl = dl * c.sw[row]
                 lv = lv * c.sw[row]
-            ls += lv
-            if dl != 0.0:
-                _axpy(c, dl, c.X + row * c.ldx, part, d)
-                gb += dl
-        i0 += n
-    part[d] = gb
-    part[d + 1] = ls
+            ls[0] += lv
+            gb[0] += dl
+            a4[r] = dl
+            xp[r] = c.X + row * c.ldx
+        else:
+            a4[r] = 0.0
+            xp[r] = xp[0]
+    axpy4(a4, xp, part, c.d)
+
+
+cdef inline void _logit_margins4(LinCtx *c, parml_dot4_fn dot4, Py_ssize_t r0, Py_ssize_t m,
+                                 double *pz) noexcept nogil:
+    """Margins y (wscale x.w + b) of rows r0 .. r0 + m - 1 (m <= 4) of the order: one dot4
+    (missing rows repeat the last)."""
+    cdef const void *xp[4]
+    cdef double dots[4]
+    cdef Py_ssize_t r
+    for r in range(4):
+        xp[r] = c.X + _row_of(c, r0 + min(r, m - 1)) * c.ldx
+    dot4(xp, c.W, c.d, dots)
+    for r in range(m):
+        pz[r] = c.y[_row_of(c, r0 + r)] * (c.wscale * dots[r] + c.b[0])
+
+
+cdef void _samples_logit(LinCtx *c, double *part, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """_t_samples for the binary log loss, software-pipelined over blocks of rows: the margins of
+    block k + 1 (reading new rows from memory) interleaved with the gradient of block k (its rows
+    still in L1), 4 rows per dot4 / axpy4 call; between them, one vector call (LOGIT) for the
+    block's losses and derivatives (libm's exp and log1p per row cost more than reading the
+    row). Memory is read at a steady pace, as the hardware prefetcher needs (two separate passes
+    per block left it idle half the time: 38 ms for 800k x 100 on 1 thread against 28). Every row
+    gets the same arithmetic wherever it sits, and the sums run in row order."""
+    cdef double pz[2][LOGIT_BLOCK]
+    cdef double g[2][LOGIT_BLOCK]
+    cdef double l[2][LOGIT_BLOCK]
+    cdef Py_ssize_t nb = min(max(<Py_ssize_t>LOGIT_BLOCK_BYTES // max(c.d * c.xsize, 1), 4),
+                             <Py_ssize_t>LOGIT_BLOCK) & ~3
+    cdef parml_dot4_fn dot4 = OPS.dot4_s if c.f32 else OPS.dot4_d
+    cdef parml_axpy4_fn axpy4 = OPS.axpy4_s if c.f32 else OPS.axpy4_d
+    cdef Py_ssize_t cur = lo, ncur, nxt, nn, i, r, k = 0
+    # part[d], part[d + 1] in registers: a load of part[d] right after the axpy's masked store
+    # over part[96:104] cannot be forwarded (it stalled 38% of the loop at d = 100)
+    cdef double gb = 0.0, ls = 0.0
+    if hi <= lo:
+        return
+    ncur = min(nb, hi - cur)
+    for i in range(0, ncur, 4):
+        _logit_margins4(c, dot4, cur + i, min(4, ncur - i), &pz[0][i])
+    LOGIT(pz[0], g[0], l[0], ncur, c.need_loss)
+    while True:
+        nxt = cur + ncur
+        nn = min(nb, hi - nxt)
+        for i in range(0, max(ncur, nn), 4):
+            if i < nn:
+                for r in range(4):
+                    if nxt + nn + i + r < hi:
+                        _prefetch(c, _row_of(c, nxt + nn + i + r))
+                _logit_margins4(c, dot4, nxt + i, min(4, nn - i), &pz[1 - k][i])
+            if i < ncur:
+                _logit_grad4(c, part, axpy4, cur + i, min(4, ncur - i), &g[k][i], &l[k][i],
+                             &gb, &ls)
+        if nn <= 0:
+            break
+        LOGIT(pz[1 - k], g[1 - k], l[1 - k], nn, c.need_loss)
+        cur, ncur, k = nxt, nn, 1 - k
+    part[c.d] = gb
+    part[c.d + 1] = ls
 
 
 cdef void _samples_generic(LinCtx *c, double *part, double *z, Py_ssize_t lo,
