@@ -11,7 +11,7 @@
  *       |s| <= 0.172, by its series to s^19;
  *   g = d loss / d p = -e / (1 + e) for p > 0, -1 / (1 + e) otherwise;
  *   l = log1p(e) + max(-p, 0).
- * Within 4 ulp of libm (tests/kernels/test_logit_block.py). Tails run masked through the same
+ * Within 4 ulp of libm (tests/kernels/test_logit_block.py); a NaN margin gives NaN, as libm's. Tails run masked through the same
  * vector code, so every row gets the same arithmetic wherever the block boundaries fall (results
  * never depend on the thread count). The generic version is the libm formula of losses.h. */
 #ifndef PARML_LOGIT_BLOCK_H
@@ -48,7 +48,7 @@ static void parml_logit_generic(const double *p, double *g, double *l, ptrdiff_t
 PARML_LOGIT512 static inline __m512d parml_exp_neg_512(__m512d x)   /* x <= 0 */
 {
     const __m512d shift = _mm512_set1_pd(0x1.8p52);
-    x = _mm512_max_pd(x, _mm512_set1_pd(-746.0));
+    x = _mm512_max_pd(_mm512_set1_pd(-746.0), x);   /* (max returns its 2nd operand on NaN: NaN stays) */
     const __m512d kd = _mm512_sub_pd(_mm512_fmadd_pd(x, _mm512_set1_pd(0x1.71547652b82fep0), shift),
                                      shift);
     __m512d r = _mm512_fnmadd_pd(kd, _mm512_set1_pd(6.93147180369123816490e-01), x);

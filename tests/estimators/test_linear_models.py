@@ -201,8 +201,9 @@ def test_logistic_gd_reaches_sklearn_loss(n_classes):
 
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_logistic_same_result_for_any_thread_count(n_classes):
-    # big enough for the kernels to actually split the work between threads
-    X, y = make_classification(5000, 20, n_informative=8, n_classes=n_classes, random_state=0)
+    # big enough for the kernels to actually split the work between threads (n * K * d at
+    # least 131,072 multiply-adds: 8000 x 20 for the binary case, K = 1)
+    X, y = make_classification(8000, 20, n_informative=8, n_classes=n_classes, random_state=0)
     fits = [LogisticRegression(n_threads=n).fit(X, y) for n in (1, 2, 4)]
     for f in fits[1:]:
         np.testing.assert_array_equal(f.coef_, fits[0].coef_)

@@ -4,7 +4,8 @@ stepped from the ring or straight from X, whichever is ready. The steps are the 
 values in the same order, so the model must be bit-identical to the 1-thread epoch for every
 loss, penalty, dtype, weighting and averaging, and for every mix of the two reads: the real
 (timing-dependent) mix, all from X (the gatherer idles), all from the ring (the stepper
-gathers), and the steps run after the pool job (as when a helper takes both tasks). The tests lower the 12 MiB threshold so that small data runs pipelined too, with a last
+gathers), and the steps run after the pool job (as when a helper takes both tasks), with the
+ring empty or filled by the gatherer first. The tests lower the 12 MiB threshold so that small data runs pipelined too, with a last
 block that is not full."""
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from parml._kernels import _linear
 from parml.linear_model import SGDClassifier, SGDRegressor
 
 N = 32 * 375 + 17   # d = 20: blocks of 32 rows, the last one short; the ring wraps 3 times
-MODES = {"real": 0, "all_from_x": 1, "all_from_ring": 2, "stepped_after_job": 3}
+MODES = {"real": 0, "all_from_x": 1, "all_from_ring": 2, "stepped_after_job": 3,
+         "ring_filled_then_stepped_after_job": 4}
 
 
 def _clf_data(dtype, n_classes=2, n=N):
@@ -45,6 +47,8 @@ def mode(request):
         assert ring == ring0 and x > x0
     elif request.param == "all_from_ring":
         assert x == x0 and ring > ring0
+    elif request.param == "ring_filled_then_stepped_after_job":
+        assert x > x0 and ring > ring0
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -109,7 +113,7 @@ def test_epoch_loss_is_the_one_thread_sum(mode, dtype):
 
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 700), d=st.one_of(st.integers(1, 70), st.integers(500, 2100)), f32=st.booleans(), weighted=st.booleans(),
-       seed=st.integers(0, 2**32 - 1), mode_id=st.sampled_from([0, 1, 2, 3]))
+       seed=st.integers(0, 2**32 - 1), mode_id=st.sampled_from([0, 1, 2, 3, 4]))
 def test_any_shape_any_mix_identical(n, d, f32, weighted, seed, mode_id):
     """Hypothesis shapes, from one row and one feature up: blocks of 4 to 32 rows, partial last
     blocks, fewer rows than a block, rings of a few slots that wrap (wide rows), rows too wide to
@@ -160,10 +164,10 @@ def test_real_threshold_and_the_gatherer_is_used():
     assert _linear._pipe_block_counts() == (ring, x)
 
 
-@pytest.mark.parametrize("bad, err", [(4, ValueError), (-1, ValueError)])
+@pytest.mark.parametrize("bad, err", [(5, ValueError), (-1, ValueError)])
 def test_hooks_reject_bad_values(bad, err):
     with pytest.raises(err):
-        if bad == 4:
+        if bad == 5:
             _linear._pipe_set_mode(bad)
         else:
             _linear._pipe_set_min_bytes(bad)

@@ -221,11 +221,11 @@ def test_gradient_finite_differences(name, K, ovr, rng):
     np.testing.assert_allclose(out[:-1], num, rtol=1e-5, atol=1e-5 * np.abs(num).max())
 
 
-DET_CASES = [("squared_error", 1, False), ("log_loss", 3, True), ("multinomial", 3, False),
-             ("modified_huber", 1, False)]
+DET_CASES = [("squared_error", 1, False), ("log_loss", 1, False), ("log_loss", 3, True),
+             ("multinomial", 3, False), ("modified_huber", 1, False)]
 
 
-@pytest.mark.parametrize("name,K,ovr", DET_CASES, ids=[c[0] for c in DET_CASES])
+@pytest.mark.parametrize("name,K,ovr", DET_CASES, ids=[f"{c[0]}-K{c[1]}" for c in DET_CASES])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bitwise_identical_across_threads_and_strategies_agree(name, K, ovr, dtype, rowops, rng):
     n, d = 3000, 50                                # n*K*d >= 131072: runs in parallel

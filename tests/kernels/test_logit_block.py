@@ -77,3 +77,13 @@ def test_lanes_do_not_depend_on_position(vals, shift):
 def test_bad_lengths():
     with pytest.raises(ValueError, match="same length"):
         _linear.logit_block(np.zeros(3), np.zeros(2), np.zeros(3))
+
+
+@pytest.mark.parametrize("generic", [False, True])
+def test_nan_margin_gives_nan(generic):
+    """A NaN margin (diverged weights) must not turn into a finite gradient."""
+    p = np.array([np.nan, -np.nan, 1.0, np.nan] + [0.5] * 5 + [np.nan])
+    g, l = _run(p, generic)
+    nan = np.isnan(p)
+    assert np.isnan(g[nan]).all() and np.isnan(l[nan]).all()
+    assert np.isfinite(g[~nan]).all() and np.isfinite(l[~nan]).all()

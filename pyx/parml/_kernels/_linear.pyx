@@ -682,17 +682,28 @@ cdef void _pipe_gather(PipeCtx *p, Py_ssize_t k) noexcept nogil:
 
 cdef void _pipe_stepper(PipeCtx *p) noexcept nogil:
     cdef LinCtx *c = &p.s.lc
-    cdef Py_ssize_t j, lo, hi, slot
+    cdef Py_ssize_t j, lo, hi, slot, i, r
     cdef unsigned char st
     for j in range(p.nblk):
         lo, hi = j * p.B, min(j * p.B + p.B, p.n)
         st = parml_load_acq_u8(&p.state[j])
-        if st == BLK_FREE and not parml_cas_u8(&p.state[j], BLK_FREE, BLK_TAKEN):
-            st = parml_load_acq_u8(&p.state[j])    # the gatherer claimed it just now
-        if st == BLK_FREE and _pipe_mode == 2:     # (tests: the stepper gathers, then reads)
-            _pipe_gather(p, j)
-            st = BLK_GATHERED
+        if st == BLK_FREE:
+            if parml_cas_u8(&p.state[j], BLK_FREE, BLK_TAKEN):
+                st = BLK_TAKEN                         # ours: straight from X
+                if _pipe_mode == 2:                    # (tests: the stepper gathers, then reads)
+                    _pipe_gather(p, j)
+                    st = BLK_GATHERED
+            else:
+                st = parml_load_acq_u8(&p.state[j])    # the gatherer claimed it just now
         if st == BLK_GATHERED:
+            # the next block, if it is not gathered yet, is read from X: its first rows now
+            if j + 1 < p.nblk and parml_load_acq_u8(&p.state[j + 1]) != BLK_GATHERED:
+                for i in range(hi, min(hi + PREFETCH_ROWS, p.n)):
+                    r = p.order[i]
+                    parml_prefetch_row(p.X + r * p.ldx, p.rowbytes)
+                    parml_prefetch_one(p.y + r)
+                    if p.sw != NULL:
+                        parml_prefetch_one(p.sw + r)
             slot = (j % p.R) * p.B
             c.X, c.ldx, c.y = p.ring + slot * p.rowbytes, p.rowbytes, p.yring + slot
             c.sw = p.swring + slot if p.sw != NULL else NULL
@@ -709,7 +720,7 @@ cdef void _pipe_stepper(PipeCtx *p) noexcept nogil:
 cdef void _pipe_gatherer(PipeCtx *p) noexcept nogil:
     cdef Py_ssize_t k = 0, cons
     cdef long spins = 0
-    if _pipe_mode != 0:      # (tests: the gatherer does nothing)
+    if _pipe_mode in (1, 2, 3):      # (tests: the gatherer does nothing)
         return
     while True:
         cons = parml_load_acq_z(&p.consumed)
@@ -717,6 +728,8 @@ cdef void _pipe_gatherer(PipeCtx *p) noexcept nogil:
         if k >= p.nblk:
             return
         if k >= cons + p.R:   # a whole ring ahead: slot k % R still holds block k - R
+            if _pipe_mode == 4:   # (tests: the steps come after the job; stop, do not wait)
+                return
             parml_spin_step(&spins)
             continue
         if parml_load_acq_u8(&p.state[k]) == BLK_FREE \
@@ -729,10 +742,13 @@ cdef void _pipe_gatherer(PipeCtx *p) noexcept nogil:
 cdef void _t_pipe(void *vp, ptrdiff_t t, int worker) noexcept nogil:
     """The calling thread steps (once); any other thread, or the caller's second task once the
     steps are done, gathers (returning at once when no block is left). A helper can claim both
-    tasks before the caller claims either (the gatherer returns early when the ring holds every
-    block, or in test mode): then the caller steps after the job (_sgd_pipelined)."""
+    tasks before the caller claims either: its gatherer returns without the steps' progress when
+    it reaches the last block (a ring that holds every block from PIPE_AHEAD on, or fewer blocks
+    than PIPE_AHEAD), or at once in test modes 1-3; then the caller steps after the job
+    (_sgd_pipelined). Otherwise the caller, which claims tasks right after publishing the job,
+    gets the remaining task and steps."""
     cdef PipeCtx *p = <PipeCtx *>vp
-    if worker == 0 and not p.stepped and _pipe_mode != 3:
+    if worker == 0 and not p.stepped and _pipe_mode < 3:
         p.stepped = 1
         _pipe_stepper(p)
     else:
@@ -743,10 +759,12 @@ def _pipe_set_mode(int mode):
     """Tests only: 0 normal; 1 the gatherer does nothing (every block straight from X); 2 as 1,
     and the stepper copies each free block into the ring and steps it from there (the ring path,
     deterministically); 3 as 1, and the caller steps only after the job (as when a helper took
-    both tasks)."""
+    both tasks); 4 the caller steps only after the job, and the gatherer fills the ring first
+    (stopping, not waiting, once it is a ring ahead): blocks from PIPE_AHEAD to the ring's end
+    come from the ring, the others from X."""
     global _pipe_mode
-    if mode not in (0, 1, 2, 3):
-        raise ValueError(f"pipeline mode must be 0, 1, 2 or 3, got {mode}")
+    if mode not in (0, 1, 2, 3, 4):
+        raise ValueError(f"pipeline mode must be 0 to 4, got {mode}")
     _pipe_mode = mode
 
 

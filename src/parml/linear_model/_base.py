@@ -171,11 +171,11 @@ def encode_classes(est, y, classes=None):
     fast = _encode_small_ints(y) if classes is None else None
     if fast is not None:
         classes, yi = fast
-    else:
+    elif classes is None:
         check_classification_targets(y)
-    if classes is None:
         classes, yi = np.unique(y, return_inverse=True)
     else:
+        check_classification_targets(y)
         classes = np.asarray(classes)
         yi = np.searchsorted(classes, y)
         yi = np.clip(yi, 0, len(classes) - 1)
@@ -184,7 +184,7 @@ def encode_classes(est, y, classes=None):
     if len(classes) < 2:
         raise ValueError(f"{type(est).__name__} needs samples of at least 2 classes in the data, "
                          f"but the data contains only one class: {classes[0]!r}")
-    return classes, yi.astype(np.intp)
+    return classes, yi.astype(np.intp, copy=False)
 
 
 def class_sample_weight(class_weight, classes, yi, sw, weighted_balance=True):
