@@ -720,7 +720,12 @@ cdef void _pipe_stepper(PipeCtx *p) noexcept nogil:
             p.nring += 1
         else:     # taken by the stepper, or still being copied: straight from X
             c.X, c.ldx, c.y, c.sw, c.idx = p.X, p.ldx, p.y, p.sw, p.order
-            p.loss = _sgd_samples(p.s, lo, hi, p.n, p.loss)
+            # prefetch past this block only into a next block that is still free (the gatherer
+            # never claims it now: it stays PIPE_AHEAD blocks ahead): rows the gatherer copies
+            # would be read from memory twice, and two threads may get no more bandwidth than one
+            p.loss = _sgd_samples(p.s, lo, hi,
+                                  min(hi + p.B, p.n) if j + 1 < p.nblk and
+                                  parml_load_acq_u8(&p.state[j + 1]) == BLK_FREE else hi, p.loss)
             p.nx += 1
         parml_store_rel_z(&p.consumed, j + 1)
 

@@ -144,7 +144,9 @@ def bench_fits(Xtr, ytr, Xte, yte, probe, repeats, nt):
 
 def bench_threads(X, y, probe, repeats):
     """Fused gradient, LogisticRegression fit and shuffled SGD (5 epochs, pipelined on 2
-    threads) at 2 threads vs 1, idle and beside a busy core."""
+    threads) at 2 threads vs 1, idle and beside a busy core; every repeat (the fits take 0.2-0.4
+    s, and beside a busy core the 1-thread time alone varies by 1.4x with where the scheduler
+    puts the thread)."""
     from parml._kernels import _linear
     import parml.linear_model as pl
     d = X.shape[1]
@@ -163,10 +165,10 @@ def bench_threads(X, y, probe, repeats):
                          f"{res['t1']['median'] * 1e3:.1f} ms", f"{res['t2']['median'] * 1e3:.1f} ms",
                          f"{res['t2']['median'] / res['t1']['median']:.2f}"])
             med, _, _, _ = _timed_pair({f"t{nt}": (lambda t=nt: pl.LogisticRegression(n_threads=t).fit(X, y))
-                                        for nt in (1, 2)}, max(2, repeats // 2), probe)
+                                        for nt in (1, 2)}, repeats, probe)
             rows.append(["LogisticRegression fit", "busy core" if busy else "idle",
                          f"{med['t1']:.3f} s", f"{med['t2']:.3f} s", f"{med['t2'] / med['t1']:.2f}"])
-            med, _, _, _ = _timed_pair(   # (0.2-0.3 s a fit: all the repeats)
+            med, _, _, _ = _timed_pair(
                 {f"t{nt}": (lambda t=nt: pl.SGDClassifier(max_iter=5, tol=None, random_state=0,
                                                           n_threads=t).fit(X, y))
                  for nt in (1, 2)}, repeats, probe)
