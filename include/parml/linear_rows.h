@@ -207,28 +207,30 @@ static inline const parml_rowops *parml_pick_rowops(int force_generic)
  * The empty volatile asm marks these helpers as having an effect: otherwise GCC's IPA may find a
  * caller that only prefetches "pure" and delete the call (it did, for a Cython helper wrapping
  * both prefetches: no prefetch instruction was left in the binary). */
-static inline void parml_prefetch_row(const void *p, ptrdiff_t bytes)
+static inline void parml_prefetch_lines(const void *p, ptrdiff_t bytes, int into_l1)
 {
 #if defined(__GNUC__) || defined(__clang__)
     const char *c = (const char *)p;
     __asm__ __volatile__("");
-    for (ptrdiff_t o = 0; o < bytes && o < 4096; o += 64) __builtin_prefetch(c + o, 0, 2);
+    for (ptrdiff_t o = 0; o < bytes && o < 4096; o += 64) {
+        if (into_l1) __builtin_prefetch(c + o, 0, 3);   /* (constant once inlined) */
+        else __builtin_prefetch(c + o, 0, 2);
+    }
 #else
-    (void)p; (void)bytes;
+    (void)p; (void)bytes; (void)into_l1;
 #endif
+}
+
+static inline void parml_prefetch_row(const void *p, ptrdiff_t bytes)
+{
+    parml_prefetch_lines(p, bytes, 0);
 }
 
 /* The same into L1, for rows read within the next microseconds (the fused logistic gradient's
  * next block but one). */
 static inline void parml_prefetch_row_l1(const void *p, ptrdiff_t bytes)
 {
-#if defined(__GNUC__) || defined(__clang__)
-    const char *c = (const char *)p;
-    __asm__ __volatile__("");
-    for (ptrdiff_t o = 0; o < bytes && o < 4096; o += 64) __builtin_prefetch(c + o, 0, 3);
-#else
-    (void)p; (void)bytes;
-#endif
+    parml_prefetch_lines(p, bytes, 1);
 }
 
 /* The same for one scalar (a shuffled row's target or weight: y of 800k rows is 6.4 MB, and a

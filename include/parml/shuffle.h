@@ -1,41 +1,18 @@
 /* Uniform random permutations for shuffled SGD epochs.
  *
  * numpy's RandomState.permutation(800k) takes 11-15 ms here, serial, once per epoch: a fifth of
- * a 2-thread shuffled SGD epoch. This is Fisher-Yates driven by splitmix64 (a 64-bit counter
- * hashed by two multiply-xorshift rounds; passes BigCrush, one word of state) with unbiased
- * bounded draws by multiply-shift and rejection (Lemire 2019). The swaps land anywhere in an
- * array larger than L2, so the positions are drawn PARML_SHUF_AHEAD steps ahead (they do not
- * depend on the data) and their cache lines prefetched. */
+ * a 2-thread shuffled SGD epoch. This is Fisher-Yates driven by rng.h (splitmix64, unbiased
+ * bounded draws). The swaps land anywhere in an array larger than L2, so the positions are
+ * drawn PARML_SHUF_AHEAD steps ahead (they do not depend on the data) and their cache lines
+ * prefetched. */
 #ifndef PARML_SHUFFLE_H
 #define PARML_SHUFFLE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "rng.h"
 
 #define PARML_SHUF_AHEAD 16   /* power of two */
-
-static inline uint64_t parml_splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, range), range >= 1, without modulo bias. */
-static inline uint64_t parml_bounded(uint64_t *state, uint64_t range)
-{
-    unsigned __int128 m = (unsigned __int128)parml_splitmix64(state) * range;
-    uint64_t low = (uint64_t)m;
-    if (low < range) {
-        const uint64_t floor = (0 - range) % range;   /* 2^64 mod range */
-        while (low < floor) {
-            m = (unsigned __int128)parml_splitmix64(state) * range;
-            low = (uint64_t)m;
-        }
-    }
-    return (uint64_t)(m >> 64);
-}
 
 /* a[0..n) <- a uniformly random permutation of itself (Fisher-Yates, from the top). Step i
  * swaps a[i] with a[j], j uniform in [0, i]; the j of step i - AHEAD is drawn and its line

@@ -28,22 +28,16 @@
 #include <string.h>
 
 #include "pool_api.h"
+#include "rng.h"
 
 enum { PARML_CRIT_GINI = 0, PARML_CRIT_ENTROPY = 1, PARML_CRIT_MSE = 2 };
 #define PARML_TB_FRONTIER 16
 
-/* ---- random stream: splitmix64 (tiny state, good enough for sampling rows and features) ---- */
-static inline uint64_t parml_tb_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
+/* ---- random stream: rng.h's splitmix64 (tiny state, good enough for sampling rows and features) */
 
 static inline uint64_t parml_tb_below(uint64_t *s, uint64_t bound)
 {   /* multiply-shift: bias below 2^-32 for the bounds used here (rows, features) */
-    return (uint64_t)(((unsigned __int128)parml_tb_next(s) * bound) >> 64);
+    return (uint64_t)(((unsigned __int128)parml_splitmix64(s) * bound) >> 64);
 }
 
 /* ---- output: one tree's nodes, growable ---------------------------------------------------- */
@@ -533,7 +527,7 @@ static void parml_tb_stage2_task(void *vctx, ptrdiff_t k, int worker)
     parml_tb_grower *g = &x->subs[k];
     uint64_t seed = x->seed ^ (0xD1B54A32D192ED03ULL * (uint64_t)(k + 1));
     (void)worker;
-    if (parml_tb_grower_init(g, x->c, x->s, parml_tb_next(&seed), e.hi - e.lo)) {
+    if (parml_tb_grower_init(g, x->c, x->s, parml_splitmix64(&seed), e.hi - e.lo)) {
         *x->failed = 1;
         return;
     }
@@ -623,7 +617,7 @@ static void parml_tb_draw(const parml_tb_ctx *c, uint64_t *rng, int32_t *cnt)
     }
     const double total = c->cdf[n - 1];
     for (ptrdiff_t j = 0; j < c->n_boot; ++j) {
-        const double u = (double)(parml_tb_next(rng) >> 11) * 0x1.0p-53 * total;
+        const double u = (double)(parml_splitmix64(rng) >> 11) * 0x1.0p-53 * total;
         ptrdiff_t lo = 0, hi = n - 1;          /* first row whose running sum exceeds u */
         while (lo < hi) {
             const ptrdiff_t mid = lo + (hi - lo) / 2;
@@ -688,9 +682,9 @@ static int parml_tb_tree(const parml_tb_ctx *c, ptrdiff_t t, int threads)
     if (bits && !cnt) memset(bits, 0xFF, (size_t)((n + 7) / 8));  /* padding bits unused */
     s.w_root = wr;
     s.min_wleaf = c->min_wleaf_frac * wr;
-    if (parml_tb_grower_init(&g, c, &s, parml_tb_next(&rng), m)) goto done;
+    if (parml_tb_grower_init(&g, c, &s, parml_splitmix64(&rng), m)) goto done;
     if (c->max_leaf_nodes > 0) rc = parml_tb_grow_best_first(&g, m);
-    else rc = parml_tb_grow_two_stage(&g, m, parml_tb_next(&rng), threads);
+    else rc = parml_tb_grow_two_stage(&g, m, parml_splitmix64(&rng), threads);
     if (g.nodes.failed) rc = -1;
 done:
     c->out[t] = g.nodes;  /* hand the nodes over (freed by the caller) */
