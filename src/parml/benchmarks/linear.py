@@ -6,6 +6,9 @@
   LinearRegression fits: time ratio and quality (test log-loss / accuracy / coefficients);
 * 2 threads against 1, also with another process busy on one core.
 
+The gradient, fits and threads sections end with how much faster 2 threads read memory than 1
+before and after them (_harness.read_scaling): this VM has stretches where that is about 1.0.
+
 Data: make_classification(n, 100), standardized, 80/20 split, float64 (as in the issue)."""
 import argparse
 import contextlib
@@ -193,10 +196,19 @@ def main(argv=None):
     Xtr, ytr, Xte, yte = _data(n, 100)
     payload = {"machine": info}
     tables = []
+    def scaling_note(before):
+        after = H.read_scaling()
+        payload.setdefault("read_scaling", []).append([before, after])
+        return (f"\n\n2-thread / 1-thread memory read speed before / after: {before:.2f}x / "
+                f"{after:.2f}x (about 1.0: a stretch when this VM's second vCPU adds no "
+                f"bandwidth, and memory-bound 2-thread figures are low)")
+
     if args.only in (None, "gradient"):
+        before = H.read_scaling()
         r = bench_gradient(Xtr, ytr, probe, repeats)
         tables.append("## Fused gradient\n\n" + H.markdown_table(
-            ["kernel", "X", "threads", "parml", "numpy", "speed-up", "clean"], r))
+            ["kernel", "X", "threads", "parml", "numpy", "speed-up", "clean"], r)
+            + scaling_note(before))
         payload["gradient"] = r
     if args.only in (None, "strategies"):
         shapes = [(n, 100), (10_000, 5_000)] if not args.quick else [(n, 100), (2_000, 5_000)]
@@ -205,14 +217,17 @@ def main(argv=None):
             ["X", "threads", "samples", "weights", "auto picks", "auto / best", "clean"], r))
         payload["strategies"] = r
     if args.only in (None, "fits"):
+        before = H.read_scaling()
         r = bench_fits(Xtr, ytr, Xte, yte, probe, max(2, repeats // 2), 2)
         tables.append("## Fits (2 threads; sklearn's BLAS also on 2 threads)\n\n" + H.markdown_table(
-            ["estimator", "threads", "scikit-learn", "parml", "parml / sklearn time", "quality (sklearn / parml)", "clean"], r))
+            ["estimator", "threads", "scikit-learn", "parml", "parml / sklearn time", "quality (sklearn / parml)", "clean"], r)
+            + scaling_note(before))
         payload["fits"] = r
     if args.only in (None, "threads"):
+        before = H.read_scaling()
         r = bench_threads(Xtr, ytr, probe, repeats)
         tables.append("## 2 threads vs 1\n\n" + H.markdown_table(
-            ["what", "machine", "1 thread", "2 threads", "t2 / t1"], r))
+            ["what", "machine", "1 thread", "2 threads", "t2 / t1"], r) + scaling_note(before))
         payload["threads"] = r
     print()
     table = "\n\n".join(tables)
