@@ -4,6 +4,8 @@
 #ifndef PARML_PROBE_H
 #define PARML_PROBE_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 #include "omp_shim.h"
 #include "cpu_features.h"
@@ -39,6 +41,19 @@ static void parml_busy_probe(int n_threads, long iters, double *times)
         if (t < n_threads) times[t] = parml_busy_loop(iters, &sink);
         if (sink == 42.0) times[t] += 0.0; /* keep the loop alive */
     }
+}
+
+/* Seconds for n_threads threads to read words[0..n) once, each a contiguous share (an OR of the
+ * words: no arithmetic to wait for, so the time is the memory's); *sink keeps the reads alive. */
+static double parml_read_probe(const uint64_t *words, ptrdiff_t n, int n_threads, uint64_t *sink)
+{
+    uint64_t acc = 0;
+    const double t0 = parml_now();
+    #pragma omp parallel for num_threads(n_threads) schedule(static) reduction(|:acc)
+    for (ptrdiff_t i = 0; i < n; ++i) acc |= words[i];
+    const double t = parml_now() - t0;
+    *sink = acc;
+    return t;
 }
 
 #if PARML_X86

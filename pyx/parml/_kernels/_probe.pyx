@@ -2,9 +2,12 @@
 
 from libc.stdlib cimport malloc, free
 
+from libc.stdint cimport uint64_t
+
 cdef extern from "parml/probe.h" nogil:
     void parml_busy_probe(int n_threads, long iters, double *times)
     double parml_fma_peak(long iters)
+    double parml_read_probe(const uint64_t *words, Py_ssize_t n, int n_threads, uint64_t *sink)
 
 
 def busy_probe(int n_threads, long iters):
@@ -31,3 +34,17 @@ def fma_peak(long iters=20_000_000):
     with nogil:
         r = parml_fma_peak(iters)
     return r
+
+
+def read_probe(const uint64_t[::1] words,   # IN   the buffer to read (much larger than L3)
+               int n_threads):
+    """Seconds for n_threads threads to read `words` once (contiguous shares): memory bandwidth."""
+    if n_threads < 1:
+        raise ValueError("read_probe needs n_threads >= 1")
+    cdef uint64_t sink = 0
+    cdef double t
+    if words.shape[0] == 0:
+        return 0.0
+    with nogil:
+        t = parml_read_probe(&words[0], words.shape[0], n_threads, &sink)
+    return t
