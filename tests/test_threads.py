@@ -7,6 +7,7 @@ from threadpoolctl import ThreadpoolController, threadpool_limits
 
 import parml
 from parml import _threads
+from parml._threads import FasterOfTwo
 from parml._kernels import _openmp
 
 
@@ -58,3 +59,43 @@ def test_threadpoolctl_sees_and_limits_our_openmp():
 def test_openmp_compiled_in_when_required():
     if os.environ.get("PARML_REQUIRE_OPENMP") == "1":
         assert _openmp.openmp_enabled()
+
+
+# --- FasterOfTwo: picks the faster of n_threads and 1 thread for repeated calls ----------------
+
+
+def _drive(chooser, cost, calls):
+    used = []
+    for _ in range(calls):
+        n = chooser.next()
+        used.append(n)
+        chooser.record(n, cost(n))
+    return used
+
+
+def test_faster_of_two_keeps_the_faster_count_and_reprobes():
+    # 2 threads faster: after the probes (2, 1, 2) it stays on 2, timing 1 thread every 8th call
+    used = _drive(FasterOfTwo(2), {2: 0.6, 1: 1.0}.get, 24)
+    assert used[:3] == [2, 1, 2]
+    assert [k for k, n in enumerate(used) if n == 1] == [1, 8, 16]
+    # 1 thread faster (a busy core): it switches to 1, timing 2 threads every 8th call
+    used = _drive(FasterOfTwo(2), {2: 1.3, 1: 1.0}.get, 24)
+    assert used[:3] == [2, 1, 2]
+    assert [k for k, n in enumerate(used) if n == 2] == [0, 2, 8, 16]
+
+
+def test_faster_of_two_follows_a_change():
+    # 2 threads stop paying off at call 10 (a busy core starts): two slow calls later it is on
+    # 1 thread, timing 2 threads again every 8th call
+    state = {"k": 0}
+
+    def cost(n):
+        state["k"] += 1
+        return (0.6 if state["k"] <= 10 else 1.5) if n == 2 else 1.0
+    used = _drive(FasterOfTwo(2), cost, 30)
+    assert used[:12] == [2, 1, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2]
+    assert used[12:] == [2 if k % 8 == 0 else 1 for k in range(12, 30)]
+
+
+def test_faster_of_two_one_thread_is_always_one():
+    assert set(_drive(FasterOfTwo(1), lambda n: 1.0, 10)) == {1}

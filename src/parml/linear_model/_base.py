@@ -3,6 +3,7 @@ loss + gradient driven over row chunks, the L-BFGS driver and the strategy choic
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -12,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from parml._kernels import _linear
-from parml._threads import effective_n_threads
+from parml._threads import FasterOfTwo, effective_n_threads
 
 from ._data import check_X_predict
 
@@ -64,12 +65,16 @@ def objective(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_t
     KD = K * d
     zeros_b = np.zeros(K)
     buf = np.empty(KD + K + 1)
+    chooser = FasterOfTwo(n_threads)   # (the passes give the same bits on any thread count)
 
     def fun(theta):
         W = theta[:KD].reshape(K, d)
         b = theta[KD:] if fit_intercept else zeros_b
+        nt = chooser.next()
+        t0 = time.perf_counter()
         tot = loss_grad(rows, y, sw, W, np.ascontiguousarray(b), loss, ovr, eps, strategy,
-                        n_threads, out=buf)
+                        nt, out=buf)
+        chooser.record(nt, time.perf_counter() - t0)
         f = tot[-1] / S + 0.5 * reg * float(theta[:KD] @ theta[:KD])
         g = np.zeros_like(theta)   # the intercept part stays 0 without an intercept
         g[:KD] = tot[:KD] / S + reg * theta[:KD]
