@@ -74,27 +74,35 @@ def _drive(chooser, cost, calls):
 
 
 def test_faster_of_two_keeps_the_faster_count_and_reprobes():
-    # 2 threads faster: after the probes (2, 1, 2) it stays on 2, timing 1 thread every 8th call
-    used = _drive(FasterOfTwo(2), {2: 0.6, 1: 1.0}.get, 24)
+    # 2 threads faster: after the probes (2, 1, 2) it stays on 2, timing 1 thread again after 8
+    # calls, then after 16 (it keeps losing)
+    used = _drive(FasterOfTwo(2), {2: 0.6, 1: 1.0}.get, 30)
     assert used[:3] == [2, 1, 2]
-    assert [k for k, n in enumerate(used) if n == 1] == [1, 8, 16]
-    # 1 thread faster (a busy core): it switches to 1, timing 2 threads every 8th call
-    used = _drive(FasterOfTwo(2), {2: 1.3, 1: 1.0}.get, 24)
-    assert used[:3] == [2, 1, 2]
-    assert [k for k, n in enumerate(used) if n == 2] == [0, 2, 8, 16]
+    assert [k for k, n in enumerate(used) if n == 1] == [1, 11, 28]
+    # 1 thread faster (a busy core): it switches to 1, timing 2 threads at the same gaps
+    used = _drive(FasterOfTwo(2), {2: 1.3, 1: 1.0}.get, 30)
+    assert [k for k, n in enumerate(used) if n == 2] == [0, 2, 11, 28]
+    # any n_threads: the same, with 4
+    used = _drive(FasterOfTwo(4), {4: 0.5, 1: 1.0}.get, 12)
+    assert used == [4, 1, 4, 4, 4, 4, 4, 4, 4, 4, 4, 1]
 
 
 def test_faster_of_two_follows_a_change():
-    # 2 threads stop paying off at call 10 (a busy core starts): two slow calls later it is on
-    # 1 thread, timing 2 threads again every 8th call
+    # 2 threads stop paying off at call 10 (a busy core starts): once its last two 2-thread
+    # times are both slow it is on 1 thread, timing 2 threads again after 8 calls, then 16
     state = {"k": 0}
 
     def cost(n):
         state["k"] += 1
         return (0.6 if state["k"] <= 10 else 1.5) if n == 2 else 1.0
     used = _drive(FasterOfTwo(2), cost, 30)
-    assert used[:12] == [2, 1, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2]
-    assert used[12:] == [2 if k % 8 == 0 else 1 for k in range(12, 30)]
+    assert used == [2, 1, 2] + [2] * 8 + [1, 2] + [1] * 8 + [2] + [1] * 8
+
+
+def test_faster_of_two_keeps_two_times_each():
+    ch = FasterOfTwo(2)
+    _drive(ch, {2: 0.6, 1: 1.0}.get, 1000)
+    assert all(len(v) <= 2 for v in ch.times.values())
 
 
 def test_faster_of_two_one_thread_is_always_one():

@@ -108,29 +108,42 @@ class FasterOfTwo:
     bandwidth, the 2-thread pass can be no faster than the 1-thread one, and a helper preempted
     while holding a task makes it slower (a LogisticRegression fit measured 0.82-1.16x its
     1-thread time beside a busy core). Calls 0 and 2 use ``n_threads``, call 1 one thread; then
-    the count with the lower of its last two times is used, and every PROBE_EVERY-th call times
-    the other again. Only for kernels whose results do not depend on the thread count (tasks
-    cut by shape, reduced in a fixed order), so switching never changes the answer."""
+    the count with the lower of its last two times is used, and the other is timed again after
+    8 calls, then after 16, 32, ... while it keeps losing (back to 8 when the choice changes).
+    Only for kernels whose results do not depend on the thread count (tasks cut by shape,
+    reduced in a fixed order), so switching never changes the answer."""
 
-    PROBE_EVERY = 8
+    FIRST_GAP = 8
 
     def __init__(self, n_threads):
         self.n_threads = n_threads
-        self.times = {n_threads: [], 1: []}
+        self.times = {n_threads: [], 1: []}   # the last two times of each count
         self.calls = 0
+        self.best = n_threads
+        self.gap = self.FIRST_GAP
+        self.next_probe = 3 + self.FIRST_GAP
 
     def next(self):
         if self.n_threads <= 1:
             return 1
-        k = self.calls
-        if k < 3:
-            return 1 if k == 1 else self.n_threads
-        best = min(self.times, key=lambda n: min(self.times[n][-2:]))
-        if k % self.PROBE_EVERY == 0:
-            return 1 if best == self.n_threads else self.n_threads
-        return best
+        if self.calls < 3:
+            return 1 if self.calls == 1 else self.n_threads
+        if self.calls == self.next_probe:
+            return 1 if self.best == self.n_threads else self.n_threads
+        return self.best
 
     def record(self, n, seconds):
+        probed = self.calls == self.next_probe
         self.calls += 1
-        if self.n_threads > 1:
-            self.times[n].append(seconds)
+        if self.n_threads <= 1:
+            return
+        self.times[n] = (self.times[n] + [seconds])[-2:]
+        if self.calls < 3:
+            return
+        best = min(self.times, key=lambda m: min(self.times[m]))
+        if best != self.best:
+            self.best, self.gap = best, self.FIRST_GAP
+            self.next_probe = self.calls + self.gap
+        elif probed:                        # the other count lost again: time it less often
+            self.gap *= 2
+            self.next_probe = self.calls + self.gap

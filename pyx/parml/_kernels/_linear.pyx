@@ -78,8 +78,9 @@ cdef enum:
     GRAM_ROWS = 256             # rows per Gram sub-block (one GEMM k-block)
     GRAM_SPLIT_MAX_DIM = 384    # Gram of up to this many columns: split rows over tasks
     LOGIT_BLOCK = 16            # rows whose margins go through the vector logistic loss at once
-    LOGIT_BLOCK_BYTES = 24576   # ... at most this many bytes of rows (re-read from L1 for the
-                                # gradient; wider rows: fewer per block)
+    LOGIT_BLOCK_BYTES = 24576   # ... at most this many bytes of rows (at least 4 rows; re-read
+                                # from cache for the gradient)
+    LOGIT_L1_BYTES = 40960      # blocks are prefetched into L1 when 3 fit here (48 KiB L1d)
     PREFETCH_ROWS = 8           # shuffled rows: prefetch this far ahead (~100 ns DRAM latency
                                 # against ~30 ns of work per 100-feature row)
 
@@ -255,8 +256,8 @@ cdef void _samples_logit(LinCtx *c, double *part, Py_ssize_t lo, Py_ssize_t hi) 
     block k + 1 (reading new rows from memory) interleaved with the gradient of block k (its rows
     still in L1), 4 rows per dot4 / axpy4 call; between them, one vector call (LOGIT) for the
     block's losses and derivatives (libm's exp and log1p per row cost more than reading the
-    row). The rows of block k + 2 are prefetched into L1 meanwhile (three blocks of at most
-    LOGIT_BLOCK rows are in L1 at once): the hardware prefetcher alone left memory idle while a
+    row). The rows of block k + 2 are prefetched meanwhile, into L1 when three blocks fit in
+    LOGIT_L1_BYTES, else into L2: the hardware prefetcher alone left memory idle while a
     block's gradient ran (45 ms for 800k x 100 on 1 thread, against 24 with the prefetch to L2
     and 22.5 to L1). Every row gets the same arithmetic wherever it sits, and the sums run in
     row order."""
@@ -265,6 +266,7 @@ cdef void _samples_logit(LinCtx *c, double *part, Py_ssize_t lo, Py_ssize_t hi) 
     cdef double l[2][LOGIT_BLOCK]
     cdef Py_ssize_t nb = min(max(<Py_ssize_t>LOGIT_BLOCK_BYTES // max(c.d * c.xsize, 1), 4),
                              <Py_ssize_t>LOGIT_BLOCK) & ~3
+    cdef bint pf_l1 = 3 * nb * c.d * c.xsize <= LOGIT_L1_BYTES
     cdef parml_dot4_fn dot4 = OPS.dot4_s if c.f32 else OPS.dot4_d
     cdef parml_axpy4_fn axpy4 = OPS.axpy4_s if c.f32 else OPS.axpy4_d
     cdef Py_ssize_t cur = lo, ncur, nxt, nn, i, r, row, k = 0
@@ -285,7 +287,10 @@ cdef void _samples_logit(LinCtx *c, double *part, Py_ssize_t lo, Py_ssize_t hi) 
                 for r in range(4):
                     if nxt + nn + i + r < hi:
                         row = _row_of(c, nxt + nn + i + r)
-                        parml_prefetch_row_l1(c.X + row * c.ldx, c.d * c.xsize)
+                        if pf_l1:
+                            parml_prefetch_row_l1(c.X + row * c.ldx, c.d * c.xsize)
+                        else:
+                            parml_prefetch_row(c.X + row * c.ldx, c.d * c.xsize)
                         if c.idx != NULL:   # (a row subset in any order: y and sw jump too)
                             parml_prefetch_one(c.y + row)
                             if c.sw != NULL:
@@ -704,8 +709,8 @@ cdef void _pipe_stepper(PipeCtx *p) noexcept nogil:
             else:
                 st = parml_load_acq_u8(&p.state[j])    # the gatherer claimed it just now
         if st == BLK_GATHERED:
-            # the next block, if it is not gathered yet, is read from X: its first rows now
-            if j + 1 < p.nblk and parml_load_acq_u8(&p.state[j + 1]) != BLK_GATHERED:
+            # the next block, if no one is copying it, is read from X: its first rows now
+            if j + 1 < p.nblk and parml_load_acq_u8(&p.state[j + 1]) == BLK_FREE:
                 for i in range(hi, min(hi + PREFETCH_ROWS, p.n)):
                     r = p.order[i]
                     parml_prefetch_row(p.X + r * p.ldx, p.rowbytes)
@@ -721,8 +726,9 @@ cdef void _pipe_stepper(PipeCtx *p) noexcept nogil:
         else:     # taken by the stepper, or still being copied: straight from X
             c.X, c.ldx, c.y, c.sw, c.idx = p.X, p.ldx, p.y, p.sw, p.order
             # prefetch past this block only into a next block that is still free (the gatherer
-            # never claims it now: it stays PIPE_AHEAD blocks ahead): rows the gatherer copies
-            # would be read from memory twice, and two threads may get no more bandwidth than one
+            # normally does not claim it now: it works PIPE_AHEAD blocks ahead): rows the
+            # gatherer copies would be read from memory twice, and two threads may get no more
+            # bandwidth than one
             p.loss = _sgd_samples(p.s, lo, hi,
                                   min(hi + p.B, p.n) if j + 1 < p.nblk and
                                   parml_load_acq_u8(&p.state[j + 1]) == BLK_FREE else hi, p.loss)

@@ -52,6 +52,7 @@ def read_scaling(repeats=5, mbytes=256):
     for _ in range(repeats):
         for nt in (1, 2):
             best[nt] = min(best[nt], _probe.read_probe(words, nt))
+    time.sleep(SETTLE_S)   # (the OpenMP runtime's threads spin a while after the last read)
     return best[1] / best[2]
 
 
