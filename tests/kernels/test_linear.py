@@ -403,8 +403,10 @@ def sgd_problem(rng, name, n, d, dtype, sw=False, K=1):
     return X, y, (rng.uniform(0.2, 2.0, n) if sw else None)
 
 
-SGD_CASES = [("squared_error", 1, False), ("log_loss", 1, False), ("log_loss", 3, True),
-             ("multinomial", 3, False)]
+# one output (the C step loop of sgd_step.h: squared, log, hinge, huber) and several (the
+# generic loop: one-vs-rest, multinomial)
+SGD_CASES = [("squared_error", 1, False), ("log_loss", 1, False), ("hinge", 1, False),
+             ("huber", 1, False), ("log_loss", 3, True), ("multinomial", 3, False)]
 SGD_IDS = [f"{c[0]}-K{c[1]}" for c in SGD_CASES]
 
 
@@ -435,6 +437,22 @@ def test_sgd_per_sample_matches_reference(name, K, ovr, dtype, alpha, order_kind
         assert state[0] < scale0                     # the decay went into the lazy scale
     elif alpha == 0:
         assert state[0] == scale0
+
+
+@pytest.mark.parametrize("name", ["squared_hinge", "modified_huber", "epsilon_insensitive"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_one_output_no_intercept(name, dtype, rowops, rng):
+    n, d = 250, 13
+    X, y, sw = sgd_problem(rng, "squared_error" if "eps" in name else name, n, d, dtype, sw=True)
+    order = rng.permutation(n).astype(np.intp)
+    V, b, state = np.zeros((1, d)), np.array([0.4]), np.array([1.0, 1.0, 0.0, 0.0])
+    tot = sgd_call(X, y, sw, order, V, b, state, name, eta0=0.03, alpha=0.02, l2frac=1.0,
+                   fit_intercept=False)
+    W, bb, rtot, _, _ = ref_sgd(X, y, sw, order, np.zeros(d), 0.4, name, eta_of_t=lambda t: 0.03,
+                                alpha=0.02, l2=True, fit_intercept=False)
+    assert_weights(V, b, state, W, bb)
+    assert b[0] == 0.4
+    np.testing.assert_allclose(tot, rtot, rtol=1e-10)
 
 
 @pytest.mark.parametrize("schedule", ["optimal", "invscaling"])

@@ -56,6 +56,31 @@ cdef extern from "parml/logit_block.h" nogil:
                                     int need_loss)
     parml_logit_fn parml_pick_logit(int force_generic)
 
+cdef extern from "parml/sgd_step.h" nogil:
+    enum:
+        PARML_SCH_CONSTANT
+        PARML_SCH_OPTIMAL
+        PARML_SCH_INVSCALING
+    ctypedef struct parml_sgd1:
+        const char *X
+        ptrdiff_t ldx, d
+        const Py_ssize_t *idx       # (ptrdiff_t in C: the same type here)
+        ptrdiff_t row0
+        const double *y
+        const double *sw
+        double *V
+        double b, scale, t
+        int loss, need_loss, schedule, fit_intercept
+        double eps, eta0, power_t, alpha, opt_init, l2frac
+        ptrdiff_t prefetch_rows
+    ctypedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t pf_hi,
+                                     double acc)
+    parml_sgd1_fn parml_pick_sgd1(int force_generic, int f32)
+    double parml_sgd_eta(int schedule, double eta0, double power_t, double alpha,
+                         double opt_init, double t)
+    double parml_sgd_decay(double scale, double *V, ptrdiff_t n, double l2frac, double eta,
+                           double alpha)
+
 cdef extern from "parml/losses.h" nogil:
     int PARML_L_MULTINOMIAL
     int PARML_L_LOG
@@ -88,14 +113,11 @@ cdef enum:
     S_SAMPLES = 0
     S_WEIGHTS = 1
     S_HOGWILD = 2
-    SCH_CONSTANT = 0
-    SCH_OPTIMAL = 1
-    SCH_INVSCALING = 2
 
 # The same ids for the Python drivers.
 STRATEGIES = {"samples": S_SAMPLES, "weights": S_WEIGHTS, "hogwild": S_HOGWILD}
-SCHEDULES = {"constant": SCH_CONSTANT, "optimal": SCH_OPTIMAL, "invscaling": SCH_INVSCALING,
-             "adaptive": SCH_CONSTANT}
+SCHEDULES = {"constant": PARML_SCH_CONSTANT, "optimal": PARML_SCH_OPTIMAL,
+             "invscaling": PARML_SCH_INVSCALING, "adaptive": PARML_SCH_CONSTANT}
 LOSS_IDS = {"squared_error": 0, "log_loss": 1, "hinge": 2, "squared_hinge": 3,
             "modified_huber": 4, "perceptron": 5, "huber": 6, "epsilon_insensitive": 7,
             "squared_epsilon_insensitive": 8, "multinomial": 9}
@@ -104,14 +126,18 @@ cdef const parml_rowops *OPS = parml_pick_rowops(0)
 
 
 cdef parml_logit_fn LOGIT = parml_pick_logit(0)
+cdef parml_sgd1_fn SGD1_D = parml_pick_sgd1(0, 0)
+cdef parml_sgd1_fn SGD1_S = parml_pick_sgd1(0, 1)
 
 
 def use_generic_rowops(bint generic):
-    """Test hook: switch between the portable row kernels (and libm's logistic loss) and the best
-    ones for this CPU."""
-    global OPS, LOGIT
+    """Test hook: switch between the portable row kernels (and libm's logistic loss, and the
+    per-sample SGD loop built on them) and the best ones for this CPU."""
+    global OPS, LOGIT, SGD1_D, SGD1_S
     OPS = parml_pick_rowops(1 if generic else 0)
     LOGIT = parml_pick_logit(1 if generic else 0)
+    SGD1_D = parml_pick_sgd1(1 if generic else 0, 0)
+    SGD1_S = parml_pick_sgd1(1 if generic else 0, 1)
 
 
 def logit_block(const double[::1] p,   # IN   margins y * z
@@ -514,6 +540,7 @@ ctypedef struct SGDCtx:
     int schedule
     double eta0, power_t, alpha, opt_init, l1frac, l2frac, avg_start
     bint fit_intercept
+    bint one                   # one output, no L1, no averaging: per-sample steps in C
     # mini-batch update step
     double eta, step
     Py_ssize_t nb
@@ -525,21 +552,7 @@ ctypedef struct SGDCtx:
 
 
 cdef inline double _eta(const SGDCtx *s, double t) noexcept nogil:
-    if s.schedule == SCH_OPTIMAL:
-        return 1.0 / (s.alpha * (s.opt_init + t - 1.0))
-    if s.schedule == SCH_INVSCALING:
-        return s.eta0 / pow(t, s.power_t)
-    return s.eta0
-
-
-cdef inline void _renorm(SGDCtx *s) noexcept nogil:
-    """Fold the lazy L2 scale into V once it gets small (keeps V's magnitude sane)."""
-    cdef Py_ssize_t j, n = s.lc.K * s.lc.d
-    if s.scale < 1e-9:
-        for j in range(n):
-            s.V[j] *= s.scale
-        s.scale = 1.0
-    s.lc.wscale = s.scale
+    return parml_sgd_eta(s.schedule, s.eta0, s.power_t, s.alpha, s.opt_init, t)
 
 
 cdef inline void _l1_avg_range(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
@@ -581,11 +594,26 @@ cdef inline void _after_step(SGDCtx *s, double eta) noexcept nogil:
 
 
 cdef inline void _decay(SGDCtx *s, double eta) noexcept nogil:
-    cdef double f
-    if s.l2frac > 0.0:
-        f = 1.0 - s.l2frac * eta * s.alpha
-        s.scale *= f if f > 0.0 else 0.0
-        _renorm(s)
+    s.scale = parml_sgd_decay(s.scale, s.V, s.lc.K * s.lc.d, s.l2frac, eta, s.alpha)
+    s.lc.wscale = s.scale
+
+
+cdef double _sgd_samples1(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t pf_hi,
+                          double acc) noexcept nogil:
+    """_sgd_samples for one output without L1 or averaging: the C step loop (sgd_step.h)."""
+    cdef LinCtx *c = &s.lc
+    cdef parml_sgd1 q
+    q.X, q.ldx, q.d, q.idx, q.row0 = c.X, c.ldx, c.d, c.idx, c.row0
+    q.y, q.sw, q.V, q.b, q.scale, q.t = c.y, c.sw, s.V, s.b[0], s.scale, s.t
+    q.loss, q.need_loss, q.schedule, q.fit_intercept = c.loss, c.need_loss, s.schedule, \
+        s.fit_intercept
+    q.eps, q.eta0, q.power_t, q.alpha, q.opt_init, q.l2frac = c.eps, s.eta0, s.power_t, \
+        s.alpha, s.opt_init, s.l2frac
+    q.prefetch_rows = PREFETCH_ROWS
+    acc = (SGD1_S if c.f32 else SGD1_D)(&q, lo, hi, pf_hi, acc)
+    s.b[0], s.scale, s.t = q.b, q.scale, q.t
+    c.wscale = q.scale
+    return acc
 
 
 cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t pf_hi,
@@ -599,6 +627,8 @@ cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t pf_
     cdef double sumloss = acc, eta
     cdef double *z = c.scratch
     cdef const char *xr
+    if s.one:
+        return _sgd_samples1(s, lo, hi, pf_hi, acc)
     for i in range(lo, hi):
         row = _row_of(c, i)
         xr = c.X + row * c.ldx
@@ -609,7 +639,7 @@ cdef double _sgd_samples(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t pf_
         _decay(s, eta)
         for k in range(K):
             if z[k] != 0.0:
-                _axpy(c, -eta * z[k] / s.scale, xr, s.V + k * d, d)
+                _axpy(c, (-eta / s.scale) * z[k], xr, s.V + k * d, d)
                 if s.fit_intercept:
                     s.b[k] -= eta * z[k]
         _after_step(s, eta)
@@ -683,7 +713,9 @@ cdef void _pipe_gather(PipeCtx *p, Py_ssize_t k) noexcept nogil:
     cdef char *dst = p.ring + slot * p.rowbytes
     for i in range(lo, hi):
         r = p.order[i]
-        if i + PREFETCH_ROWS < hi:
+        # past the block too: the gatherer usually goes on with the next block, whose first
+        # rows would otherwise be misses without any lead
+        if i + PREFETCH_ROWS < p.n:
             q = p.order[i + PREFETCH_ROWS]
             parml_prefetch_row(p.X + q * p.ldx, p.rowbytes)
             parml_prefetch_one(p.y + q)
@@ -962,6 +994,7 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
     s.schedule, s.eta0, s.power_t, s.alpha, s.opt_init = schedule, eta0, power_t, alpha, opt_init
     s.l1frac, s.l2frac, s.avg_start, s.fit_intercept = l1frac, l2frac, avg_start, fit_intercept
     s.order = &order[0] if order is not None and n > 0 else NULL
+    s.one = K == 1 and not ovr and loss != PARML_L_MULTINOMIAL and s.Q == NULL and s.A == NULL
     if n == 0:
         return 0.0
     with nogil:
