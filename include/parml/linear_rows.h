@@ -213,7 +213,8 @@ static inline void parml_prefetch_lines(const void *p, ptrdiff_t bytes, int into
     const char *c = (const char *)p;
     __asm__ __volatile__("");
     for (ptrdiff_t o = 0; o < bytes && o < 4096; o += 64) {
-        if (into_l1) __builtin_prefetch(c + o, 0, 3);   /* (constant once inlined) */
+        if (into_l1 == 2) __builtin_prefetch(c + o, 0, 0);   /* (constant once inlined) */
+        else if (into_l1) __builtin_prefetch(c + o, 0, 3);
         else __builtin_prefetch(c + o, 0, 2);
     }
 #else
@@ -231,6 +232,12 @@ static inline void parml_prefetch_row(const void *p, ptrdiff_t bytes)
 static inline void parml_prefetch_row_l1(const void *p, ptrdiff_t bytes)
 {
     parml_prefetch_lines(p, bytes, 1);
+}
+
+/* The same, non-temporal */
+static inline void parml_prefetch_row_nta(const void *p, ptrdiff_t bytes)
+{
+    parml_prefetch_lines(p, bytes, 2);
 }
 
 /* The same for one scalar (a shuffled row's target or weight: y of 800k rows is 6.4 MB, and a

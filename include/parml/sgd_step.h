@@ -87,7 +87,7 @@ typedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdi
             const XT *const xr = (const XT *)(X + row * ldx);                                      \
             if (idx && i + pf < pf_hi) {                                                           \
                 const ptrdiff_t q = idx[i + pf];                                                   \
-                parml_prefetch_row(X + q * ldx, d * (ptrdiff_t)sizeof(XT));                        \
+                parml_prefetch_row_nta(X + q * ldx, d * (ptrdiff_t)sizeof(XT));                        \
                 parml_prefetch_one(y + q);                                                         \
                 if (sw) parml_prefetch_one(sw + q);                                                \
             }                                                                                      \

@@ -48,6 +48,7 @@ cdef extern from "parml/linear_rows.h" nogil:
         const char *name
     const parml_rowops *parml_pick_rowops(int force_generic)
     void parml_prefetch_row(const void *p, ptrdiff_t nbytes)
+    void parml_prefetch_row_nta(const void *p, ptrdiff_t nbytes)
     void parml_prefetch_one(const void *p)
     void parml_prefetch_row_l1(const void *p, ptrdiff_t nbytes)
 
@@ -194,7 +195,7 @@ cdef inline Py_ssize_t _row_of(const LinCtx *c, Py_ssize_t i) noexcept nogil:
 cdef inline void _prefetch(const LinCtx *c, Py_ssize_t row) noexcept nogil:
     """Hint the caches with a row that a shuffled pass reads PREFETCH_ROWS steps later: its
     features, target and weight (random reads, each a miss otherwise)."""
-    parml_prefetch_row(c.X + row * c.ldx, c.d * c.xsize)
+    parml_prefetch_row_nta(c.X + row * c.ldx, c.d * c.xsize)
     parml_prefetch_one(c.y + row)
     if c.sw != NULL:
         parml_prefetch_one(c.sw + row)
@@ -717,8 +718,10 @@ cdef void _pipe_gather(PipeCtx *p, Py_ssize_t k) noexcept nogil:
         # rows would otherwise be misses without any lead
         if i + PREFETCH_ROWS < p.n:
             q = p.order[i + PREFETCH_ROWS]
-            parml_prefetch_row(p.X + q * p.ldx, p.rowbytes)
+            parml_prefetch_row_nta(p.X + q * p.ldx, p.rowbytes)
             parml_prefetch_one(p.y + q)
+            if p.sw != NULL:
+                parml_prefetch_one(p.sw + q)
         memcpy(dst + (i - lo) * p.rowbytes, p.X + r * p.ldx, p.rowbytes)
         p.yring[slot + i - lo] = p.y[r]
         if p.sw != NULL:
@@ -745,7 +748,7 @@ cdef void _pipe_stepper(PipeCtx *p) noexcept nogil:
             if j + 1 < p.nblk and parml_load_acq_u8(&p.state[j + 1]) == BLK_FREE:
                 for i in range(hi, min(hi + PREFETCH_ROWS, p.n)):
                     r = p.order[i]
-                    parml_prefetch_row(p.X + r * p.ldx, p.rowbytes)
+                    parml_prefetch_row_nta(p.X + r * p.ldx, p.rowbytes)
                     parml_prefetch_one(p.y + r)
                     if p.sw != NULL:
                         parml_prefetch_one(p.sw + r)
