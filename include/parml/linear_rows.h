@@ -207,37 +207,34 @@ static inline const parml_rowops *parml_pick_rowops(int force_generic)
  * The empty volatile asm marks these helpers as having an effect: otherwise GCC's IPA may find a
  * caller that only prefetches "pure" and delete the call (it did, for a Cython helper wrapping
  * both prefetches: no prefetch instruction was left in the binary). */
-static inline void parml_prefetch_lines(const void *p, ptrdiff_t bytes, int into_l1)
+static inline void parml_prefetch_lines(const void *p, ptrdiff_t bytes, int nta)
 {
 #if defined(__GNUC__) || defined(__clang__)
     const char *c = (const char *)p;
     __asm__ __volatile__("");
     for (ptrdiff_t o = 0; o < bytes && o < 4096; o += 64) {
-        if (into_l1 == 2) __builtin_prefetch(c + o, 0, 0);   /* (constant once inlined) */
-        else if (into_l1) __builtin_prefetch(c + o, 0, 3);
+        if (nta) __builtin_prefetch(c + o, 0, 0);   /* (constant once inlined) */
         else __builtin_prefetch(c + o, 0, 2);
     }
 #else
-    (void)p; (void)bytes; (void)into_l1;
+    (void)p; (void)bytes; (void)nta;
 #endif
 }
 
+/* Into L2 (prefetcht1): rows read a while later, or too many to hold in L1. */
 static inline void parml_prefetch_row(const void *p, ptrdiff_t bytes)
 {
     parml_prefetch_lines(p, bytes, 0);
 }
 
-/* The same into L1, for rows read within the next microseconds (the fused logistic gradient's
- * next block but one). */
-static inline void parml_prefetch_row_l1(const void *p, ptrdiff_t bytes)
-{
-    parml_prefetch_lines(p, bytes, 1);
-}
-
-/* The same, non-temporal */
+/* Non-temporal, into L1 (prefetchnta), for rows read once within the next few hundred ns: a
+ * shuffled SGD step's row (1-thread epochs of 800k x 100 took 0.84x the time of prefetcht1, the
+ * pipelined gatherer 0.94x) and the fused logistic gradient's next block but one (0.85x on 2
+ * threads, the same on 1, against prefetcht0). On this Zen core prefetchnta also got more rows
+ * in flight than prefetcht0/t1 did. */
 static inline void parml_prefetch_row_nta(const void *p, ptrdiff_t bytes)
 {
-    parml_prefetch_lines(p, bytes, 2);
+    parml_prefetch_lines(p, bytes, 1);
 }
 
 /* The same for one scalar (a shuffled row's target or weight: y of 800k rows is 6.4 MB, and a
