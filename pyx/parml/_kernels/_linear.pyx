@@ -106,6 +106,7 @@ cdef enum:
     LOGIT_BLOCK_BYTES = 24576   # ... at most this many bytes of rows (at least 4 rows; re-read
                                 # from cache for the gradient)
     LOGIT_L1_BYTES = 40960      # blocks are prefetched into L1 (nta) when 3 fit here (48 KiB L1d)
+    STREAM_AHEAD_BYTES = 24576  # rows read in order: prefetched this far ahead
     PREFETCH_ROWS = 8           # shuffled rows: prefetch this far ahead (~100 ns DRAM latency
                                 # against ~30 ns of work per 100-feature row)
 
@@ -198,6 +199,20 @@ cdef inline void _prefetch(const LinCtx *c, Py_ssize_t row) noexcept nogil:
     parml_prefetch_one(c.y + row)
     if c.sw != NULL:
         parml_prefetch_one(c.sw + row)
+
+
+cdef inline Py_ssize_t _ahead_rows(const LinCtx *c) noexcept nogil:
+    """How far ahead a pass over consecutive rows prefetches: STREAM_AHEAD_BYTES of rows."""
+    return max(<Py_ssize_t>STREAM_AHEAD_BYTES // max(c.d * c.xsize, 1), 1)
+
+
+cdef inline void _stream_ahead(const LinCtx *c, Py_ssize_t i, Py_ssize_t hi,
+                               Py_ssize_t ahead) noexcept nogil:
+    """In a pass over consecutive rows [.., hi), hint the row `ahead` rows past row i
+    (prefetchnta: the hardware prefetcher alone left the all-finite check at 22 GB/s on one
+    thread, 0.73x the time with this)."""
+    if i + ahead < hi:
+        parml_prefetch_row_nta(c.X + (i + ahead) * c.ldx, c.d * c.xsize)
 
 
 cdef inline double _dot(const LinCtx *c, const char *xr, const double *w, Py_ssize_t n) noexcept nogil:
@@ -337,13 +352,16 @@ cdef void _samples_logit(LinCtx *c, double *part, Py_ssize_t lo, Py_ssize_t hi) 
 cdef void _samples_generic(LinCtx *c, double *part, double *z, Py_ssize_t lo,
                            Py_ssize_t hi) noexcept nogil:
     """_t_samples for any loss: one row at a time."""
-    cdef Py_ssize_t KD = c.K * c.d, i, k, row
+    cdef Py_ssize_t KD = c.K * c.d, i, k, row, ahead = _ahead_rows(c)
     cdef const char *xr
     for i in range(lo, hi):
         row = _row_of(c, i)
         xr = c.X + row * c.ldx
-        if c.idx != NULL and i + PREFETCH_ROWS < hi:
-            _prefetch(c, c.idx[i + PREFETCH_ROWS])
+        if c.idx != NULL:
+            if i + PREFETCH_ROWS < hi:
+                _prefetch(c, c.idx[i + PREFETCH_ROWS])
+        else:
+            _stream_ahead(c, row, c.row0 + hi, ahead)
         part[KD + c.K] += _row(c, row, xr, z)
         for k in range(c.K):
             if z[k] != 0.0:
@@ -1066,10 +1084,11 @@ ctypedef struct PredCtx:
 cdef void _t_decision(void *vc, ptrdiff_t t, int worker) noexcept nogil:
     cdef PredCtx *p = <PredCtx *>vc
     cdef LinCtx *c = &p.lc
-    cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows), i, k
+    cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows), i, k, ahead = _ahead_rows(c)
     cdef const char *xr
     for i in range(lo, hi):
         xr = c.X + i * c.ldx
+        _stream_ahead(c, i, hi, ahead)
         for k in range(c.K):
             p.Z[i * c.K + k] = _dot(c, xr, c.W + k * c.d, c.d) + c.b[k]
 
@@ -1096,10 +1115,11 @@ def decision(const floating[:, ::1] X,     # IN   n x d
 
 cdef void _t_colsums(void *vc, ptrdiff_t t, int worker) noexcept nogil:
     cdef LinCtx *c = <LinCtx *>vc
-    cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows), i
+    cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows), i, ahead = _ahead_rows(c)
     cdef double *part = c.part + t * c.pstride
     memset(part, 0, c.d * sizeof(double))
     for i in range(lo, hi):
+        _stream_ahead(c, i, hi, ahead)
         _axpy(c, c.sw[i] if c.sw != NULL else 1.0, c.X + i * c.ldx, part, c.d)
 
 
@@ -1136,9 +1156,11 @@ def col_sums(const floating[:, ::1] X,    # IN   n x d
 cdef void _t_finite(void *vc, ptrdiff_t t, int worker) noexcept nogil:
     cdef LinCtx *c = <LinCtx *>vc
     cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows), i
+    cdef Py_ssize_t ahead = _ahead_rows(c)
     cdef double acc = 0.0
     # x * 0 is 0 for finite x and NaN for inf or NaN: a dot product with zeros finds them all
     for i in range(lo, hi):
+        _stream_ahead(c, i, hi, ahead)
         acc += _dot(c, c.X + i * c.ldx, c.W, c.d)
     c.part[t * 8] = acc
 
