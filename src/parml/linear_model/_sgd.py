@@ -102,7 +102,9 @@ class _SGDParams:
                              "average=False only")
         self.loss = LOSS[est.loss]
         self.eps = float(est.epsilon)
-        self.alpha = float(est.alpha) if est.penalty is not None else 0.0
+        # alpha also sets the 'optimal' learning rate, whatever the penalty (as in
+        # scikit-learn); without a penalty l1frac = l2frac = 0 leave the weights undecayed
+        self.alpha = float(est.alpha)
         self.l1frac = {"l1": 1.0, "elasticnet": float(est.l1_ratio)}.get(est.penalty, 0.0)
         self.l2frac = {"l2": 1.0, "elasticnet": 1.0 - float(est.l1_ratio)}.get(est.penalty, 0.0)
         self.schedule = _linear.SCHEDULES[est.learning_rate]
