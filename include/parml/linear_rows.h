@@ -21,6 +21,10 @@ typedef double (*parml_dot_d_fn)(const double *x, const double *w, ptrdiff_t d);
 typedef double (*parml_dot_s_fn)(const float *x, const double *w, ptrdiff_t d);
 typedef void (*parml_axpy_d_fn)(double a, const double *x, double *g, ptrdiff_t d);
 typedef void (*parml_axpy_s_fn)(double a, const float *x, double *g, ptrdiff_t d);
+/* g = c g + a x in one pass (Hogwild's decayed step: the weights' shared cache lines are
+ * written once a step instead of twice) */
+typedef void (*parml_axpby_d_fn)(double a, const double *x, double c, double *g, ptrdiff_t d);
+typedef void (*parml_axpby_s_fn)(double a, const float *x, double c, double *g, ptrdiff_t d);
 
 /* Four rows at once (x[0..3], any addresses, of the function's element type): out[r] = x[r] . w, and g += sum_r a[r] x[r] (rows
  * added in order 0..3). Sharing the loads of w, and of g, across 4 rows halves the per-row
@@ -38,6 +42,8 @@ typedef struct {
     parml_dot4_fn dot4_s;     /* rows of floats */
     parml_axpy4_fn axpy4_d;
     parml_axpy4_fn axpy4_s;
+    parml_axpby_d_fn axpby_d;
+    parml_axpby_s_fn axpby_s;
     const char *name;
 } parml_rowops;
 
@@ -63,6 +69,10 @@ typedef struct {
     {                                                                                              \
         for (ptrdiff_t j = 0; j < d; ++j) g[j] += a * (double)x[j];                                \
     }                                                                                              \
+    static void parml_axpby_gen_##SFX(double a, const XT *x, double c, double *g, ptrdiff_t d)   \
+    {                                                                                              \
+        for (ptrdiff_t j = 0; j < d; ++j) g[j] = c * g[j] + a * (double)x[j];                      \
+    }                                                                                              \
     static void parml_dot4_gen_##SFX(const void *const *x, const double *w, ptrdiff_t d,         \
                                      double *out)                                                  \
     {                                                                                              \
@@ -78,7 +88,8 @@ PARML_DEFINE_GENERIC_ROWOPS(float, s)
 
 static const parml_rowops parml_rowops_generic = {
     parml_dot_gen_d, parml_dot_gen_s, parml_axpy_gen_d, parml_axpy_gen_s,
-    parml_dot4_gen_d, parml_dot4_gen_s, parml_axpy4_gen_d, parml_axpy4_gen_s, "generic"};
+    parml_dot4_gen_d, parml_dot4_gen_s, parml_axpy4_gen_d, parml_axpy4_gen_s,
+    parml_axpby_gen_d, parml_axpby_gen_s, "generic"};
 
 #if PARML_X86
 #define PARML_ROW512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
@@ -122,6 +133,19 @@ static const parml_rowops parml_rowops_generic = {
             const __mmask8 m = r >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << r) - 1u);               \
             _mm512_mask_storeu_pd(g + j, m,                                                        \
                                   _mm512_fmadd_pd(va, MLOAD(m, x + j), _mm512_maskz_loadu_pd(m, g + j))); \
+        }                                                                                          \
+    }
+
+#define PARML_DEFINE_AVX512_AXPBY(XT, SFX, MLOAD)                                                  \
+    PARML_ROW512 static void parml_axpby_512_##SFX(double a, const XT *x, double c, double *g,    \
+                                                   ptrdiff_t d)                                    \
+    {                                                                                              \
+        const __m512d va = _mm512_set1_pd(a), vc = _mm512_set1_pd(c);                              \
+        for (ptrdiff_t j = 0; j < d; j += 8) {                                                     \
+            const ptrdiff_t r = d - j;                                                             \
+            const __mmask8 m = r >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << r) - 1u);               \
+            const __m512d gc = _mm512_mul_pd(vc, _mm512_maskz_loadu_pd(m, g + j));                 \
+            _mm512_mask_storeu_pd(g + j, m, _mm512_fmadd_pd(va, MLOAD(m, x + j), gc));             \
         }                                                                                          \
     }
 
@@ -186,10 +210,13 @@ PARML_DEFINE_AVX512_ROWOPS(double, d, PARML_LOAD_D, PARML_MLOAD_D)
 PARML_DEFINE_AVX512_ROWOPS(float, s, PARML_LOAD_S, PARML_MLOAD_S)
 PARML_DEFINE_AVX512_ROWS4(double, d, PARML_LOAD_D, PARML_MLOAD_D)
 PARML_DEFINE_AVX512_ROWS4(float, s, PARML_LOAD_S, PARML_MLOAD_S)
+PARML_DEFINE_AVX512_AXPBY(double, d, PARML_MLOAD_D)
+PARML_DEFINE_AVX512_AXPBY(float, s, PARML_MLOAD_S)
 
 static const parml_rowops parml_rowops_avx512 = {
     parml_dot_512_d, parml_dot_512_s, parml_axpy_512_d, parml_axpy_512_s,
-    parml_dot4_512_d, parml_dot4_512_s, parml_axpy4_512_d, parml_axpy4_512_s, "avx512"};
+    parml_dot4_512_d, parml_dot4_512_s, parml_axpy4_512_d, parml_axpy4_512_s,
+    parml_axpby_512_d, parml_axpby_512_s, "avx512"};
 #endif
 
 /* The row kernels for this CPU; `force_generic` selects the portable ones (tests compare both). */

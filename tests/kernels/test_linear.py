@@ -39,6 +39,20 @@ def rowops(request):
     return request.param
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("generic", [False, True])
+def test_row_axpby_matches_numpy(dtype, generic, rng):
+    for d in list(range(1, 20)) + [31, 32, 33, 100, 257]:
+        x = rng.standard_normal(d).astype(dtype)
+        g = rng.standard_normal(d)
+        a, c = rng.standard_normal(), rng.uniform(0.0, 1.0)
+        want = c * g + a * x.astype(np.float64)
+        L.row_axpby(a, x, c, g, generic)
+        np.testing.assert_allclose(g, want, rtol=1e-14, atol=1e-15)
+    with pytest.raises(ValueError, match="same length"):
+        L.row_axpby(1.0, np.ones(3, dtype), 0.5, np.ones(4), generic)
+
+
 def test_rowops_switch():
     best = L.rowops_name()
     assert best in ("avx512", "generic")

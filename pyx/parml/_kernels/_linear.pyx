@@ -36,6 +36,8 @@ cdef extern from "parml/linear_rows.h" nogil:
     ctypedef void (*parml_dot4_fn)(const void *const *x, const double *w, ptrdiff_t d,
                                    double *out)
     ctypedef void (*parml_axpy4_fn)(const double *a, const void *const *x, double *g, ptrdiff_t d)
+    ctypedef void (*parml_axpby_d_fn)(double a, const double *x, double c, double *g, ptrdiff_t d)
+    ctypedef void (*parml_axpby_s_fn)(double a, const float *x, double c, double *g, ptrdiff_t d)
     ctypedef struct parml_rowops:
         parml_dot_d_fn dot_d
         parml_dot_s_fn dot_s
@@ -45,6 +47,8 @@ cdef extern from "parml/linear_rows.h" nogil:
         parml_dot4_fn dot4_s
         parml_axpy4_fn axpy4_d
         parml_axpy4_fn axpy4_s
+        parml_axpby_d_fn axpby_d
+        parml_axpby_s_fn axpby_s
         const char *name
     const parml_rowops *parml_pick_rowops(int force_generic)
     void parml_prefetch_row(const void *p, ptrdiff_t nbytes)
@@ -155,6 +159,21 @@ def logit_block(const double[::1] p,   # IN   margins y * z
         fn(&p[0], &g[0], &l[0], p.shape[0], 1)
 
 
+def row_axpby(double a, const floating[::1] x, double c, double[::1] g, bint generic=False):
+    """Test access to the row kernel g = c g + a x (Hogwild's decayed step), the CPU's version
+    or the portable one."""
+    if x.shape[0] != g.shape[0]:
+        raise ValueError("row_axpby: x and g must have the same length")
+    if g.shape[0] == 0:
+        return
+    cdef const parml_rowops *ops = parml_pick_rowops(1 if generic else 0)
+    with nogil:
+        if floating is float:
+            ops.axpby_s(a, &x[0], c, &g[0], g.shape[0])
+        else:
+            ops.axpby_d(a, &x[0], c, &g[0], g.shape[0])
+
+
 def rowops_name():
     """Name of the row kernels in use ("avx512" or "generic")."""
     return OPS.name.decode()
@@ -226,6 +245,14 @@ cdef inline void _axpy(const LinCtx *c, double a, const char *xr, double *g, Py_
         OPS.axpy_s(a, <const float *>xr, g, n)
     else:
         OPS.axpy_d(a, <const double *>xr, g, n)
+
+
+cdef inline void _axpby(const LinCtx *c, double a, const char *xr, double f, double *g,
+                        Py_ssize_t n) noexcept nogil:
+    if c.f32:
+        OPS.axpby_s(a, <const float *>xr, f, g, n)
+    else:
+        OPS.axpby_d(a, <const double *>xr, f, g, n)
 
 
 cdef inline double _row(const LinCtx *c, Py_ssize_t row, const char *xr, double *z) noexcept nogil:
@@ -951,7 +978,6 @@ cdef void _t_hogwild(void *vs, ptrdiff_t t, int worker) noexcept nogil:
     cdef SGDCtx *s = <SGDCtx *>vs
     cdef LinCtx c = s.lc                 # private copy: own scratch row, same shared weights
     cdef Py_ssize_t lo = t * s.shard_rows, hi = min(lo + s.shard_rows, s.n), i, j, k, row
-    cdef Py_ssize_t KD = c.K * c.d
     cdef double eta, f, loss = 0.0, tt
     cdef double *z = s.lc.scratch + t * s.lc.sstride
     cdef const char *xr
@@ -964,16 +990,23 @@ cdef void _t_hogwild(void *vs, ptrdiff_t t, int worker) noexcept nogil:
         tt = s.t + <double>((i - lo) * s.nshards + t)
         eta = _eta(s, tt)
         loss += _row(&c, row, xr, z)
+        f = 1.0
         if s.l2frac > 0.0:
             f = 1.0 - s.l2frac * eta * s.alpha
             f = f if f > 0.0 else 0.0
-            for j in range(KD):
-                s.V[j] *= f
+        # decay and step in one pass over each output's weights: both threads write every
+        # weight's cache line each step, and a line moving between cores is the cost here
         for k in range(c.K):
             if z[k] != 0.0:
-                _axpy(&c, -eta * z[k], xr, s.V + k * c.d, c.d)
+                if f != 1.0:
+                    _axpby(&c, -eta * z[k], xr, f, s.V + k * c.d, c.d)
+                else:
+                    _axpy(&c, -eta * z[k], xr, s.V + k * c.d, c.d)
                 if s.fit_intercept:
                     s.b[k] -= eta * z[k]
+            elif f != 1.0:
+                for j in range(k * c.d, (k + 1) * c.d):
+                    s.V[j] *= f
     s.shard_loss[t] = loss
 
 
