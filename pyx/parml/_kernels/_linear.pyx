@@ -205,6 +205,8 @@ ctypedef struct LinCtx:
     Py_ssize_t sstride
     double *R                  # OUT  nrows x K residuals (weights strategy)
     double *out                # OUT  [grad W (K*d), grad b (K), loss]
+    Py_ssize_t pf_extra        # idx rows past nrows that the last task may prefetch (the next
+                               # mini-batch's first rows; 0 otherwise)
 
 
 cdef inline Py_ssize_t _row_of(const LinCtx *c, Py_ssize_t i) noexcept nogil:
@@ -339,6 +341,7 @@ cdef void _samples_logit(LinCtx *c, double *part, Py_ssize_t lo, Py_ssize_t hi) 
     cdef parml_dot4_fn dot4 = OPS.dot4_s if c.f32 else OPS.dot4_d
     cdef parml_axpy4_fn axpy4 = OPS.axpy4_s if c.f32 else OPS.axpy4_d
     cdef Py_ssize_t cur = lo, ncur, nxt, nn, i, r, row, k = 0
+    cdef Py_ssize_t pf_lim = hi + (c.pf_extra if hi == c.nrows else 0)
     # part[d], part[d + 1] in registers: a load of part[d] right after the axpy's masked store
     # over part[96:104] cannot be forwarded (it stalled 38% of the loop at d = 100)
     cdef double gb = 0.0, ls = 0.0
@@ -354,7 +357,7 @@ cdef void _samples_logit(LinCtx *c, double *part, Py_ssize_t lo, Py_ssize_t hi) 
         for i in range(0, max(ncur, nn), 4):
             if i < nn:
                 for r in range(4):
-                    if nxt + nn + i + r < hi:
+                    if nxt + nn + i + r < pf_lim:
                         row = _row_of(c, nxt + nn + i + r)
                         if pf_l1:
                             parml_prefetch_row_nta(c.X + row * c.ldx, c.d * c.xsize)
@@ -380,12 +383,13 @@ cdef void _samples_generic(LinCtx *c, double *part, double *z, Py_ssize_t lo,
                            Py_ssize_t hi) noexcept nogil:
     """_t_samples for any loss: one row at a time."""
     cdef Py_ssize_t KD = c.K * c.d, i, k, row, ahead = _ahead_rows(c)
+    cdef Py_ssize_t pf_lim = hi + (c.pf_extra if hi == c.nrows else 0)
     cdef const char *xr
     for i in range(lo, hi):
         row = _row_of(c, i)
         xr = c.X + row * c.ldx
         if c.idx != NULL:
-            if i + PREFETCH_ROWS < hi:
+            if i + PREFETCH_ROWS < pf_lim:
                 _prefetch(c, c.idx[i + PREFETCH_ROWS])
         else:
             _stream_ahead(c, row, c.row0 + hi, ahead)
@@ -946,6 +950,7 @@ cdef int _sgd_minibatches(SGDCtx *s, Py_ssize_t n, Py_ssize_t batch, int strateg
         s.nb = min(batch, n - p)
         if order != NULL:
             c.idx = order + p
+            c.pf_extra = min(2 * <Py_ssize_t>LOGIT_BLOCK, n - p - s.nb)
         else:
             c.idx = NULL
             c.row0 = p
