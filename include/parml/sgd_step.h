@@ -59,11 +59,13 @@ typedef struct {
     double b, scale, t;       /* IN/OUT intercept, lazy L2 scale, step count */
     int loss, need_loss, schedule, fit_intercept;
     double eps, eta0, power_t, alpha, opt_init, l2frac;
+    double max_dloss;         /* |d loss / d z| is clipped here (scikit-learn: 1e12) */
     ptrdiff_t prefetch_rows;  /* rows of the order prefetched this far ahead */
 } parml_sgd1;
 
 /* Steps over positions [lo, hi) of the order, prefetching rows of the order up to pf_hi;
- * returns acc + the rows' (weighted) losses, added one by one. */
+ * returns acc + the rows' losses, unweighted (scikit-learn's epoch loss, which its stopping
+ * rule reads), added one by one. */
 typedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t pf_hi,
                                 double acc);
 
@@ -80,7 +82,7 @@ typedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdi
         const int loss = s->loss, need_loss = s->need_loss, schedule = s->schedule;               \
         const int fit_intercept = s->fit_intercept;                                                \
         const double eps = s->eps, eta0 = s->eta0, power_t = s->power_t, alpha = s->alpha;        \
-        const double opt_init = s->opt_init, l2frac = s->l2frac;                                   \
+        const double opt_init = s->opt_init, l2frac = s->l2frac, max_dloss = s->max_dloss;         \
         double b = s->b, scale = s->scale, t = s->t;                                               \
         for (ptrdiff_t i = lo; i < hi; ++i) {                                                      \
             const ptrdiff_t row = idx ? idx[i] : row0 + i;                                         \
@@ -94,12 +96,9 @@ typedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdi
             const double eta = parml_sgd_eta(schedule, eta0, power_t, alpha, opt_init, t);         \
             double dl;                                                                             \
             const double z = scale * DOT(xr, V, d) + b;                                            \
-            double l = parml_loss(loss, z, y[row], eps, &dl, need_loss);                           \
-            if (sw) {                                                                              \
-                dl *= sw[row];                                                                     \
-                l *= sw[row];                                                                      \
-            }                                                                                      \
-            acc += l;                                                                              \
+            acc += parml_loss(loss, z, y[row], eps, &dl, need_loss);                               \
+            dl = dl > max_dloss ? max_dloss : (dl < -max_dloss ? -max_dloss : dl);                 \
+            if (sw) dl *= sw[row];                                                                 \
             scale = parml_sgd_decay(scale, V, d, l2frac, eta, alpha);                              \
             if (dl != 0.0) {                                                                       \
                 AXPY((-eta / scale) * dl, xr, V, d);                                               \

@@ -96,8 +96,9 @@ def ref_point(name, z, y, eps):
     raise AssertionError(name)
 
 
-def ref_scores_dl(name, X, y, sw, W, b, wscale, ovr, eps):
-    """Per-row losses (n,) and d loss / d z (n x K), sample weights applied."""
+def ref_scores_dl(name, X, y, sw, W, b, wscale, ovr, eps, cw=None, clip=None):
+    """Per-row losses (n,) and d loss / d z (n x K), sample weights applied, and in one-vs-rest
+    the weight cw[k] of problem k's positive rows; d loss / d z first clipped to +-clip (SGD)."""
     X64 = np.asarray(X, dtype=np.float64)
     n, K = X64.shape[0], W.shape[0]
     Z = wscale * (X64 @ W.T) + b
@@ -111,23 +112,30 @@ def ref_scores_dl(name, X, y, sw, W, b, wscale, ovr, eps):
     elif ovr:
         Y = np.where(y[:, None] == np.arange(K)[None, :], 1.0, -1.0)
         loss, D = ref_point(name, Z, Y, eps)
+        if clip is not None:
+            D = np.clip(D, -clip, clip)
+        if cw is not None:
+            cwt = np.where(Y > 0, np.asarray(cw)[None, :], 1.0)
+            loss, D = loss * cwt, D * cwt
         loss = loss.sum(axis=1)
     else:
         assert K == 1
         loss, D = ref_point(name, Z[:, 0], y, eps)
         D = D[:, None]
+    if clip is not None:
+        D = np.clip(D, -clip, clip)
     if sw is not None:
         loss = loss * sw
         D = D * sw[:, None]
     return loss, D
 
 
-def ref_loss_grad(name, X, y, sw, W, b, wscale=1.0, ovr=False, eps=0.0):
+def ref_loss_grad(name, X, y, sw, W, b, wscale=1.0, ovr=False, eps=0.0, cw=None):
     """(out, tol): the expected [grad W, grad b, loss] and an element-wise error bound (1e-10 of
     the sum of absolute terms, plus 1e-10 per row for the rounding of the scores themselves)."""
     X64 = np.asarray(X, dtype=np.float64)
     n = X64.shape[0]
-    loss, D = ref_scores_dl(name, X, y, sw, W, b, wscale, ovr, eps)
+    loss, D = ref_scores_dl(name, X, y, sw, W, b, wscale, ovr, eps, cw)
     aX = np.abs(X64)
     out = np.concatenate([(D.T @ X64).ravel(), D.sum(axis=0), [loss.sum()]])
     bound = np.concatenate([((np.abs(D) + 1.0).T @ aX).ravel(), np.abs(D).sum(axis=0) + n,
@@ -158,11 +166,11 @@ def make_problem(rng, name, n, d, K, dtype, ovr, sw=False, zscale=2.0):
 
 
 def run_loss_grad(X, y, sw, W, b, name, ovr=False, wscale=1.0, idx=None, strategy=SAMPLES,
-                  n_threads=1):
+                  n_threads=1, cw=None):
     K, d = W.shape
     out = np.full(K * d + K + 1, np.nan)
     tot = L.loss_grad(X, y, sw, W, b, wscale, L.LOSS_IDS[name], ovr, EPS.get(name, 0.0), idx,
-                      strategy, out, n_threads)
+                      strategy, out, n_threads, cw=cw)
     assert tot == out[-1]
     return out
 
@@ -362,14 +370,15 @@ def test_loss_grad_empty_X():
 
 def sgd_call(X, y, sw, order, V, b, state, name, ovr=False, *, eta0=0.01, alpha=0.0, l2frac=0.0,
              schedule=CONSTANT, power_t=0.5, opt_init=1.0, A=None, Ab=None, avg_start=0.0,
-             fit_intercept=True, batch=1, strategy=SAMPLES, n_threads=1, need_loss=True):
+             fit_intercept=True, batch=1, strategy=SAMPLES, n_threads=1, need_loss=True, cw=None):
     return L.sgd_epoch(X, y, sw, order, V, b, state, None, A, Ab, L.LOSS_IDS[name], ovr,
                        EPS.get(name, 0.0), schedule, eta0, power_t, alpha, opt_init, 0.0, l2frac,
-                       avg_start, fit_intercept, batch, strategy, n_threads, need_loss=need_loss)
+                       avg_start, fit_intercept, batch, strategy, n_threads, need_loss=need_loss,
+                       cw=cw)
 
 
 def ref_sgd(X, y, sw, order, W, b, name, ovr=False, *, eta_of_t, alpha=0.0, l2=False,
-            fit_intercept=True, batch=1, t0=1.0, avg_start=None):
+            fit_intercept=True, batch=1, t0=1.0, avg_start=None, cw=None, clip=1e12):
     """Plain numpy SGD on K x d weights: per-sample (batch 1) or mini-batch means of the gradient;
     L2 decay w *= 1 - eta alpha before the step, the step using the gradient at the old weights.
     Returns W, b, summed loss, averaged W and b."""
@@ -381,8 +390,10 @@ def ref_sgd(X, y, sw, order, W, b, name, ovr=False, *, eta_of_t, alpha=0.0, l2=F
     A, Ab, cnt = np.zeros_like(W), np.zeros_like(b), 0
     for p in range(0, len(rows), batch):
         B = rows[p:p + batch]
-        loss, D = ref_scores_dl(name, X[B], y[B], None if sw is None else sw[B], W, b, 1.0, ovr,
-                                EPS.get(name, 0.0))
+        _, D = ref_scores_dl(name, X[B], y[B], None if sw is None else sw[B], W, b, 1.0, ovr,
+                             EPS.get(name, 0.0), cw, clip=clip)
+        # the epoch's loss is unweighted, as scikit-learn's SGD sums it for its stopping rule
+        loss, _ = ref_scores_dl(name, X[B], y[B], None, W, b, 1.0, ovr, EPS.get(name, 0.0))
         total += loss.sum()
         eta = eta_of_t(t)
         if l2:
@@ -467,6 +478,59 @@ def test_sgd_one_output_no_intercept(name, dtype, rowops, rng):
     assert_weights(V, b, state, W, bb)
     assert b[0] == 0.4
     np.testing.assert_allclose(tot, rtot, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["hinge", "squared_hinge", "log_loss"])
+@pytest.mark.parametrize("strategy", [SAMPLES, WEIGHTS], ids=["samples", "weights"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_loss_grad_ovr_class_weights(name, strategy, dtype, rowops, rng):
+    # one-vs-rest class_weight as scikit-learn's SGD and liblinear weight it: problem k's
+    # positive rows by cw[k], its negative rows by 1 (times the sample weights)
+    n, d, K = 300, 9, 3
+    X, y, sw = sgd_problem(rng, name, n, d, dtype, sw=True, K=K)
+    W, b, cw = rng.standard_normal((K, d)) * 0.3, rng.standard_normal(K) * 0.2, [3.0, 0.5, 1.7]
+    out = run_loss_grad(X, y, sw, W, b, name, True, strategy=strategy, n_threads=2,
+                        cw=np.array(cw))
+    want, tol = ref_loss_grad(name, X, y, sw, W, b, ovr=True, cw=cw)
+    assert np.all(np.abs(out - want) <= tol)
+    plain = run_loss_grad(X, y, sw, W, b, name, True, strategy=strategy)
+    assert not np.allclose(out, plain)
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+def test_sgd_ovr_class_weights(batch, rng):
+    n, d, K, cw = 240, 10, 3, [2.5, 0.4, 1.0]
+    X, y, sw = sgd_problem(rng, "hinge", n, d, np.float64, sw=True, K=K)
+    order = rng.permutation(n).astype(np.intp)
+    V, b, state = np.zeros((K, d)), np.zeros(K), np.array([1.0, 1.0, 0.0, 0.0])
+    tot = sgd_call(X, y, sw, order, V, b, state, "hinge", True, eta0=0.05, alpha=0.01,
+                   l2frac=1.0, batch=batch, cw=np.array(cw))
+    W, bb, rtot, _, _ = ref_sgd(X, y, sw, order, np.zeros((K, d)), np.zeros(K), "hinge", True,
+                                eta_of_t=lambda t: 0.05, alpha=0.01, l2=True, batch=batch, cw=cw)
+    assert_weights(V, b, state, W, bb)
+    np.testing.assert_allclose(tot, rtot, rtol=1e-10)   # unweighted, as scikit-learn sums it
+    with pytest.raises(ValueError, match="class weights for 3 outputs"):
+        sgd_call(X, y, sw, order, V, b, state, "hinge", True, cw=np.ones(2))
+
+
+@pytest.mark.parametrize("K,ovr", [(1, False), (2, True)])
+@pytest.mark.parametrize("batch", [1, 8])
+def test_sgd_clips_dloss(K, ovr, batch, rng):
+    # squared loss on targets ~1e14: d loss / d z is clipped to +-1e12 before the step, as in
+    # scikit-learn (whose squared losses otherwise blow the weights up on badly scaled data)
+    n, d = 40, 5
+    X = rng.standard_normal((n, d))
+    name = "squared_error" if K == 1 else "squared_hinge"
+    y = rng.standard_normal(n) * 1e14 if K == 1 else rng.integers(0, 2, n).astype(np.float64)
+    b0 = np.zeros(K) if K == 1 else np.array([3e12, -3e12])
+    V, b, state = np.zeros((K, d)), b0.copy(), np.array([1.0, 1.0, 0.0, 0.0])
+    sgd_call(X, y, None, None, V, b, state, name, ovr, eta0=1e-13, batch=batch)
+    W, bb, _, _, _ = ref_sgd(X, y, None, None, np.zeros((K, d)), b0, name, ovr,
+                             eta_of_t=lambda t: 1e-13, batch=batch)
+    assert_weights(V, b, state, W, bb)
+    Wu, _, _, _, _ = ref_sgd(X, y, None, None, np.zeros((K, d)), b0, name, ovr,
+                             eta_of_t=lambda t: 1e-13, batch=batch, clip=None)
+    assert not np.allclose(state[0] * V, Wu, rtol=1e-3)   # the clip did act
 
 
 @pytest.mark.parametrize("schedule", ["optimal", "invscaling"])

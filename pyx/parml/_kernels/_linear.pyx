@@ -75,7 +75,7 @@ cdef extern from "parml/sgd_step.h" nogil:
         double *V
         double b, scale, t
         int loss, need_loss, schedule, fit_intercept
-        double eps, eta0, power_t, alpha, opt_init, l2frac
+        double eps, eta0, power_t, alpha, opt_init, l2frac, max_dloss
         ptrdiff_t prefetch_rows
     ctypedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t pf_hi,
                                      double acc)
@@ -128,6 +128,9 @@ LOSS_IDS = {"squared_error": 0, "log_loss": 1, "hinge": 2, "squared_hinge": 3,
             "squared_epsilon_insensitive": 8, "multinomial": 9}
 
 cdef const parml_rowops *OPS = parml_pick_rowops(0)
+# SGD clips |d loss / d z| here, as scikit-learn does: squared losses on a badly scaled step
+# otherwise grow the weights past 1e40 within an epoch
+cdef double MAX_DLOSS = 1e12
 
 
 cdef parml_logit_fn LOGIT = parml_pick_logit(0)
@@ -207,6 +210,10 @@ ctypedef struct LinCtx:
     double *out                # OUT  [grad W (K*d), grad b (K), loss]
     Py_ssize_t pf_extra        # idx rows past nrows that the last task may prefetch (the next
                                # mini-batch's first rows; 0 otherwise)
+    const double *cw           # IN   one-vs-rest: K weights of each problem's positive class
+                               #      (scikit-learn's and liblinear's class_weight), or NULL
+    bint sgd                   # SGD's conventions: d loss / d z clipped to +-MAX_DLOSS, and the
+                               # returned loss (the stopping rule's) unweighted
 
 
 cdef inline Py_ssize_t _row_of(const LinCtx *c, Py_ssize_t i) noexcept nogil:
@@ -257,26 +264,42 @@ cdef inline void _axpby(const LinCtx *c, double a, const char *xr, double f, dou
         OPS.axpby_d(a, <const double *>xr, f, g, n)
 
 
+cdef inline double _clip_dl(double dl) noexcept nogil:
+    return MAX_DLOSS if dl > MAX_DLOSS else (-MAX_DLOSS if dl < -MAX_DLOSS else dl)
+
+
 cdef inline double _row(const LinCtx *c, Py_ssize_t row, const char *xr, double *z) noexcept nogil:
-    """Scores of one row into z, then z <- sw * d loss / d z; returns sw * loss."""
+    """Scores of one row into z, then z <- w * d loss / d z; returns w * loss (unweighted when
+    c.sgd), w the sample weight times, in one-vs-rest, the problem's positive-class weight."""
     cdef Py_ssize_t k
-    cdef double l = 0.0, dl, yv = c.y[row], yk
+    cdef double l = 0.0, lk, dl, yv = c.y[row], yk
     for k in range(c.K):
         z[k] = c.wscale * _dot(c, xr, c.W + k * c.d, c.d) + c.b[k]
     if c.loss == PARML_L_MULTINOMIAL:
         l = parml_softmax_loss(z, c.K, <ptrdiff_t>yv)
+        if c.sgd:
+            for k in range(c.K):
+                z[k] = _clip_dl(z[k])
     elif c.ovr:
         for k in range(c.K):
             yk = 1.0 if yv == <double>k else -1.0
-            l += parml_loss(c.loss, z[k], yk, c.eps, &dl, c.need_loss)
+            lk = parml_loss(c.loss, z[k], yk, c.eps, &dl, c.need_loss)
+            if c.sgd:
+                dl = _clip_dl(dl)
+            if c.cw != NULL and yk > 0.0:
+                dl = dl * c.cw[k]
+                if not c.sgd:
+                    lk = lk * c.cw[k]
+            l += lk
             z[k] = dl
     else:
         l = parml_loss(c.loss, z[0], yv, c.eps, &dl, c.need_loss)
-        z[0] = dl
+        z[0] = _clip_dl(dl) if c.sgd else dl
     if c.sw != NULL:
         for k in range(c.K):
             z[k] *= c.sw[row]
-        l *= c.sw[row]
+        if not c.sgd:
+            l *= c.sw[row]
     return l
 
 
@@ -296,7 +319,8 @@ cdef inline void _logit_grad4(LinCtx *c, double *part, parml_axpy4_fn axpy4, Py_
             lv = l[r] if c.need_loss else 0.0
             if c.sw != NULL:
                 dl = dl * c.sw[row]
-                lv = lv * c.sw[row]
+                if not c.sgd:
+                    lv = lv * c.sw[row]
             ls[0] += lv
             gb[0] += dl
             a4[r] = dl
@@ -547,9 +571,11 @@ def loss_grad(const floating[:, ::1] X,    # IN   n x d
               const Py_ssize_t[::1] idx,   # IN   rows to use, or None for all
               int strategy,
               double[::1] out,             # OUT  K*d + K + 1: grad W (row-major), grad b, loss
-              int n_threads):
+              int n_threads,
+              const double[::1] cw=None):  # IN   K one-vs-rest positive-class weights, or None
     """Sums over the rows of sw_i * loss(x_i . w_k * wscale + b_k, y_i) and its gradient, in one
-    pass over X (samples strategy) or two (weights strategy). Returns the loss sum."""
+    pass over X (samples strategy) or two (weights strategy); in one-vs-rest, problem k's
+    positive rows are weighted by cw[k] too. Returns the loss sum."""
     cdef LinCtx c
     cdef int rc
     _fill(&c, <const char *>&X[0, 0] if X.shape[0] > 0 else NULL, X.strides[0], X.shape[1],
@@ -557,6 +583,10 @@ def loss_grad(const floating[:, ::1] X,    # IN   n x d
           &sw[0] if sw is not None and sw.shape[0] > 0 else NULL,
           &W[0, 0], &b[0], W.shape[0], wscale, loss, ovr, eps)
     c.out = &out[0]
+    if cw is not None and ovr:
+        if cw.shape[0] != W.shape[0]:
+            raise ValueError(f"cw has {cw.shape[0]} class weights for {W.shape[0]} outputs")
+        c.cw = &cw[0]
     if idx is not None:
         c.idx = &idx[0] if idx.shape[0] > 0 else NULL
         c.nrows = idx.shape[0]
@@ -660,6 +690,7 @@ cdef double _sgd_samples1(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t pf
     q.eps, q.eta0, q.power_t, q.alpha, q.opt_init, q.l2frac = c.eps, s.eta0, s.power_t, \
         s.alpha, s.opt_init, s.l2frac
     q.prefetch_rows = PREFETCH_ROWS
+    q.max_dloss = MAX_DLOSS
     acc = (SGD1_S if c.f32 else SGD1_D)(&q, lo, hi, pf_hi, acc)
     s.b[0], s.scale, s.t = q.b, q.scale, q.t
     c.wscale = q.scale
@@ -1028,7 +1059,8 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
               int loss, bint ovr, double eps,
               int schedule, double eta0, double power_t, double alpha, double opt_init,
               double l1frac, double l2frac, double avg_start, bint fit_intercept,
-              Py_ssize_t batch, int strategy, int n_threads, bint need_loss=True):
+              Py_ssize_t batch, int strategy, int n_threads, bint need_loss=True,
+              const double[::1] cw=None):   # IN   K one-vs-rest positive-class weights, or None
     """One epoch of SGD over the rows of X in `order`. batch == 1: classic per-sample SGD on one
     thread; batch > 1: mini-batches whose gradient is the fused kernel (samples or weights
     strategy, parallel) and whose update is parallel over weights; strategy HOGWILD: n_threads
@@ -1045,6 +1077,11 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
           &sw[0] if sw is not None and sw.shape[0] > 0 else NULL,
           &V[0, 0], &b[0], K, state[0], loss, ovr, eps)
     c.need_loss = need_loss
+    c.sgd = True
+    if cw is not None and ovr:
+        if cw.shape[0] != K:
+            raise ValueError(f"cw has {cw.shape[0]} class weights for {K} outputs")
+        c.cw = &cw[0]
     s.V, s.b = &V[0, 0], &b[0]
     s.scale, s.t, s.u, s.avg_count = state[0], state[1], state[2], state[3]
     s.Q = &Q[0, 0] if Q is not None else NULL
