@@ -297,6 +297,33 @@ def test_linear_svc_matches_sklearn(n_classes):
         assert np.mean(np.sign(d_ours) == np.sign(d_ref)) > 0.98
 
 
+def test_linear_svc_attributes_and_arguments_as_sklearn():
+    X, y = _noisy_classification(3, n=300)
+    ours = LinearSVC(fit_intercept=False).fit(X, y)
+    ref = sk_svm.LinearSVC(fit_intercept=False).fit(X, y)
+    assert ours.intercept_ == ref.intercept_ == 0.0
+    assert ours.decision_function(X).shape == ref.decision_function(X).shape
+    with pytest.raises(ValueError, match="loss='hinge' is not supported when dual=False"):
+        LinearSVC(loss="hinge", dual=False).fit(X, y)
+    with pytest.raises(ValueError, match="loss='hinge' are not supported when dual=False"):
+        sk_svm.LinearSVC(loss="hinge", dual=False).fit(X, y)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_single_column_y_shapes_as_sklearn(fit_intercept):
+    # scikit-learn's Ridge ravels a (n, 1) target (coef_ (d,), 1-D predictions); its
+    # LinearRegression keeps (1, d) and (n, 1)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 4)), rng.standard_normal((60, 1))
+    for Est, Ref in [(Ridge, sk_lm.Ridge), (LinearRegression, sk_lm.LinearRegression)]:
+        ours, ref = Est(fit_intercept=fit_intercept).fit(X, y), \
+            Ref(fit_intercept=fit_intercept).fit(X, y)
+        assert ours.coef_.shape == ref.coef_.shape
+        assert np.shape(ours.intercept_) == np.shape(ref.intercept_)
+        assert ours.predict(X).shape == ref.predict(X).shape
+        np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-8, atol=1e-10)
+
+
 def test_linear_svc_hinge_close_to_sklearn():
     X, y = _noisy_classification(2, n=450)
     ours = LinearSVC(loss="hinge", max_iter=5000).fit(X, y)
@@ -463,7 +490,7 @@ def test_sgd_classifier_partial_fit_over_chunks(chunk_files, batch_size):
     assert clf.coef_.shape == (3, X.shape[1])
     assert clf.score(X, y) >= full.score(X, y) - 0.03
     assert clf.score(X, y) > 0.9
-    assert clf.n_iter_ == n_calls
+    assert clf.n_iter_ == 1                      # one epoch per call (as scikit-learn)
     if batch_size == 1:
         assert clf.t_ == 1 + 5 * len(X)          # one step per sample seen (as scikit-learn)
     else:
@@ -480,7 +507,7 @@ def test_sgd_regressor_partial_fit_over_chunks(chunk_files):
             n_calls += 1
     full = SGDRegressor(random_state=0).fit(Xr, yr)
     assert abs(reg.score(Xr, yr) - full.score(Xr, yr)) <= 0.01
-    assert reg.n_iter_ == n_calls
+    assert reg.n_iter_ == 1 and n_calls > 1
     assert reg.t_ == 1 + 5 * len(Xr)
 
 
@@ -522,6 +549,93 @@ def test_sgd_single_pass_weights_equal_sklearn(est, loss, lr, penalty):
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.parametrize("penalty,average", [("l2", False), ("l2", True), ("l1", False)])
+def test_sgd_warm_start_and_coef_init_equal_sklearn(penalty, average):
+    """A warm-started fit, or one from coef_init, is a new run from those weights (step count,
+    lazy L2 scale, L1 and average state restart), as in scikit-learn: the same weights. (Not L1
+    with averaging: scikit-learn's lazy average absorbs the L1 truncation, ours averages the
+    iterates themselves.)"""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 10))
+    y = (X @ rng.standard_normal(10) + 0.3 * rng.standard_normal(300) > 0).astype(int)
+    kw = dict(shuffle=False, max_iter=1, tol=None, learning_rate="invscaling", eta0=0.05,
+              penalty=penalty, alpha=0.01, average=average, warm_start=True)
+    ours, ref = SGDClassifier(**kw).fit(X, y), sk_lm.SGDClassifier(**kw).fit(X, y)
+    ours.fit(X, y)
+    ref.fit(X, y)
+    assert ours.t_ == ref.t_
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-7, atol=1e-10)
+    init = np.ones((1, 10))
+    ours.fit(X, y, coef_init=init)
+    ref.fit(X, y, coef_init=init)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-7, atol=1e-10)
+
+
+def test_sgd_overflow_raises():
+    # weights that overflow stop the fit with scikit-learn's error, never NaN weights
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 5)) * 1e3
+    y = X @ np.ones(5)
+    with pytest.raises(ValueError, match="Floating-point under-/overflow occurred at epoch #1"):
+        SGDRegressor(learning_rate="constant", eta0=1e300, max_iter=5, tol=None).fit(X, y)
+
+
+@pytest.mark.parametrize("est,loss", [("classifier", "squared_hinge"),
+                                      ("regressor", "squared_epsilon_insensitive")])
+def test_sgd_squared_losses_stay_finite(est, loss):
+    # d loss / d z is clipped to +-1e12 as in scikit-learn: without it these grew the weights
+    # past 1e40 (classifier accuracy 0.76 against scikit-learn's 0.86; regressor R^2 -inf)
+    X, y = make_classification(600, 10, random_state=0) if est == "classifier" else \
+        make_regression(600, 10, noise=1.0, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    Est, Ref = (SGDClassifier, sk_lm.SGDClassifier) if est == "classifier" else \
+        (SGDRegressor, sk_lm.SGDRegressor)
+    kw = dict(loss=loss, alpha=0.01, learning_rate="optimal", random_state=0, max_iter=50,
+              tol=None)
+    ours, ref = Est(**kw).fit(X, y), Ref(**kw).fit(X, y)
+    assert np.all(np.isfinite(ours.coef_))
+    assert ours.score(X, y) >= ref.score(X, y) - 0.05
+
+
+def test_sgd_partial_fit_rejects_what_sklearn_rejects():
+    X, y = _separated(2)[:2]
+    with pytest.raises(ValueError, match="early_stopping should be False"):
+        SGDClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
+        SGDClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1])
+
+
+@pytest.mark.parametrize("Est,Ref", [(SGDClassifier, sk_lm.SGDClassifier),
+                                     (LinearSVC, sk_svm.LinearSVC)])
+def test_ovr_class_weight_as_sklearn(Est, Ref):
+    """One-vs-rest class_weight weights problem k's positive rows by class k's weight and its
+    negative rows by 1 (scikit-learn's SGD and liblinear), not every row by its class's weight."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((450, 6))
+    y = np.argmax(X[:, :3] + 0.5 * rng.standard_normal((450, 3)), axis=1)
+    cw = {0: 5.0, 1: 0.5}
+    if Est is SGDClassifier:
+        kw = dict(class_weight=cw, shuffle=False, max_iter=1, tol=None, learning_rate="constant",
+                  eta0=0.01)
+        ours, ref = Est(**kw).fit(X, y), Ref(**kw).fit(X, y)
+        np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-7, atol=1e-10)
+    else:
+        kw = dict(class_weight=cw, C=0.5, max_iter=20000, tol=1e-8)
+        ours, ref = Est(**kw).fit(X, y), Ref(**kw).fit(X, y)
+        # liblinear regularises the intercept and we do not: compare each problem's objective
+        # (ours no higher at our optimum) and the predictions
+        assert np.mean(ours.predict(X) == ref.predict(X)) > 0.97
+        for k in range(3):
+            yk = np.where(y == k, 1.0, -1.0)
+            wk = np.where(y == k, cw.get(k, 1.0), 1.0)
+            def obj(w, b):
+                m = np.maximum(0.0, 1.0 - yk * (X @ w + b))
+                return 0.5 * w @ w + 0.5 * np.sum(wk * m * m)
+            assert obj(ours.coef_[k], ours.intercept_[k]) <= \
+                obj(ref.coef_[k], ref.intercept_[k]) * (1 + 1e-6)
+
+
 def test_sgd_warm_start():
     Xtr, ytr, Xte, yte = _separated(3)
     clf = SGDClassifier(warm_start=True, **SGD_COMMON).fit(Xtr, ytr)
@@ -532,9 +646,8 @@ def test_sgd_warm_start():
     cold = SGDClassifier(max_iter=1, tol=None, random_state=0).fit(Xtr, ytr)
     # continued from coef1, not restarted from zero
     assert not np.array_equal(clf.coef_, cold.coef_)
-    assert np.linalg.norm(clf.coef_ - coef1) < 0.5 * np.linalg.norm(coef1)
     assert clf.score(Xte, yte) >= acc1 - 0.03
-    assert clf.t_ > t1
+    assert t1 > 1 + len(Xtr) and clf.t_ == 1 + len(Xtr)   # a new run: the schedule restarts
     assert clf.n_iter_ == 1
     # without warm_start a second fit is a fresh fit
     plain = SGDClassifier(**SGD_COMMON).fit(Xtr, ytr)

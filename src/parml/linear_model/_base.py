@@ -39,15 +39,16 @@ def check_n_threads(n_threads):
     return effective_n_threads(n_threads)
 
 
-def loss_grad(rows, y, sw, W, b, loss, ovr, eps, strategy, n_threads, out=None):
+def loss_grad(rows, y, sw, W, b, loss, ovr, eps, strategy, n_threads, out=None, cw=None):
     """Sum over all rows (streamed chunk by chunk) of the loss and its gradient:
-    returns a float64 vector [grad W (K*d), grad b (K), loss]."""
+    returns a float64 vector [grad W (K*d), grad b (K), loss]. cw: one-vs-rest weights of each
+    problem's positive class, or None."""
     K, d = W.shape
     total = None
     buf = np.empty(K * d + K + 1) if out is None else out
     for s, e, c in rows.chunks():
         _linear.loss_grad(c, y[s:e], None if sw is None else sw[s:e], W, b, 1.0, loss, ovr, eps,
-                          None, strategy, buf, n_threads)
+                          None, strategy, buf, n_threads, cw=cw)
         if total is None:
             total = buf.copy() if rows.streamed else buf
         else:
@@ -55,7 +56,8 @@ def loss_grad(rows, y, sw, W, b, loss, ovr, eps, strategy, n_threads, out=None):
     return total
 
 
-def objective(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threads):
+def objective(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threads,
+              cw=None):
     """f(theta) -> (value, gradient) of (1/S) sum_i sw_i loss_i + ||W||^2 / (2 C S), theta =
     [W (K*d, row-major), b (K)]; S = sum of weights, intercepts not penalised. Each call is one
     fused pass over X (streamed chunk by chunk)."""
@@ -73,7 +75,7 @@ def objective(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_t
         nt = chooser.next()
         t0 = time.perf_counter()
         tot = loss_grad(rows, y, sw, W, np.ascontiguousarray(b), loss, ovr, eps, strategy,
-                        nt, out=buf)
+                        nt, out=buf, cw=cw)
         chooser.record(nt, time.perf_counter() - t0)
         f = tot[-1] / S + 0.5 * reg * float(theta[:KD] @ theta[:KD])
         g = np.zeros_like(theta)   # the intercept part stays 0 without an intercept
@@ -101,12 +103,12 @@ def run_lbfgs(fun, x0, *, tol, max_iter, verbose=0, what="L-BFGS",
 
 
 def lbfgs(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threads, tol,
-          max_iter, x0, verbose=0):
+          max_iter, x0, verbose=0, cw=None):
     """Minimises `objective` with scipy's L-BFGS-B. Returns (W, b, n_iter)."""
     d = rows.d
     KD = K * d
     fun = objective(rows, y, sw, loss=loss, K=K, ovr=ovr, eps=eps, C=C,
-                    fit_intercept=fit_intercept, strategy=strategy, n_threads=n_threads)
+                    fit_intercept=fit_intercept, strategy=strategy, n_threads=n_threads, cw=cw)
     res = run_lbfgs(fun, x0, tol=tol, max_iter=max_iter, verbose=verbose)
     theta = res.x
     W = np.ascontiguousarray(theta[:KD].reshape(K, d))

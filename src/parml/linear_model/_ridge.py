@@ -149,6 +149,11 @@ def _fit(est, X, y, sample_weight, alpha, solver):
     if y.ndim == 1:
         est.coef_ = np.ascontiguousarray(coef[:, 0])
         est.intercept_ = float(intercept[0]) if est.fit_intercept else 0.0
+    elif T == 1 and est._single_column_as_1d:
+        # scikit-learn's Ridge: y of shape (n, 1) gives coef_ (d,), intercept_ (1,), and 1-D
+        # predictions (its LinearRegression keeps (1, d) and (n, 1))
+        est.coef_ = np.ascontiguousarray(coef[:, 0])
+        est.intercept_ = intercept if est.fit_intercept else 0.0
     else:
         est.coef_ = np.ascontiguousarray(coef.T)
         est.intercept_ = intercept if est.fit_intercept else 0.0   # as scikit-learn
@@ -156,6 +161,8 @@ def _fit(est, X, y, sample_weight, alpha, solver):
 
 
 class _LSBase(MultiOutputMixin, RegressorMixin, LinearModelBase):
+    _single_column_as_1d = False
+
     def predict(self, X):
         Z = self._scores(X)
         return Z[:, 0] if np.ndim(self.coef_) == 1 else Z
@@ -184,6 +191,8 @@ class Ridge(_LSBase):
     """L2-regularised least squares, drop-in for scikit-learn's. `solver`: "auto" (Gram +
     Cholesky, or the kernel form when there are more features than samples; L-BFGS when the Gram
     matrix would be too big), "cholesky", or "lbfgs" (fused loss + gradient kernel)."""
+
+    _single_column_as_1d = True
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, copy_X=True, max_iter=None, tol=1e-4,
                  solver="auto", positive=False, random_state=None, strategy="auto",

@@ -88,7 +88,7 @@ class _SGDParams:
         _int("n_iter_no_change", est.n_iter_no_change, 1)
         _real("validation_fraction", est.validation_fraction, 0.0, lo_open=True, hi=1.0)
         if est.tol is not None:
-            _real("tol", est.tol)
+            _real("tol", est.tol, 0.0)
         if not isinstance(est.average, (bool, np.bool_)):
             _int("average", est.average, 0)
         if est.learning_rate == "optimal" and est.alpha == 0:
@@ -120,6 +120,7 @@ class _SGDParams:
         self.batch = int(est.batch_size)
         self.l1 = self.l1frac > 0 and self.alpha > 0
         self.fit_intercept = bool(est.fit_intercept)
+        self.cw = None   # one-vs-rest class weights (set by the classifier's _prepare)
 
 
 SHUFFLE_BLOCK = 64  # rows per block of shuffle="blocks"
@@ -140,9 +141,10 @@ def _block_order(n, rng, idx=None):
 
 
 def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, eta0,
-           need_loss=True):
+           need_loss=True, epoch=1):
     """One pass over the data, chunk by chunk (rows shuffled within each chunk: every row, or
-    blocks of rows with shuffle="blocks")."""
+    blocks of rows with shuffle="blocks"). Raises ValueError when the weights overflow (as
+    scikit-learn does) rather than going on with NaN or inf weights."""
     sumloss = 0.0
     for s, e, c in rows.chunks():
         idx = None
@@ -159,7 +161,10 @@ def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, 
             c, yk[s:e], None if sw is None else sw[s:e], idx, st.V, st.b, st.state, st.Q, st.A,
             st.Ab, p.loss, ovr, p.eps, p.schedule, eta0, p.power_t, p.alpha, p.opt_init,
             p.l1frac if p.l1 else 0.0, p.l2frac, p.avg_start, p.fit_intercept, p.batch, strategy,
-            nt, need_loss)
+            nt, need_loss, cw=getattr(p, "cw", None))
+    if not (np.isfinite(st.state[0]) and np.all(np.isfinite(st.V)) and np.all(np.isfinite(st.b))):
+        raise ValueError(f"Floating-point under-/overflow occurred at epoch #{epoch}. Scaling "
+                         "input data with StandardScaler or MinMaxScaler might help.")
     return sumloss
 
 
@@ -206,16 +211,29 @@ class _SGDBase(LinearModelBase):
     def _fit(self, X, y, sample_weight, *, coef_init=None, intercept_init=None, partial=False,
              classes=None):
         p = _SGDParams(self, self._losses)
+        if partial:
+            if self.early_stopping:
+                raise ValueError("early_stopping should be False with partial_fit")
+            if getattr(self, "class_weight", None) == "balanced":
+                raise ValueError(
+                    "class_weight 'balanced' is not supported for partial_fit. In order to use "
+                    "'balanced' weights, use compute_class_weight('balanced', classes=classes, "
+                    "y=y) on a large enough sample of the training targets, and pass the "
+                    "resulting weights as the class_weight parameter.")
         nt = check_n_threads(self.n_threads)
         first = not (partial and hasattr(self, "_sgd_state"))
         if not first:
             self._check_features(X)
-        rows, yk, K, ovr, sw = self._prepare(X, y, sample_weight, nt, classes, first)
-        if first or (not partial and not self.warm_start):
+        rows, yk, K, ovr, sw, p.cw, self._sw_val = self._prepare(X, y, sample_weight, nt,
+                                                                 classes, first)
+        if first or not partial:
+            # fit starts a new run (step count, lazy scale, L1 and average state), as in
+            # scikit-learn; warm_start only seeds the weights with coef_ and intercept_
             st = _State(K, rows.d, p.l1, p.avg_start > 0)
             if self.warm_start and not partial and hasattr(self, "_sgd_state") \
                     and self._sgd_state.V.shape == (K, rows.d):
-                st = self._sgd_state
+                st.V[:] = np.asarray(self.coef_, dtype=np.float64).reshape(K, rows.d)
+                st.b[:] = np.asarray(self.intercept_, dtype=np.float64).reshape(K)
             if coef_init is not None:
                 st.V[:] = np.asarray(coef_init, dtype=np.float64).reshape(K, rows.d)
             if intercept_init is not None:
@@ -229,7 +247,7 @@ class _SGDBase(LinearModelBase):
         if partial:
             _epoch(rows, yk, sw, st, p, K, ovr, sid, nt, rng, self.shuffle, None, p.eta0,
                    need_loss=False)
-            self.n_iter_ = getattr(self, "n_iter_", 0) + 1
+            self.n_iter_ = 1   # (scikit-learn: one epoch per partial_fit call)
         else:
             self.n_iter_ = self._epochs(rows, yk, sw, st, p, K, ovr, sid, nt, rng)
         self.t_ = float(st.state[1])
@@ -240,7 +258,8 @@ class _SGDBase(LinearModelBase):
     def _epochs(self, rows, yk, sw, st, p, K, ovr, sid, nt, rng):
         train_mask, val = None, None
         if self.early_stopping:
-            train_mask, val = self._validation_split(rows, yk, sw, rng)
+            # scored with the sample weights only, as scikit-learn does
+            train_mask, val = self._validation_split(rows, yk, self._sw_val, rng)
         tol = -np.inf if self.tol is None else float(self.tol)
         n_train = rows.n if train_mask is None else int(train_mask.sum())
         best_loss, best_score, bad = np.inf, -np.inf, 0
@@ -251,7 +270,7 @@ class _SGDBase(LinearModelBase):
         ep = 0
         for ep in range(1, self.max_iter + 1):
             sumloss = _epoch(rows, yk, sw, st, p, K, ovr, sid, nt, rng, self.shuffle,
-                             train_mask, eta0, need_loss=need_loss)
+                             train_mask, eta0, need_loss=need_loss, epoch=ep)
             if self.verbose:
                 print(f"-- Epoch {ep}: avg. loss {sumloss / max(n_train, 1):.6f}")
             if val is not None:
@@ -359,11 +378,17 @@ class SGDClassifier(LinearClassifierBase, _SGDBase):
             raise ValueError(f"classes {list(cls)} differ from the classes of the first call "
                              f"{list(self.classes_)}")
         self.classes_ = cls
-        sw = check_sample_weight(sample_weight, rows.n)
-        sw = class_sample_weight(self.class_weight, cls, yi, sw, weighted_balance=False)
+        sw0 = check_sample_weight(sample_weight, rows.n)
         K = 1 if len(cls) == 2 else len(cls)
         yk = np.where(yi == 1, 1.0, -1.0) if K == 1 else yi.astype(np.float64)
-        return rows, yk, K, K > 1, sw
+        if K == 1 or self.class_weight is None:
+            sw = class_sample_weight(self.class_weight, cls, yi, sw0, weighted_balance=False)
+            return rows, yk, K, K > 1, sw, None, sw0
+        # one-vs-rest: problem k weights its positive rows by class k's weight and its negative
+        # rows by 1, as scikit-learn does (not every row by its own class's weight)
+        from sklearn.utils.class_weight import compute_class_weight
+        cw = compute_class_weight(self.class_weight, classes=cls, y=cls[yi])
+        return rows, yk, K, True, sw0, np.ascontiguousarray(cw, dtype=np.float64), sw0
 
     def _decode_targets(self, yk):
         if len(self.classes_) == 2:
@@ -458,7 +483,7 @@ class SGDRegressor(RegressorMixin, _SGDBase):
             rows, y = _refit_rows(self, X, y, nt)
         y = np.ascontiguousarray(y, dtype=np.float64)
         sw = check_sample_weight(sample_weight, rows.n)
-        return rows, y, 1, False, sw
+        return rows, y, 1, False, sw, None, sw
 
     def _decode_targets(self, yk):
         return yk

@@ -48,20 +48,35 @@ class LinearSVC(LinearClassifierBase):
             raise ValueError(f"multi_class must be 'ovr', got {self.multi_class!r}")
         if self.dual not in ("auto", True, False):
             raise ValueError(f"dual must be 'auto', True or False, got {self.dual!r}")
+        if self.loss == "hinge" and self.dual is False:
+            # (scikit-learn's liblinear has no primal hinge solver and raises too; ours would
+            # run, but a drop-in replacement should refuse what the original refuses)
+            raise ValueError("Unsupported set of arguments: the combination of penalty='l2' and "
+                             "loss='hinge' is not supported when dual=False (use dual=True or "
+                             "'auto').")
         nt = check_n_threads(self.n_threads)
         rows, y = check_X_fit(self, X, y, nt)
         classes, yi = encode_classes(self, y)
         sw = check_sample_weight(sample_weight, rows.n)
-        sw = class_sample_weight(self.class_weight, classes, yi, sw)
         K = 1 if len(classes) == 2 else len(classes)
         yk = np.where(yi == 1, 1.0, -1.0) if K == 1 else yi.astype(np.float64)
+        cw = None
+        if K == 1 or self.class_weight is None:
+            sw = class_sample_weight(self.class_weight, classes, yi, sw)
+        else:
+            # one-vs-rest as liblinear: problem k weights its positive rows by class k's weight
+            # and its negative rows by 1
+            from sklearn.utils.class_weight import compute_class_weight
+            cw = np.ascontiguousarray(compute_class_weight(
+                self.class_weight, classes=classes, y=classes[yi], sample_weight=sw),
+                dtype=np.float64)
         W, b, nit = lbfgs(rows, yk, sw, loss=LOSS[self.loss], K=K, ovr=K > 1, eps=0.0,
                           C=float(self.C), fit_intercept=self.fit_intercept,
                           strategy=resolve_strategy(self.strategy, K, rows.d), n_threads=nt,
                           tol=self.tol, max_iter=self.max_iter, x0=np.zeros(K * rows.d + K),
-                          verbose=self.verbose)
+                          verbose=self.verbose, cw=cw)
         self.classes_ = classes
         self.coef_ = W
-        self.intercept_ = b if self.fit_intercept else np.zeros(K)
+        self.intercept_ = b if self.fit_intercept else 0.0   # (scikit-learn's value)
         self.n_iter_ = nit
         return self
