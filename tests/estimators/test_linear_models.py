@@ -598,6 +598,27 @@ def test_sgd_squared_losses_stay_finite(est, loss):
     assert ours.score(X, y) >= ref.score(X, y) - 0.05
 
 
+@pytest.mark.parametrize("kw", [dict(eta0=0.0), dict(average=0), dict(tol=-1.0)])
+def test_sgd_rejects_parameters_sklearn_rejects(kw):
+    X, y = _separated(2)[:2]
+    with pytest.raises(ValueError):
+        sk_lm.SGDClassifier(**kw).fit(X, y)
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        SGDClassifier(**kw).fit(X, y)
+
+
+def test_sgd_init_shapes_checked():
+    X, y = _separated(2)[:2]
+    with pytest.raises(ValueError, match="coef_init does not match"):
+        SGDClassifier().fit(X, y, coef_init=np.ones(X.shape[1] + 1))
+    with pytest.raises(ValueError, match="intercept_init does not match"):
+        SGDClassifier().fit(X, y, intercept_init=np.ones(2))
+    clf = SGDClassifier(warm_start=True).fit(X, y)
+    y3 = np.arange(len(y)) % 3
+    with pytest.raises(ValueError, match="does not match dataset"):
+        clf.fit(X, y3)
+
+
 def test_sgd_partial_fit_rejects_what_sklearn_rejects():
     X, y = _separated(2)[:2]
     with pytest.raises(ValueError, match="early_stopping should be False"):

@@ -82,7 +82,7 @@ class _SGDParams:
         _real("l1_ratio", est.l1_ratio, 0.0, hi=1.0)
         _real("epsilon", est.epsilon, 0.0)
         _real("power_t", est.power_t)
-        _real("eta0", est.eta0, 0.0)
+        _real("eta0", est.eta0, 0.0, lo_open=True)   # (> 0 even where unused, as scikit-learn)
         _int("max_iter", est.max_iter, 1)
         _int("batch_size", est.batch_size, 1)
         _int("n_iter_no_change", est.n_iter_no_change, 1)
@@ -90,7 +90,7 @@ class _SGDParams:
         if est.tol is not None:
             _real("tol", est.tol, 0.0)
         if not isinstance(est.average, (bool, np.bool_)):
-            _int("average", est.average, 0)
+            _int("average", est.average, 1)
         if est.learning_rate == "optimal" and est.alpha == 0:
             raise ValueError("alpha must be > 0 since learning_rate is 'optimal'.")
         if est.learning_rate != "optimal" and est.eta0 <= 0:
@@ -230,14 +230,25 @@ class _SGDBase(LinearModelBase):
             # fit starts a new run (step count, lazy scale, L1 and average state), as in
             # scikit-learn; warm_start only seeds the weights with coef_ and intercept_
             st = _State(K, rows.d, p.l1, p.avg_start > 0)
-            if self.warm_start and not partial and hasattr(self, "_sgd_state") \
-                    and self._sgd_state.V.shape == (K, rows.d):
+            if self.warm_start and not partial and hasattr(self, "_sgd_state"):
+                if self._sgd_state.V.shape != (K, rows.d):
+                    raise ValueError("Provided ``coef_`` does not match dataset: warm_start "
+                                     f"needs {K} x {rows.d} weights, the previous fit has "
+                                     f"{self._sgd_state.V.shape[0]} x {self._sgd_state.V.shape[1]}.")
                 st.V[:] = np.asarray(self.coef_, dtype=np.float64).reshape(K, rows.d)
                 st.b[:] = np.asarray(self.intercept_, dtype=np.float64).reshape(K)
             if coef_init is not None:
-                st.V[:] = np.asarray(coef_init, dtype=np.float64).reshape(K, rows.d)
+                ci = np.asarray(coef_init, dtype=np.float64)
+                if ci.size != K * rows.d:
+                    raise ValueError(f"Provided coef_init does not match dataset: shape "
+                                     f"{ci.shape}, expected {K} x {rows.d} weights.")
+                st.V[:] = ci.reshape(K, rows.d)
             if intercept_init is not None:
-                st.b[:] = np.asarray(intercept_init, dtype=np.float64).reshape(K)
+                ii = np.asarray(intercept_init, dtype=np.float64)
+                if ii.size != K:
+                    raise ValueError(f"Provided intercept_init does not match dataset: shape "
+                                     f"{ii.shape}, expected {K} intercepts.")
+                st.b[:] = ii.reshape(K)
         else:
             st = self._sgd_state
         st.ensure(p.l1, p.avg_start > 0)
