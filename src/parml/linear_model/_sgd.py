@@ -120,7 +120,8 @@ class _SGDParams:
         self.batch = int(est.batch_size)
         self.l1 = self.l1frac > 0 and self.alpha > 0
         self.fit_intercept = bool(est.fit_intercept)
-        self.cw = None   # one-vs-rest class weights (set by the classifier's _prepare)
+        self.cw = None       # one-vs-rest class weights (set by _prepare)
+        self.sw_val = None   # sample weights without class weights: early stopping's score
 
 
 SHUFFLE_BLOCK = 64  # rows per block of shuffle="blocks"
@@ -224,8 +225,8 @@ class _SGDBase(LinearModelBase):
         first = not (partial and hasattr(self, "_sgd_state"))
         if not first:
             self._check_features(X)
-        rows, yk, K, ovr, sw, p.cw, self._sw_val = self._prepare(X, y, sample_weight, nt,
-                                                                 classes, first)
+        rows, yk, K, ovr, sw, p.cw, p.sw_val = self._prepare(X, y, sample_weight, nt, classes,
+                                                             first)
         if first or not partial:
             # fit starts a new run (step count, lazy scale, L1 and average state), as in
             # scikit-learn; warm_start only seeds the weights with coef_ and intercept_
@@ -270,7 +271,7 @@ class _SGDBase(LinearModelBase):
         train_mask, val = None, None
         if self.early_stopping:
             # scored with the sample weights only, as scikit-learn does
-            train_mask, val = self._validation_split(rows, yk, self._sw_val, rng)
+            train_mask, val = self._validation_split(rows, yk, p.sw_val, rng)
         tol = -np.inf if self.tol is None else float(self.tol)
         n_train = rows.n if train_mask is None else int(train_mask.sum())
         best_loss, best_score, bad = np.inf, -np.inf, 0
