@@ -9,9 +9,13 @@
  * of 800k x 100. Here the state lives in registers, -eta / scale is computed while the dot
  * product runs, and only dot -> loss -> axpy remains on the chain.
  *
- * The steps are the generic loop's steps, in the same order, on the same values; the only
- * difference is that the update's coefficient is (-eta / scale) * dl, where the generic loop
- * now also computes it that way (bit-identical for hinge-type losses, where dl = +-1). */
+ * The steps are the generic loop's steps, in the same order, with the same formulas (the
+ * update's coefficient is (-eta / scale) * dl in both). The AVX-512 build lets the compiler fuse
+ * multiply-adds (scale * dot + b, the intercept step, inside the losses), so its weights differ
+ * from the portable build's in the last bits (1e-15 after an epoch of hinge, 1e-7 of modified
+ * Huber, whose kink amplifies them); the tests hold both to a numpy reference. Every thread
+ * count runs this same function, so a pipelined epoch is still bit-identical to the 1-thread
+ * one. */
 #ifndef PARML_SGD_STEP_H
 #define PARML_SGD_STEP_H
 
@@ -58,14 +62,16 @@ typedef struct {
     double *V;                /* IN/OUT d weights, true weights = scale * V */
     double b, scale, t;       /* IN/OUT intercept, lazy L2 scale, step count */
     int loss, need_loss, schedule, fit_intercept;
+    int weight_loss;          /* the returned loss weighted by sw (else unweighted, as
+                               * scikit-learn's SGD sums it) */
     double eps, eta0, power_t, alpha, opt_init, l2frac;
     double max_dloss;         /* |d loss / d z| is clipped here (scikit-learn: 1e12) */
     ptrdiff_t prefetch_rows;  /* rows of the order prefetched this far ahead */
 } parml_sgd1;
 
 /* Steps over positions [lo, hi) of the order, prefetching rows of the order up to pf_hi;
- * returns acc + the rows' losses, unweighted (scikit-learn's epoch loss, which its stopping
- * rule reads), added one by one. */
+ * returns acc + the rows' losses (unweighted unless weight_loss: scikit-learn's epoch loss,
+ * which its stopping rule reads), added one by one. */
 typedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t pf_hi,
                                 double acc);
 
@@ -80,7 +86,7 @@ typedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdi
         const double *const y = s->y, *const sw = s->sw;                                           \
         double *const V = s->V;                                                                    \
         const int loss = s->loss, need_loss = s->need_loss, schedule = s->schedule;               \
-        const int fit_intercept = s->fit_intercept;                                                \
+        const int fit_intercept = s->fit_intercept, weight_loss = s->weight_loss;                  \
         const double eps = s->eps, eta0 = s->eta0, power_t = s->power_t, alpha = s->alpha;        \
         const double opt_init = s->opt_init, l2frac = s->l2frac, max_dloss = s->max_dloss;         \
         double b = s->b, scale = s->scale, t = s->t;                                               \
@@ -89,16 +95,20 @@ typedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdi
             const XT *const xr = (const XT *)(X + row * ldx);                                      \
             if (idx && i + pf < pf_hi) {                                                           \
                 const ptrdiff_t q = idx[i + pf];                                                   \
-                parml_prefetch_row_nta(X + q * ldx, d * (ptrdiff_t)sizeof(XT));                        \
+                parml_prefetch_row_nta(X + q * ldx, d * (ptrdiff_t)sizeof(XT));                    \
                 parml_prefetch_one(y + q);                                                         \
                 if (sw) parml_prefetch_one(sw + q);                                                \
             }                                                                                      \
             const double eta = parml_sgd_eta(schedule, eta0, power_t, alpha, opt_init, t);         \
             double dl;                                                                             \
             const double z = scale * DOT(xr, V, d) + b;                                            \
-            acc += parml_loss(loss, z, y[row], eps, &dl, need_loss);                               \
+            double l = parml_loss(loss, z, y[row], eps, &dl, need_loss);                           \
             dl = dl > max_dloss ? max_dloss : (dl < -max_dloss ? -max_dloss : dl);                 \
-            if (sw) dl *= sw[row];                                                                 \
+            if (sw) {                                                                              \
+                dl *= sw[row];                                                                     \
+                if (weight_loss) l *= sw[row];                                                     \
+            }                                                                                      \
+            acc += l;                                                                              \
             scale = parml_sgd_decay(scale, V, d, l2frac, eta, alpha);                              \
             if (dl != 0.0) {                                                                       \
                 AXPY((-eta / scale) * dl, xr, V, d);                                               \

@@ -189,6 +189,11 @@ def test_ridge_multi_output_and_alpha_per_target(client):
     lin = PD.LinearRegression().fit(X, y[:, :1])          # (n, 1) y stays 2-D, as locally
     assert lin.coef_.shape == (1, X.shape[1])
     assert_ls_close(lin, L.LinearRegression().fit(X, y[:, :1]))
+    rid = PD.Ridge().fit(X, y[:, :1])                     # Ridge ravels it, as locally
+    loc = L.Ridge().fit(X, y[:, :1])
+    assert rid.coef_.shape == loc.coef_.shape == (X.shape[1],)
+    assert rid.predict(X).shape == loc.predict(X).shape == (X.shape[0],)
+    assert_ls_close(rid, loc)
 
 
 def test_ridge_lbfgs_matches_local(client):

@@ -573,12 +573,33 @@ def test_sgd_warm_start_and_coef_init_equal_sklearn(penalty, average):
 
 
 def test_sgd_overflow_raises():
-    # weights that overflow stop the fit with scikit-learn's error, never NaN weights
+    # weights that overflow stop the fit with scikit-learn's error, never NaN weights; no state
+    # is left to continue from
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 5)) * 1e3
     y = X @ np.ones(5)
+    bad = SGDRegressor(learning_rate="constant", eta0=1e300, max_iter=5, tol=None,
+                       warm_start=True)
     with pytest.raises(ValueError, match="Floating-point under-/overflow occurred at epoch #1"):
-        SGDRegressor(learning_rate="constant", eta0=1e300, max_iter=5, tol=None).fit(X, y)
+        bad.fit(X, y)
+    bad.set_params(eta0=1e-6)
+    bad.fit(X, y)                      # a warm start after the failed fit starts from zero
+    assert np.all(np.isfinite(bad.coef_))
+    reg = SGDRegressor(learning_rate="constant", eta0=1e300)
+    with pytest.raises(ValueError, match="overflow"):
+        reg.partial_fit(X, y)
+    reg.set_params(eta0=1e-6)
+    reg.partial_fit(X, y)              # and a partial_fit after a failed one starts afresh
+    assert np.all(np.isfinite(reg.coef_)) and reg.t_ == 1 + len(X)
+
+
+def test_sgd_warm_start_with_coef_init_for_other_classes():
+    # as in scikit-learn, coef_init / intercept_init take precedence over a warm start's coef_
+    X, y = _separated(2)[:2]
+    clf = SGDClassifier(warm_start=True, max_iter=3, tol=None).fit(X, y)
+    y3 = np.arange(len(y)) % 3
+    clf.fit(X, y3, coef_init=np.zeros((3, X.shape[1])), intercept_init=np.zeros(3))
+    assert clf.coef_.shape == (3, X.shape[1])
 
 
 @pytest.mark.parametrize("est,loss", [("classifier", "squared_hinge"),

@@ -122,8 +122,8 @@ def ref_scores_dl(name, X, y, sw, W, b, wscale, ovr, eps, cw=None, clip=None):
         assert K == 1
         loss, D = ref_point(name, Z[:, 0], y, eps)
         D = D[:, None]
-    if clip is not None:
-        D = np.clip(D, -clip, clip)
+        if clip is not None:
+            D = np.clip(D, -clip, clip)
     if sw is not None:
         loss = loss * sw
         D = D * sw[:, None]
@@ -509,8 +509,34 @@ def test_sgd_ovr_class_weights(batch, rng):
                                 eta_of_t=lambda t: 0.05, alpha=0.01, l2=True, batch=batch, cw=cw)
     assert_weights(V, b, state, W, bb)
     np.testing.assert_allclose(tot, rtot, rtol=1e-10)   # unweighted, as scikit-learn sums it
-    with pytest.raises(ValueError, match="class weights for 3 outputs"):
+    with pytest.raises(ValueError, match="needs ovr and 3 values"):
         sgd_call(X, y, sw, order, V, b, state, "hinge", True, cw=np.ones(2))
+    with pytest.raises(ValueError, match="needs ovr"):
+        sgd_call(X, np.where(y > 0, 1.0, -1.0), sw, order, V[:1], b[:1], state, "hinge", False,
+                 cw=np.ones(1))
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+def test_sgd_conventions_off_weights_the_loss(batch, rng):
+    # LogisticRegression(solver='sgd') minimises a weighted objective: with sgd_conventions
+    # off the epoch returns the weighted loss (and the same steps)
+    n, d = 200, 8
+    X, y, sw = sgd_problem(rng, "log_loss", n, d, np.float64, sw=True)
+    V, b, state = np.zeros((1, d)), np.zeros(1), np.array([1.0, 1.0, 0.0, 0.0])
+    tot = L.sgd_epoch(X, y, sw, None, V, b, state, None, None, None, L.LOSS_IDS["log_loss"],
+                      False, 0.0, CONSTANT, 0.05, 0.5, 0.0, 1.0, 0.0, 0.0, 0.0, True, batch,
+                      SAMPLES, 1, True, sgd_conventions=False)
+    W = np.zeros((1, d))
+    bb = np.zeros(1)
+    want = 0.0
+    for p in range(0, n, batch):
+        B = slice(p, p + batch)
+        loss, D = ref_scores_dl("log_loss", X[B], y[B], sw[B], W, bb, 1.0, False, 0.0)
+        want += loss.sum()
+        W -= 0.05 * (D.T @ X[B]) / len(X[B])
+        bb -= 0.05 * D.mean(axis=0)
+    np.testing.assert_allclose(tot, want, rtol=1e-10)
+    assert_weights(V, b, state, W, bb)
 
 
 @pytest.mark.parametrize("K,ovr", [(1, False), (2, True)])

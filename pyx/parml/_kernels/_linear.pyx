@@ -13,7 +13,7 @@ for any n_threads.
 from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset, memcpy
-from libc.math cimport pow, sqrt
+from libc.math cimport pow, sqrt, INFINITY
 from cython cimport floating
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
@@ -74,7 +74,7 @@ cdef extern from "parml/sgd_step.h" nogil:
         const double *sw
         double *V
         double b, scale, t
-        int loss, need_loss, schedule, fit_intercept
+        int loss, need_loss, schedule, fit_intercept, weight_loss
         double eps, eta0, power_t, alpha, opt_init, l2frac, max_dloss
         ptrdiff_t prefetch_rows
     ctypedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t pf_hi,
@@ -583,9 +583,10 @@ def loss_grad(const floating[:, ::1] X,    # IN   n x d
           &sw[0] if sw is not None and sw.shape[0] > 0 else NULL,
           &W[0, 0], &b[0], W.shape[0], wscale, loss, ovr, eps)
     c.out = &out[0]
-    if cw is not None and ovr:
-        if cw.shape[0] != W.shape[0]:
-            raise ValueError(f"cw has {cw.shape[0]} class weights for {W.shape[0]} outputs")
+    if cw is not None:
+        if not ovr or cw.shape[0] != W.shape[0]:
+            raise ValueError(f"cw (one-vs-rest class weights) needs ovr and {W.shape[0]} values, "
+                             f"got ovr={bool(ovr)} and {cw.shape[0]}")
         c.cw = &cw[0]
     if idx is not None:
         c.idx = &idx[0] if idx.shape[0] > 0 else NULL
@@ -690,7 +691,8 @@ cdef double _sgd_samples1(SGDCtx *s, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t pf
     q.eps, q.eta0, q.power_t, q.alpha, q.opt_init, q.l2frac = c.eps, s.eta0, s.power_t, \
         s.alpha, s.opt_init, s.l2frac
     q.prefetch_rows = PREFETCH_ROWS
-    q.max_dloss = MAX_DLOSS
+    q.max_dloss = MAX_DLOSS if c.sgd else INFINITY
+    q.weight_loss = not c.sgd
     acc = (SGD1_S if c.f32 else SGD1_D)(&q, lo, hi, pf_hi, acc)
     s.b[0], s.scale, s.t = q.b, q.scale, q.t
     c.wscale = q.scale
@@ -1060,7 +1062,8 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
               int schedule, double eta0, double power_t, double alpha, double opt_init,
               double l1frac, double l2frac, double avg_start, bint fit_intercept,
               Py_ssize_t batch, int strategy, int n_threads, bint need_loss=True,
-              const double[::1] cw=None):   # IN   K one-vs-rest positive-class weights, or None
+              const double[::1] cw=None,    # IN   K one-vs-rest positive-class weights, or None
+              bint sgd_conventions=True):
     """One epoch of SGD over the rows of X in `order`. batch == 1: classic per-sample SGD on one
     thread; batch > 1: mini-batches whose gradient is the fused kernel (samples or weights
     strategy, parallel) and whose update is parallel over weights; strategy HOGWILD: n_threads
@@ -1077,10 +1080,13 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
           &sw[0] if sw is not None and sw.shape[0] > 0 else NULL,
           &V[0, 0], &b[0], K, state[0], loss, ovr, eps)
     c.need_loss = need_loss
-    c.sgd = True
-    if cw is not None and ovr:
-        if cw.shape[0] != K:
-            raise ValueError(f"cw has {cw.shape[0]} class weights for {K} outputs")
+    # scikit-learn's SGD conventions: d loss / d z clipped to +-MAX_DLOSS, the returned loss
+    # unweighted (LogisticRegression's solver='sgd' minimises a weighted objective: off there)
+    c.sgd = sgd_conventions
+    if cw is not None:
+        if not ovr or cw.shape[0] != K:
+            raise ValueError(f"cw (one-vs-rest class weights) needs ovr and {K} values, got "
+                             f"ovr={bool(ovr)} and {cw.shape[0]}")
         c.cw = &cw[0]
     s.V, s.b = &V[0, 0], &b[0]
     s.scale, s.t, s.u, s.avg_count = state[0], state[1], state[2], state[3]

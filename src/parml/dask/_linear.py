@@ -627,6 +627,10 @@ def _fit_least_squares(est, X, y, sample_weight, alpha, solver, local_cls):
     if inp.y_1d:
         local.coef_ = np.ascontiguousarray(coef[:, 0])
         local.intercept_ = float(intercept[0]) if est.fit_intercept else 0.0
+    elif coef.shape[1] == 1 and local_cls._single_column_as_1d:
+        # (the local Ridge's, and scikit-learn's, shapes for a (n, 1) target)
+        local.coef_ = np.ascontiguousarray(coef[:, 0])
+        local.intercept_ = intercept if est.fit_intercept else 0.0
     else:
         local.coef_ = np.ascontiguousarray(coef.T)
         local.intercept_ = intercept if est.fit_intercept else 0.0

@@ -162,7 +162,8 @@ def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, 
             c, yk[s:e], None if sw is None else sw[s:e], idx, st.V, st.b, st.state, st.Q, st.A,
             st.Ab, p.loss, ovr, p.eps, p.schedule, eta0, p.power_t, p.alpha, p.opt_init,
             p.l1frac if p.l1 else 0.0, p.l2frac, p.avg_start, p.fit_intercept, p.batch, strategy,
-            nt, need_loss, cw=getattr(p, "cw", None))
+            nt, need_loss, cw=getattr(p, "cw", None),
+            sgd_conventions=getattr(p, "sgd_conventions", True))
     if not (np.isfinite(st.state[0]) and np.all(np.isfinite(st.V)) and np.all(np.isfinite(st.b))):
         raise ValueError(f"Floating-point under-/overflow occurred at epoch #{epoch}. Scaling "
                          "input data with StandardScaler or MinMaxScaler might help.")
@@ -186,6 +187,8 @@ def sgd_solve(rows, yk, sw, *, loss, K, ovr, alpha, fit_intercept, strategy, n_t
     p.loss, p.eps, p.alpha, p.l1frac, p.l2frac, p.l1 = loss, 0.0, alpha, 0.0, 1.0, False
     p.schedule, p.power_t, p.avg_start, p.batch = _linear.SCHEDULES["invscaling"], 0.5, 0.0, batch_size
     p.opt_init, p.fit_intercept = 0.0, fit_intercept
+    # a weighted objective: its tol rule compares the weighted loss, unclipped
+    p.sgd_conventions = False
     # mean squared row norm per feature, from (up to) 10k rows of the first chunk
     _, _, first = next(rows.chunks())
     ms = float(np.mean(np.square(first[:10_000], dtype=np.float64))) if first.size else 1.0
@@ -197,7 +200,8 @@ def sgd_solve(rows, yk, sw, *, loss, K, ovr, alpha, fit_intercept, strategy, n_t
     sid = _strategy_id(strategy, K, rows.d)
     best, bad, ep = np.inf, 0, 0
     for ep in range(1, max_iter + 1):
-        loss_sum = _epoch(rows, yk, sw, st, p, K, ovr, sid, n_threads, rng, True, None, eta0)
+        loss_sum = _epoch(rows, yk, sw, st, p, K, ovr, sid, n_threads, rng, True, None, eta0,
+                          epoch=ep)
         bad = bad + 1 if loss_sum > best - tol * rows.n else 0
         best = min(best, loss_sum)
         if bad >= 5:
@@ -231,13 +235,17 @@ class _SGDBase(LinearModelBase):
             # fit starts a new run (step count, lazy scale, L1 and average state), as in
             # scikit-learn; warm_start only seeds the weights with coef_ and intercept_
             st = _State(K, rows.d, p.l1, p.avg_start > 0)
-            if self.warm_start and not partial and hasattr(self, "_sgd_state"):
-                if self._sgd_state.V.shape != (K, rows.d):
-                    raise ValueError("Provided ``coef_`` does not match dataset: warm_start "
-                                     f"needs {K} x {rows.d} weights, the previous fit has "
-                                     f"{self._sgd_state.V.shape[0]} x {self._sgd_state.V.shape[1]}.")
-                st.V[:] = np.asarray(self.coef_, dtype=np.float64).reshape(K, rows.d)
-                st.b[:] = np.asarray(self.intercept_, dtype=np.float64).reshape(K)
+            if self.warm_start and not partial and hasattr(self, "coef_"):
+                # (scikit-learn: coef_ and intercept_ stand in for coef_init / intercept_init)
+                if coef_init is None:
+                    coef_init = self.coef_
+                    if np.size(coef_init) != K * rows.d:
+                        raise ValueError(
+                            f"Provided ``coef_`` does not match dataset: warm_start needs {K} x "
+                            f"{rows.d} weights, the previous fit has shape "
+                            f"{np.shape(coef_init)}.")
+                if intercept_init is None:
+                    intercept_init = self.intercept_
             if coef_init is not None:
                 ci = np.asarray(coef_init, dtype=np.float64)
                 if ci.size != K * rows.d:
@@ -255,13 +263,19 @@ class _SGDBase(LinearModelBase):
         st.ensure(p.l1, p.avg_start > 0)
         sid = _strategy_id(self.strategy, K, rows.d)
         rng = check_random_state(self.random_state)
+        try:
+            if partial:
+                _epoch(rows, yk, sw, st, p, K, ovr, sid, nt, rng, self.shuffle, None, p.eta0,
+                       need_loss=False)
+                self.n_iter_ = 1   # (scikit-learn: one epoch per partial_fit call)
+            else:
+                self.n_iter_ = self._epochs(rows, yk, sw, st, p, K, ovr, sid, nt, rng)
+        except ValueError:
+            # (an overflow: no state to continue from; a later partial_fit starts afresh)
+            if getattr(self, "_sgd_state", None) is st:
+                del self._sgd_state
+            raise
         self._sgd_state = st
-        if partial:
-            _epoch(rows, yk, sw, st, p, K, ovr, sid, nt, rng, self.shuffle, None, p.eta0,
-                   need_loss=False)
-            self.n_iter_ = 1   # (scikit-learn: one epoch per partial_fit call)
-        else:
-            self.n_iter_ = self._epochs(rows, yk, sw, st, p, K, ovr, sid, nt, rng)
         self.t_ = float(st.state[1])
         coef, b = st.coef(p.avg_start > 0)
         self._set_coef(coef, b)
