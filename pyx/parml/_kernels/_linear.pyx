@@ -13,7 +13,7 @@ for any n_threads.
 from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset, memcpy
-from libc.math cimport pow, sqrt, INFINITY
+from libc.math cimport sqrt, INFINITY
 from cython cimport floating
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn

@@ -122,6 +122,7 @@ class _SGDParams:
         self.fit_intercept = bool(est.fit_intercept)
         self.cw = None       # one-vs-rest class weights (set by _prepare)
         self.sw_val = None   # sample weights without class weights: early stopping's score
+        self.sgd_conventions = True   # clipped d loss / d z, unweighted epoch loss
 
 
 SHUFFLE_BLOCK = 64  # rows per block of shuffle="blocks"
@@ -162,8 +163,7 @@ def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, 
             c, yk[s:e], None if sw is None else sw[s:e], idx, st.V, st.b, st.state, st.Q, st.A,
             st.Ab, p.loss, ovr, p.eps, p.schedule, eta0, p.power_t, p.alpha, p.opt_init,
             p.l1frac if p.l1 else 0.0, p.l2frac, p.avg_start, p.fit_intercept, p.batch, strategy,
-            nt, need_loss, cw=getattr(p, "cw", None),
-            sgd_conventions=getattr(p, "sgd_conventions", True))
+            nt, need_loss, cw=p.cw, sgd_conventions=p.sgd_conventions)
     if not (np.isfinite(st.state[0]) and np.all(np.isfinite(st.V)) and np.all(np.isfinite(st.b))):
         raise ValueError(f"Floating-point under-/overflow occurred at epoch #{epoch}. Scaling "
                          "input data with StandardScaler or MinMaxScaler might help.")
@@ -188,7 +188,7 @@ def sgd_solve(rows, yk, sw, *, loss, K, ovr, alpha, fit_intercept, strategy, n_t
     p.schedule, p.power_t, p.avg_start, p.batch = _linear.SCHEDULES["invscaling"], 0.5, 0.0, batch_size
     p.opt_init, p.fit_intercept = 0.0, fit_intercept
     # a weighted objective: its tol rule compares the weighted loss, unclipped
-    p.sgd_conventions = False
+    p.sgd_conventions, p.cw = False, None
     # mean squared row norm per feature, from (up to) 10k rows of the first chunk
     _, _, first = next(rows.chunks())
     ms = float(np.mean(np.square(first[:10_000], dtype=np.float64))) if first.size else 1.0
