@@ -20,6 +20,12 @@ enum {
     PARML_N_LOSSES = 10
 };
 
+/* d loss / d z clipped to [-m, m] (scikit-learn's SGD clips at 1e12) */
+static inline double parml_clip_dl(double dl, double m)
+{
+    return dl > m ? m : (dl < -m ? -m : dl);
+}
+
 /* Returns loss(z, y) (0 for the log loss when !need_loss: its log1p is the costliest part of an
  * SGD step and only the stopping rule reads it); stores d loss / d z in *dl. */
 static inline double parml_loss(int loss, double z, double y, double eps, double *dl, int need_loss)

@@ -103,7 +103,7 @@ typedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdi
             double dl;                                                                             \
             const double z = scale * DOT(xr, V, d) + b;                                            \
             double l = parml_loss(loss, z, y[row], eps, &dl, need_loss);                           \
-            dl = dl > max_dloss ? max_dloss : (dl < -max_dloss ? -max_dloss : dl);                 \
+            dl = parml_clip_dl(dl, max_dloss);                                                     \
             if (sw) {                                                                              \
                 dl *= sw[row];                                                                     \
                 if (weight_loss) l *= sw[row];                                                     \

@@ -86,6 +86,7 @@ cdef extern from "parml/sgd_step.h" nogil:
                            double alpha)
 
 cdef extern from "parml/losses.h" nogil:
+    double parml_clip_dl(double dl, double m)
     int PARML_L_MULTINOMIAL
     int PARML_L_LOG
     int PARML_N_LOSSES
@@ -264,10 +265,6 @@ cdef inline void _axpby(const LinCtx *c, double a, const char *xr, double f, dou
         OPS.axpby_d(a, <const double *>xr, f, g, n)
 
 
-cdef inline double _clip_dl(double dl) noexcept nogil:
-    return MAX_DLOSS if dl > MAX_DLOSS else (-MAX_DLOSS if dl < -MAX_DLOSS else dl)
-
-
 cdef inline double _row(const LinCtx *c, Py_ssize_t row, const char *xr, double *z) noexcept nogil:
     """Scores of one row into z, then z <- w * d loss / d z; returns w * loss (unweighted when
     c.sgd), w the sample weight times, in one-vs-rest, the problem's positive-class weight."""
@@ -279,13 +276,13 @@ cdef inline double _row(const LinCtx *c, Py_ssize_t row, const char *xr, double 
         l = parml_softmax_loss(z, c.K, <ptrdiff_t>yv)
         if c.sgd:
             for k in range(c.K):
-                z[k] = _clip_dl(z[k])
+                z[k] = parml_clip_dl(z[k], MAX_DLOSS)
     elif c.ovr:
         for k in range(c.K):
             yk = 1.0 if yv == <double>k else -1.0
             lk = parml_loss(c.loss, z[k], yk, c.eps, &dl, c.need_loss)
             if c.sgd:
-                dl = _clip_dl(dl)
+                dl = parml_clip_dl(dl, MAX_DLOSS)
             if c.cw != NULL and yk > 0.0:
                 dl = dl * c.cw[k]
                 if not c.sgd:
@@ -294,7 +291,7 @@ cdef inline double _row(const LinCtx *c, Py_ssize_t row, const char *xr, double 
             z[k] = dl
     else:
         l = parml_loss(c.loss, z[0], yv, c.eps, &dl, c.need_loss)
-        z[0] = _clip_dl(dl) if c.sgd else dl
+        z[0] = parml_clip_dl(dl, MAX_DLOSS) if c.sgd else dl
     if c.sw != NULL:
         for k in range(c.K):
             z[k] *= c.sw[row]

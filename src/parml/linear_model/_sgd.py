@@ -238,12 +238,7 @@ class _SGDBase(LinearModelBase):
             if self.warm_start and not partial and hasattr(self, "coef_"):
                 # (scikit-learn: coef_ and intercept_ stand in for coef_init / intercept_init)
                 if coef_init is None:
-                    coef_init = self.coef_
-                    if np.size(coef_init) != K * rows.d:
-                        raise ValueError(
-                            f"Provided ``coef_`` does not match dataset: warm_start needs {K} x "
-                            f"{rows.d} weights, the previous fit has shape "
-                            f"{np.shape(coef_init)}.")
+                    coef_init = self.coef_   # (checked below like any coef_init)
                 if intercept_init is None:
                     intercept_init = self.intercept_
             if coef_init is not None:
