@@ -107,3 +107,55 @@ def test_faster_of_two_keeps_two_times_each():
 
 def test_faster_of_two_one_thread_is_always_one():
     assert set(_drive(FasterOfTwo(1), lambda n: 1.0, 10)) == {1}
+
+
+def _blas_threads():
+    return {c.filepath: c.num_threads for c in ThreadpoolController().lib_controllers
+            if c.user_api == "blas"}
+
+
+def test_single_threaded_blas_limits_every_blas_and_restores():
+    import scipy.optimize  # noqa: F401  (scipy's own OpenBLAS: loaded before `before` is taken)
+    before = _blas_threads()
+    if not before:
+        pytest.skip("no BLAS library seen by threadpoolctl")
+    with threadpool_limits(2, user_api="blas"):
+        outer = _blas_threads()
+        with _threads.single_threaded_blas():
+            assert set(_blas_threads().values()) == {1}
+        assert _blas_threads() == outer
+    assert _blas_threads() == before
+
+
+@pytest.mark.parametrize("which", ["logistic", "mlp"])
+def test_lbfgs_runs_with_single_threaded_blas(which, monkeypatch):
+    """scipy's L-BFGS-B wakes OpenBLAS's workers, which then spin on the cores our passes use:
+    the L-BFGS drivers hold BLAS at one thread (parml._threads.single_threaded_blas)."""
+    if not _blas_threads():
+        pytest.skip("no BLAS library seen by threadpoolctl")
+    from sklearn.datasets import make_classification
+    X, y = make_classification(300, 5, random_state=0)
+    if which == "logistic":
+        from parml.linear_model import _base as mod
+        from parml.linear_model import LogisticRegression as Est
+        kw = {}
+    else:
+        from parml.neural_network import _base as mod
+        from parml.neural_network import MLPClassifier as Est
+        kw = {"solver": "lbfgs", "max_iter": 5, "hidden_layer_sizes": (4,)}
+    import scipy.optimize
+    seen = []   # the BLAS thread counts inside each objective call
+    real = scipy.optimize.minimize
+
+    def spy(fun, x0, *a, **k):
+        def f(x):
+            seen.append(set(_blas_threads().values()))
+            return fun(x)
+        return real(f, x0, *a, **k)
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    if hasattr(mod, "minimize"):
+        monkeypatch.setattr(mod, "minimize", spy)
+    with threadpool_limits(2, user_api="blas"):
+        Est(n_threads=2, **kw).fit(X, y)
+        assert set(_blas_threads().values()) == {2}   # restored after the fit
+    assert seen and all(s == {1} for s in seen)

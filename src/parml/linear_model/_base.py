@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from parml._kernels import _linear
-from parml._threads import FasterOfTwo, effective_n_threads
+from parml._threads import FasterOfTwo, effective_n_threads, single_threaded_blas
 
 from ._data import check_X_predict
 
@@ -91,9 +91,10 @@ def run_lbfgs(fun, x0, *, tol, max_iter, verbose=0, what="L-BFGS",
               passes="loss+gradient passes"):
     """scipy's L-BFGS-B on fun (loss, gradient) with parml's options (scikit-learn's gtol and
     ftol), warning when it stops at max_iter. parml.dask's LogisticRegression uses it too."""
-    res = minimize(fun, x0, method="L-BFGS-B", jac=True,
-                   options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
-                            "ftol": 64 * np.finfo(float).eps})
+    with single_threaded_blas():   # (scipy's tiny BLAS calls must not leave spinning workers)
+        res = minimize(fun, x0, method="L-BFGS-B", jac=True,
+                       options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
+                                "ftol": 64 * np.finfo(float).eps})
     if not res.success and res.nit >= max_iter:
         warnings.warn(f"L-BFGS did not converge in {max_iter} iterations ({res.message}); "
                       "increase max_iter or scale the data.", ConvergenceWarning, stacklevel=4)

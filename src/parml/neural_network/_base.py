@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from parml import ops
 from parml._kernels import _linear, _mlp
-from parml._threads import effective_n_threads
+from parml._threads import effective_n_threads, single_threaded_blas
 
 from ._data import check_predict_X, training_source
 
@@ -473,8 +473,10 @@ class BaseMLP(BaseEstimator):
             return loss, np.concatenate([g.ravel() for g in gW + gb])
 
         theta0 = np.concatenate([p.ravel().astype(np.float64) for p in self.coefs_ + self.intercepts_])
-        res = minimize(fun, theta0, method="L-BFGS-B", jac=True,
-                       options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+        with single_threaded_blas():   # (scipy's BLAS calls must not leave spinning workers)
+            res = minimize(fun, theta0, method="L-BFGS-B", jac=True,
+                           options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                    "gtol": self.tol})
         if res.status != 0:  # as scikit-learn: max_iter, max_fun or an abnormal line search
             warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) "
                           f"(status={res.status}): {res.message}. Increase max_iter or max_fun, "
