@@ -41,9 +41,10 @@ _READ_BUF = []
 
 def read_scaling(repeats=5, mbytes=256):
     """How much faster 2 threads read memory than 1 right now: best 1-thread time over best
-    2-thread time of a plain read of `mbytes` MB (_probe.read_probe): 1.4-1.6 measured in normal
-    stretches here. This VM has stretches where the second vCPU adds less: memory-bound 2-thread
-    results from such a stretch are not comparable with the others."""
+    2-thread time of a plain read of `mbytes` MB (_probe.read_probe, 64-byte loads): 1.7-2.0 in
+    this VM's fast stretches, 1.1-1.3 in its slow ones, when its second vCPU adds little
+    bandwidth (memory-bound 2-thread results from a slow stretch are not comparable with the
+    others)."""
     import numpy as np
     if not _READ_BUF or _READ_BUF[0].nbytes != mbytes << 20:
         _READ_BUF[:] = [np.ones((mbytes << 20) // 8, dtype=np.uint64)]
@@ -68,7 +69,7 @@ def time_call(fn, min_time=0.05, max_calls=10_000):
     return (time.perf_counter() - t0) / calls
 
 
-SETTLE_S = 0.1   # pause between sides: OpenBLAS's threads spin for tens of ms after a call
+SETTLE_S = 0.15  # pause between sides: OpenBLAS 0.3.30's idle workers spin ~106 ms after a call (measured)
 
 
 def compare(sides, repeats, probe, min_time=0.05, settle=SETTLE_S):

@@ -214,8 +214,9 @@ def main(argv=None):
         after = H.read_scaling()
         payload.setdefault("read_scaling", []).append([before, after])
         return (f"\n\n2-thread / 1-thread memory read speed before / after: {before:.2f}x / "
-                f"{after:.2f}x (1.4-1.6 in normal stretches of this VM; lower: its second vCPU "
-                f"adds less bandwidth, and memory-bound 2-thread figures are low)")
+                f"{after:.2f}x (1.7-2.0 in this VM's fast stretches, 1.1-1.3 in its slow ones, "
+                f"when its second vCPU adds little bandwidth and memory-bound 2-thread figures "
+                f"are low)")
 
     if args.only in (None, "gradient"):
         before = H.read_scaling()
