@@ -127,6 +127,21 @@ def test_single_threaded_blas_limits_every_blas_and_restores():
     assert _blas_threads() == before
 
 
+def test_single_threaded_blas_left_out_of_order_restores_the_original():
+    """Two fits in two Python threads: the first to leave must not restore the other's 1."""
+    import scipy.optimize  # noqa: F401
+    before = _blas_threads()
+    if not before:
+        pytest.skip("no BLAS library seen by threadpoolctl")
+    a, b = _threads.single_threaded_blas(), _threads.single_threaded_blas()
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert set(_blas_threads().values()) == {1}     # b is still inside
+    b.__exit__(None, None, None)
+    assert _blas_threads() == before
+
+
 @pytest.mark.parametrize("which", ["logistic", "mlp"])
 def test_lbfgs_runs_with_single_threaded_blas(which, monkeypatch):
     """scipy's L-BFGS-B wakes OpenBLAS's workers, which then spin on the cores our passes use:

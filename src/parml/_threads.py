@@ -2,6 +2,8 @@
 import math
 import operator
 import os
+import threading
+from contextlib import contextmanager
 from functools import lru_cache
 
 from ._kernels import _openmp
@@ -73,6 +75,12 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+_BLAS_LOCK = threading.Lock()
+_blas_users = 0          # fits inside single_threaded_blas right now (any thread)
+_blas_limiter = None     # the limit they share; the last one out restores the user's counts
+
+
+@contextmanager
 def single_threaded_blas():
     """Context manager: every BLAS library loaded (numpy's and scipy's OpenBLAS) on one thread.
 
@@ -81,9 +89,23 @@ def single_threaded_blas():
     our next pass needs: beside a busy core the spinner lands on our thread's core and took
     ~20 ms of every pass from the 4th on (a 1-thread LogisticRegression fit: 377 -> 285 ms with
     this; 2 threads idle: 252 -> 231 ms). The limit is process-wide while it holds, as
-    threadpoolctl's always is. The controller is built once (threadpool_limits costs 1.3 ms a
-    call, most of it listing the loaded libraries; this costs 10 us)."""
-    return _blas_controller().limit(limits=1, user_api="blas")
+    threadpoolctl's always is. Fits in several Python threads share one limit, and the last to
+    leave restores the counts from before the first came in (nested threadpoolctl limits left in
+    another order would restore a 1). The controller is built once (threadpool_limits costs
+    1.3 ms a call, most of it listing the loaded libraries; this costs 10 us)."""
+    global _blas_users, _blas_limiter
+    with _BLAS_LOCK:
+        if _blas_users == 0:
+            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 def effective_n_threads(n_threads=None):
