@@ -206,3 +206,16 @@ def class_sample_weight(class_weight, classes, yi, sw, weighted_balance=True):
                               sample_weight=sw if weighted_balance else None)
     w = cw[yi]
     return w if sw is None else sw * w
+
+
+def ovr_class_weight(class_weight, classes, yi, sw, K, weighted_balance=True):
+    """(sample weights, cw): with one-vs-rest problems (K > 1) and class weights, problem k
+    weights its positive rows by class k's weight and its negative rows by 1, as scikit-learn's
+    SGDClassifier and liblinear do, so the class weights go to the kernel as cw (one per
+    problem) instead of into every row's weight; otherwise (class_sample_weight(...), None)."""
+    if K == 1 or class_weight is None:
+        return class_sample_weight(class_weight, classes, yi, sw, weighted_balance), None
+    from sklearn.utils.class_weight import compute_class_weight
+    cw = compute_class_weight(class_weight, classes=classes, y=classes[yi],
+                              sample_weight=sw if weighted_balance else None)
+    return sw, np.ascontiguousarray(cw, dtype=np.float64)

@@ -16,7 +16,7 @@ from sklearn.utils._available_if import available_if
 from parml._kernels import _linear, _shuffle
 
 from ._base import (LOSS, LinearClassifierBase, LinearModelBase, check_n_threads,
-                    class_sample_weight, encode_classes, resolve_strategy)
+                    encode_classes, ovr_class_weight, resolve_strategy)
 from ._data import Rows, check_sample_weight, check_X_fit
 
 CLASSIFIER_LOSSES = ("hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron",
@@ -402,14 +402,8 @@ class SGDClassifier(LinearClassifierBase, _SGDBase):
         sw0 = check_sample_weight(sample_weight, rows.n)
         K = 1 if len(cls) == 2 else len(cls)
         yk = np.where(yi == 1, 1.0, -1.0) if K == 1 else yi.astype(np.float64)
-        if K == 1 or self.class_weight is None:
-            sw = class_sample_weight(self.class_weight, cls, yi, sw0, weighted_balance=False)
-            return rows, yk, K, K > 1, sw, None, sw0
-        # one-vs-rest: problem k weights its positive rows by class k's weight and its negative
-        # rows by 1, as scikit-learn does (not every row by its own class's weight)
-        from sklearn.utils.class_weight import compute_class_weight
-        cw = compute_class_weight(self.class_weight, classes=cls, y=cls[yi])
-        return rows, yk, K, True, sw0, np.ascontiguousarray(cw, dtype=np.float64), sw0
+        sw, cw = ovr_class_weight(self.class_weight, cls, yi, sw0, K, weighted_balance=False)
+        return rows, yk, K, K > 1, sw, cw, sw0
 
     def _decode_targets(self, yk):
         if len(self.classes_) == 2:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import (LOSS, LinearClassifierBase, check_n_threads, class_sample_weight,
+from ._base import (LOSS, LinearClassifierBase, check_n_threads, ovr_class_weight,
                     encode_classes, lbfgs, resolve_strategy)
 from ._data import check_sample_weight, check_X_fit
 from ._logistic import _check_common
@@ -60,16 +60,7 @@ class LinearSVC(LinearClassifierBase):
         sw = check_sample_weight(sample_weight, rows.n)
         K = 1 if len(classes) == 2 else len(classes)
         yk = np.where(yi == 1, 1.0, -1.0) if K == 1 else yi.astype(np.float64)
-        cw = None
-        if K == 1 or self.class_weight is None:
-            sw = class_sample_weight(self.class_weight, classes, yi, sw)
-        else:
-            # one-vs-rest as liblinear: problem k weights its positive rows by class k's weight
-            # and its negative rows by 1
-            from sklearn.utils.class_weight import compute_class_weight
-            cw = np.ascontiguousarray(compute_class_weight(
-                self.class_weight, classes=classes, y=classes[yi], sample_weight=sw),
-                dtype=np.float64)
+        sw, cw = ovr_class_weight(self.class_weight, classes, yi, sw, K)
         W, b, nit = lbfgs(rows, yk, sw, loss=LOSS[self.loss], K=K, ovr=K > 1, eps=0.0,
                           C=float(self.C), fit_intercept=self.fit_intercept,
                           strategy=resolve_strategy(self.strategy, K, rows.d), n_threads=nt,
