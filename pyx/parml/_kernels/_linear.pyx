@@ -559,6 +559,17 @@ cdef void _fill(LinCtx *c, const char *X, Py_ssize_t ldx, Py_ssize_t d, bint f32
     c.need_loss = True
 
 
+cdef int _set_cw(LinCtx *c, const double[::1] cw) except -1:
+    """c.cw from the one-vs-rest class weights (None: none), checked against c.ovr and c.K."""
+    if cw is None:
+        return 0
+    if not c.ovr or cw.shape[0] != c.K:
+        raise ValueError(f"cw (one-vs-rest class weights) needs ovr and {c.K} values, got "
+                         f"ovr={bool(c.ovr)} and {cw.shape[0]}")
+    c.cw = &cw[0]
+    return 0
+
+
 def loss_grad(const floating[:, ::1] X,    # IN   n x d
               const double[::1] y,         # IN   n
               const double[::1] sw,        # IN   n sample weights, or None
@@ -580,11 +591,7 @@ def loss_grad(const floating[:, ::1] X,    # IN   n x d
           &sw[0] if sw is not None and sw.shape[0] > 0 else NULL,
           &W[0, 0], &b[0], W.shape[0], wscale, loss, ovr, eps)
     c.out = &out[0]
-    if cw is not None:
-        if not ovr or cw.shape[0] != W.shape[0]:
-            raise ValueError(f"cw (one-vs-rest class weights) needs ovr and {W.shape[0]} values, "
-                             f"got ovr={bool(ovr)} and {cw.shape[0]}")
-        c.cw = &cw[0]
+    _set_cw(&c, cw)
     if idx is not None:
         c.idx = &idx[0] if idx.shape[0] > 0 else NULL
         c.nrows = idx.shape[0]
@@ -1080,11 +1087,7 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
     # scikit-learn's SGD conventions: d loss / d z clipped to +-MAX_DLOSS, the returned loss
     # unweighted (LogisticRegression's solver='sgd' minimises a weighted objective: off there)
     c.sgd = sgd_conventions
-    if cw is not None:
-        if not ovr or cw.shape[0] != K:
-            raise ValueError(f"cw (one-vs-rest class weights) needs ovr and {K} values, got "
-                             f"ovr={bool(ovr)} and {cw.shape[0]}")
-        c.cw = &cw[0]
+    _set_cw(c, cw)
     s.V, s.b = &V[0, 0], &b[0]
     s.scale, s.t, s.u, s.avg_count = state[0], state[1], state[2], state[3]
     s.Q = &Q[0, 0] if Q is not None else NULL

@@ -195,16 +195,22 @@ def encode_classes(est, y, classes=None):
     return classes, yi.astype(np.intp, copy=False)
 
 
+def _class_weights(class_weight, classes, yi, sw, weighted_balance):
+    """scikit-learn's per-class weights (one per class, float64); "balanced" counts samples by
+    their weights when weighted_balance."""
+    from sklearn.utils.class_weight import compute_class_weight
+    cw = compute_class_weight(class_weight, classes=classes, y=classes[yi],
+                              sample_weight=sw if weighted_balance else None)
+    return np.ascontiguousarray(cw, dtype=np.float64)
+
+
 def class_sample_weight(class_weight, classes, yi, sw, weighted_balance=True):
     """Multiplies per-class weights into the sample weights (None stays None if no weights).
     "balanced" counts samples by their weights, as scikit-learn's LogisticRegression and
     LinearSVC do (its SGDClassifier counts them unweighted: weighted_balance=False)."""
     if class_weight is None:
         return sw
-    from sklearn.utils.class_weight import compute_class_weight
-    cw = compute_class_weight(class_weight, classes=classes, y=classes[yi],
-                              sample_weight=sw if weighted_balance else None)
-    w = cw[yi]
+    w = _class_weights(class_weight, classes, yi, sw, weighted_balance)[yi]
     return w if sw is None else sw * w
 
 
@@ -215,7 +221,4 @@ def ovr_class_weight(class_weight, classes, yi, sw, K, weighted_balance=True):
     problem) instead of into every row's weight; otherwise (class_sample_weight(...), None)."""
     if K == 1 or class_weight is None:
         return class_sample_weight(class_weight, classes, yi, sw, weighted_balance), None
-    from sklearn.utils.class_weight import compute_class_weight
-    cw = compute_class_weight(class_weight, classes=classes, y=classes[yi],
-                              sample_weight=sw if weighted_balance else None)
-    return sw, np.ascontiguousarray(cw, dtype=np.float64)
+    return sw, _class_weights(class_weight, classes, yi, sw, weighted_balance)
