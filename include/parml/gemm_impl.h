@@ -283,8 +283,8 @@ static int PSFX(parml_gemm_skinny)(const PKERNEL *K, const PSFX(parml_gemm_args)
     return 0;
 }
 
-/* C = A.B. Skinny products (n narrower than the register tile) use the kernel's skinny routine
- * when it has one; otherwise, when m is wider, they are computed as C^T = B^T.A^T into a scratch block and transposed into C: the tile then wastes rows of a
+/* C = A.B. Skinny products (n narrower than the register tile, or at most the skinny routine's
+ * width) use the kernel's skinny routine when it has one; otherwise, when m is wider, they are computed as C^T = B^T.A^T into a scratch block and transposed into C: the tile then wastes rows of a
  * 12-row tile instead of most lanes of a 16- or 32-wide one. Whether that happens depends on the
  * shape only, so results stay identical for every thread count. */
 static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, int n_threads,
@@ -295,7 +295,7 @@ static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, in
         PSFX(parml_gemm_direct)(g);
         return 0;
     }
-    if (g->n < K->nr && K->skinny != NULL)
+    if (K->skinny != NULL && (g->n < K->nr || g->n <= K->skinny_w))
         return PSFX(parml_gemm_skinny)(K, g, n_threads, parallel_for);
     if (g->n < K->nr && g->m > g->n) {
         PT *tmp = (PT *)aligned_alloc(64, ((size_t)g->m * g->n * sizeof(PT) + 63) & ~(size_t)63);

@@ -2,7 +2,8 @@
  *
  * Register tile: MR = 6 rows x NR = 2 vectors (8 doubles / 16 floats): 12 ymm accumulators +
  * 2 for B + 1 broadcast = 15 of 16 registers. Edge tiles go through a small scratch tile because
- * AVX2 has no cheap masked store for every width. */
+ * AVX2 has no cheap masked store for every width. The skinny kernels (n <= 12 doubles / 16 floats,
+ * A read in place) are at the end. */
 #ifndef PARML_GEMM_UKR_AVX2_H
 #define PARML_GEMM_UKR_AVX2_H
 
@@ -68,6 +69,345 @@
 
 PARML_DEFINE_AVX2_UKR(double, __m256d, 4, pd, _mm256_broadcast_sd, PARML_D256_MR, parml_ukr_d_avx2)
 PARML_DEFINE_AVX2_UKR(float, __m256, 8, ps, _mm256_broadcast_ss, PARML_S256_MR, parml_ukr_s_avx2)
+
+/* Skinny products (parml_skinny_d_fn / parml_skinny_s_fn in gemm_ukr.h): C[m, n] = A.B for
+ * n <= PARML_AVX2_SKINNY_W_D (12 doubles: 3 vectors) / PARML_AVX2_SKINNY_W_S (16 floats: 2
+ * vectors), A read in place through its strides (no packing), every element summed over p in
+ * increasing order from zero with one FMA per term: bit-identical to the AVX-512 skinny kernel,
+ * and the same whichever of the two layouts below computes it.
+ *
+ * Row kernel (any A): lanes along the columns of B and C. A pass holds R rows x NV vectors of
+ * accumulators (NV = ceil(n / lanes)) and one B row: NV = 1: R = 8; NV = 2: R = 6; NV = 3: R = 4
+ * (12 accumulators + 3 B vectors + 1 broadcast = 16 ymm). FMA latency 4 x 2 pipes wants >= 8
+ * independent chains; 12 rows of NV = 1 ran slower than 8 (the 12 row pointers spilled). Rows past
+ * m in the last pass repeat the last row: computed, never stored. One pass of 3 vectors beat
+ * covering n = 10 doubles with a pass of 2 and one of 1 (re-reading A): 43 against 39 GFLOP/s, and
+ * 42 against 33 with A transposed.
+ *
+ * Column kernel (A with unit row stride, rs_a == 1: A^T of a row-major matrix, as in the MLP's
+ * weight gradient X^T.delta): lanes along the rows of A and C, so no lane is wasted on n: per p,
+ * RV vectors of A rows are loaded and each of the n B elements is broadcast into RV FMAs. n is a
+ * compile-time constant per instance (n accumulators per row vector, unrolled); RV is chosen for
+ * >= 8 chains (n = 1: 8; 2: 4; 3, 4: 3; 5, 6: 2; 7..14: 1). The tile is written to C through a
+ * small stack transpose. Used for every float n <= 14, and for double n <= 6 and 9, 10 (for n =
+ * 7, 8, 11, 12 doubles the row kernel measured faster: one row vector, 7 or 8 chains).
+ *
+ * Nothing past column n - 1 of a B or C row, or past row m - 1 of A, is read or written, and no
+ * vmaskmov is used (AMD leaves its fault handling for masked-off elements implementation
+ * dependent; its stores are microcoded on Zen). Each lane's sum is independent of the others, so:
+ *   - row kernel, n >= lanes: the last vector covers columns n - L..n - 1 (B read and C written
+ *     with full vectors), overlapping the one before when L does not divide n; the shared
+ *     columns get the same value twice;
+ *   - row kernel, n < lanes (one short vector): B's rows are copied, zero-padded to a vector, into
+ *     a stack block of PARML_AVX2_SKINNY_KB rows once per call (per block of k beyond that, the
+ *     sums going on from C's values), and C gets exact-size stores;
+ *   - column kernel: a last block of fewer than RV L rows is computed as the full block ending at
+ *     row m - 1 (its rows shared with the block before are not written again); only when m < RV L
+ *     are A's rows read in exact-size pieces (zero lanes past m).
+ * Without the copy, a B row's last partial vector would need 2..3 piece loads per step. */
+#define PARML_AVX2_SKINNY_W_D 12
+#define PARML_AVX2_SKINNY_W_S 16
+
+#define PARML_AVX2_SKINNY_KB 256   /* rows of the zero-padded copy of B (8 KiB) */
+
+/* p[0..r-1] in lanes 0..r-1, the other lanes +0.0 (as a masked load gave), read with loads of
+ * exactly r elements (128-bit, then 64- and 32-bit pieces). _part: 1 <= r < lanes; _load: any r
+ * (r >= lanes: a full load; r <= 0: zero). */
+PARML_AVX2_TARGET static inline __m256d parml_skinny_part_d(const double *p, int r)
+{
+    const __m128d lo = r >= 2 ? _mm_loadu_pd(p) : _mm_load_sd(p);
+    const __m128d hi = r == 3 ? _mm_load_sd(p + 2) : _mm_setzero_pd();
+    return _mm256_set_m128d(hi, lo);
+}
+PARML_AVX2_TARGET static inline __m128 parml_skinny_part4_s(const float *p, int r)  /* 0..3 */
+{
+    if (r <= 0) return _mm_setzero_ps();
+    if (r == 1) return _mm_load_ss(p);
+    const __m128 lo = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)p));   /* 2 floats */
+    return r == 3 ? _mm_movelh_ps(lo, _mm_load_ss(p + 2)) : lo;
+}
+PARML_AVX2_TARGET static inline __m256 parml_skinny_part_s(const float *p, int r)
+{
+    return r >= 4 ? _mm256_set_m128(parml_skinny_part4_s(p + 4, r - 4), _mm_loadu_ps(p))
+                  : _mm256_set_m128(_mm_setzero_ps(), parml_skinny_part4_s(p, r));
+}
+PARML_AVX2_TARGET static inline __m256d parml_skinny_load_d(const double *p, int r)
+{
+    return r >= 4 ? _mm256_loadu_pd(p) : r <= 0 ? _mm256_setzero_pd() : parml_skinny_part_d(p, r);
+}
+PARML_AVX2_TARGET static inline __m256 parml_skinny_load_s(const float *p, int r)
+{
+    return r >= 8 ? _mm256_loadu_ps(p) : r <= 0 ? _mm256_setzero_ps() : parml_skinny_part_s(p, r);
+}
+
+/* Store lanes 0..r-1 of v (1 <= r <= lanes) with plain stores of exactly that size. */
+PARML_AVX2_TARGET static inline void parml_skinny_store_d(double *c, __m256d v, int r)
+{
+    if (r >= 4) {
+        _mm256_storeu_pd(c, v);
+        return;
+    }
+    __m128d x = _mm256_castpd256_pd128(v);
+    if (r & 2) {
+        _mm_storeu_pd(c, x);
+        x = _mm256_extractf128_pd(v, 1);
+        c += 2;
+    }
+    if (r & 1) _mm_store_sd(c, x);
+}
+PARML_AVX2_TARGET static inline void parml_skinny_store_s(float *c, __m256 v, int r)
+{
+    if (r >= 8) {
+        _mm256_storeu_ps(c, v);
+        return;
+    }
+    __m128 x = _mm256_castps256_ps128(v);
+    if (r & 4) {
+        _mm_storeu_ps(c, x);
+        x = _mm256_extractf128_ps(v, 1);
+        c += 4;
+    }
+    if (r & 2) {
+        _mm_storel_epi64((__m128i *)c, _mm_castps_si128(x));
+        x = _mm_movehl_ps(x, x);
+        c += 2;
+    }
+    if (r & 1) _mm_store_ss(c, x);
+}
+
+/* Row kernel, one pass: rows 0..r-1 (r <= R) of A from a. Vectors v < NV - 1: columns v L..v L +
+ * L - 1 of B (from b) and C; the last vector: L elements at bl + p rs_bl, its lanes 0..nl-1 stored
+ * to columns cl..cl + nl - 1 of C. from_c: the sums start from C's values instead of zero. */
+#define PARML_DEFINE_AVX2_SKINNY_ROWS(T, VEC, L, SUF, BCAST, LOADP, STORE, NV, R, NAME)            \
+    PARML_AVX2_TARGET static void NAME(ptrdiff_t r, ptrdiff_t k, const T *PARML_RESTRICT a,       \
+                                       ptrdiff_t rs_a, ptrdiff_t cs_a, const T *PARML_RESTRICT b,  \
+                                       ptrdiff_t rs_b, const T *PARML_RESTRICT bl,                 \
+                                       ptrdiff_t rs_bl, T *PARML_RESTRICT c, ptrdiff_t rs_c,       \
+                                       ptrdiff_t cl, int nl, int from_c)                           \
+    {                                                                                              \
+        const T *row[R];                                                                           \
+        VEC acc[R][NV];                                                                            \
+        _Pragma("GCC unroll 12") for (int i = 0; i < R; ++i)                                       \
+        {   /* rows past r repeat the last row: computed, never stored */                          \
+            row[i] = a + (i < r ? i : r - 1) * rs_a;                                               \
+            _Pragma("GCC unroll 3") for (int v = 0; v < NV; ++v)                                   \
+                acc[i][v] = _mm256_setzero_##SUF();                                                \
+        }                                                                                          \
+        if (from_c)                                                                                \
+            _Pragma("GCC unroll 12") for (int i = 0; i < R; ++i)                                   \
+            {                                                                                      \
+                if (i >= r) break;                                                                 \
+                const T *ci = c + i * rs_c;                                                        \
+                _Pragma("GCC unroll 3") for (int v = 0; v < NV - 1; ++v)                           \
+                    acc[i][v] = _mm256_loadu_##SUF(ci + v * L);                                    \
+                acc[i][NV - 1] = LOADP(ci + cl, nl);                                               \
+            }                                                                                      \
+        for (ptrdiff_t p = 0; p < k; ++p) {                                                        \
+            const T *bp = b + p * rs_b;                                                            \
+            VEC bv[NV];                                                                            \
+            _Pragma("GCC unroll 3") for (int v = 0; v < NV - 1; ++v)                               \
+                bv[v] = _mm256_loadu_##SUF(bp + v * L);                                            \
+            bv[NV - 1] = _mm256_loadu_##SUF(bl + p * rs_bl);                                       \
+            const ptrdiff_t off = p * cs_a;                                                        \
+            _Pragma("GCC unroll 12") for (int i = 0; i < R; ++i)                                   \
+            {                                                                                      \
+                const VEC ai = BCAST(row[i] + off);                                                \
+                _Pragma("GCC unroll 3") for (int v = 0; v < NV; ++v)                               \
+                    acc[i][v] = _mm256_fmadd_##SUF(ai, bv[v], acc[i][v]);                          \
+            }                                                                                      \
+        }                                                                                          \
+        _Pragma("GCC unroll 12") for (int i = 0; i < R; ++i)                                       \
+        {                                                                                          \
+            if (i >= r) break;                                                                     \
+            T *ci = c + i * rs_c;                                                                  \
+            _Pragma("GCC unroll 3") for (int v = 0; v < NV - 1; ++v)                               \
+                _mm256_storeu_##SUF(ci + v * L, acc[i][v]);                                        \
+            STORE(ci + cl, acc[i][NV - 1], nl);                                                    \
+        }                                                                                          \
+    }
+
+/* Column kernel: all m rows, A[i, p] at a[i + p cs_a], exactly NB columns. LOADA(v) gives row
+ * vector v of the current p (full, or the first rows in pieces). */
+#define PARML_SKINNY_COLS_STEP(T, VEC, SUF, BCAST, NB, RV, LOADA)                                  \
+    for (ptrdiff_t p = 0; p < k; ++p, ap += cs_a, bp += rs_b) {                                    \
+        VEC av[RV];                                                                                \
+        _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v) av[v] = LOADA(v);                    \
+        _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j)                                      \
+        {                                                                                          \
+            const VEC bj = BCAST(bp + j);                                                          \
+            _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v)                                  \
+                acc[v][j] = _mm256_fmadd_##SUF(av[v], bj, acc[v][j]);                              \
+        }                                                                                          \
+    }
+
+#define PARML_DEFINE_AVX2_SKINNY_COLS(T, VEC, L, SUF, BCAST, NB, RV, NAME)                         \
+    PARML_AVX2_TARGET static void NAME(ptrdiff_t m, ptrdiff_t k, const T *PARML_RESTRICT a,       \
+                                       ptrdiff_t cs_a, const T *PARML_RESTRICT b, ptrdiff_t rs_b,  \
+                                       T *PARML_RESTRICT c, ptrdiff_t rs_c)                        \
+    {                                                                                              \
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += RV * L) {                                             \
+            const ptrdiff_t rows = m - i0 < RV * L ? m - i0 : RV * L;                              \
+            /* a short last block: the full block ending at row m - 1, computed from row s */     \
+            const ptrdiff_t s = rows == RV * L || m < RV * L ? i0 : m - RV * L;                    \
+            VEC acc[RV][NB];                                                                       \
+            _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v)                                  \
+                _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j)                              \
+                    acc[v][j] = _mm256_setzero_##SUF();                                            \
+            const T *ap = a + s, *bp = b;                                                          \
+            if (m - s >= RV * L) {                                                                 \
+                PARML_SKINNY_COLS_STEP(T, VEC, SUF, BCAST, NB, RV,                                 \
+                                       PARML_SKINNY_LOADA_FULL_##SUF)                              \
+            } else {  /* m < RV L: rows past m never read (zero lanes) */                          \
+                PARML_SKINNY_COLS_STEP(T, VEC, SUF, BCAST, NB, RV,                                 \
+                                       PARML_SKINNY_LOADA_PART_##SUF)                              \
+            }                                                                                      \
+            T tile[NB][RV * L];                                                                    \
+            _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v)                                  \
+                _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j)                              \
+                    _mm256_storeu_##SUF(tile[j] + v * L, acc[v][j]);                               \
+            for (ptrdiff_t i = i0; i < i0 + rows; ++i)                                             \
+                for (int j = 0; j < NB; ++j) c[i * rs_c + j] = tile[j][i - s];                     \
+        }                                                                                          \
+    }
+#define PARML_SKINNY_LOADA_FULL_pd(v) _mm256_loadu_pd(ap + (v) * 4)
+#define PARML_SKINNY_LOADA_FULL_ps(v) _mm256_loadu_ps(ap + (v) * 8)
+#define PARML_SKINNY_LOADA_PART_pd(v) parml_skinny_load_d(ap + (v) * 4, (int)rows - (v) * 4)
+#define PARML_SKINNY_LOADA_PART_ps(v) parml_skinny_load_s(ap + (v) * 8, (int)rows - (v) * 8)
+
+#define PARML_SKINNY_ROWS_D(NV, R)                                                                 \
+    PARML_DEFINE_AVX2_SKINNY_ROWS(double, __m256d, 4, pd, _mm256_broadcast_sd,                     \
+                                  parml_skinny_load_d, parml_skinny_store_d, NV, R,                \
+                                  parml_skinny_d_avx2_r##NV)
+#define PARML_SKINNY_ROWS_S(NV, R)                                                                 \
+    PARML_DEFINE_AVX2_SKINNY_ROWS(float, __m256, 8, ps, _mm256_broadcast_ss,                       \
+                                  parml_skinny_load_s, parml_skinny_store_s, NV, R,                \
+                                  parml_skinny_s_avx2_r##NV)
+#define PARML_SKINNY_COLS_D(NB, RV)                                                                \
+    PARML_DEFINE_AVX2_SKINNY_COLS(double, __m256d, 4, pd, _mm256_broadcast_sd, NB, RV,             \
+                                  parml_skinny_d_avx2_c##NB)
+#define PARML_SKINNY_COLS_S(NB, RV)                                                                \
+    PARML_DEFINE_AVX2_SKINNY_COLS(float, __m256, 8, ps, _mm256_broadcast_ss, NB, RV,               \
+                                  parml_skinny_s_avx2_c##NB)
+
+PARML_SKINNY_ROWS_D(1, 8)
+PARML_SKINNY_ROWS_D(2, 6)
+PARML_SKINNY_ROWS_D(3, 4)
+PARML_SKINNY_ROWS_S(1, 8)
+PARML_SKINNY_ROWS_S(2, 6)
+
+PARML_SKINNY_COLS_D(1, 8)
+PARML_SKINNY_COLS_D(2, 4)
+PARML_SKINNY_COLS_D(3, 3)
+PARML_SKINNY_COLS_D(4, 3)
+PARML_SKINNY_COLS_D(5, 2)
+PARML_SKINNY_COLS_D(6, 2)
+PARML_SKINNY_COLS_D(9, 1)
+PARML_SKINNY_COLS_D(10, 1)
+PARML_SKINNY_COLS_S(1, 8)
+PARML_SKINNY_COLS_S(2, 4)
+PARML_SKINNY_COLS_S(3, 3)
+PARML_SKINNY_COLS_S(4, 3)
+PARML_SKINNY_COLS_S(5, 2)
+PARML_SKINNY_COLS_S(6, 2)
+PARML_SKINNY_COLS_S(7, 1)
+PARML_SKINNY_COLS_S(8, 1)
+PARML_SKINNY_COLS_S(9, 1)
+PARML_SKINNY_COLS_S(10, 1)
+PARML_SKINNY_COLS_S(11, 1)
+PARML_SKINNY_COLS_S(12, 1)
+PARML_SKINNY_COLS_S(13, 1)
+PARML_SKINNY_COLS_S(14, 1)
+
+typedef void (*parml_skinny_rows_d_avx2_fn)(ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
+                                            ptrdiff_t, const double *, ptrdiff_t, const double *,
+                                            ptrdiff_t, double *, ptrdiff_t, ptrdiff_t, int, int);
+typedef void (*parml_skinny_rows_s_avx2_fn)(ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                                            ptrdiff_t, const float *, ptrdiff_t, const float *,
+                                            ptrdiff_t, float *, ptrdiff_t, ptrdiff_t, int, int);
+typedef void (*parml_skinny_cols_d_avx2_fn)(ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
+                                            const double *, ptrdiff_t, double *, ptrdiff_t);
+typedef void (*parml_skinny_cols_s_avx2_fn)(ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                                            const float *, ptrdiff_t, float *, ptrdiff_t);
+
+/* Column kernels by n (0: use the row kernel) */
+static const parml_skinny_cols_d_avx2_fn parml_skinny_cols_d_avx2[PARML_AVX2_SKINNY_W_D + 1] = {
+    0, parml_skinny_d_avx2_c1, parml_skinny_d_avx2_c2, parml_skinny_d_avx2_c3,
+    parml_skinny_d_avx2_c4, parml_skinny_d_avx2_c5, parml_skinny_d_avx2_c6, 0, 0,
+    parml_skinny_d_avx2_c9, parml_skinny_d_avx2_c10, 0, 0};
+static const parml_skinny_cols_s_avx2_fn parml_skinny_cols_s_avx2[PARML_AVX2_SKINNY_W_S + 1] = {
+    0, parml_skinny_s_avx2_c1, parml_skinny_s_avx2_c2, parml_skinny_s_avx2_c3,
+    parml_skinny_s_avx2_c4, parml_skinny_s_avx2_c5, parml_skinny_s_avx2_c6,
+    parml_skinny_s_avx2_c7, parml_skinny_s_avx2_c8, parml_skinny_s_avx2_c9,
+    parml_skinny_s_avx2_c10, parml_skinny_s_avx2_c11, parml_skinny_s_avx2_c12,
+    parml_skinny_s_avx2_c13, parml_skinny_s_avx2_c14, 0, 0};
+
+/* C[m, n] = A.B for 1 <= n <= PARML_AVX2_SKINNY_W_D (parml_skinny_d_fn) */
+PARML_AVX2_TARGET static void parml_skinny_d_avx2(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                                  const double *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
+                                                  const double *b, ptrdiff_t rs_b, double *c,
+                                                  ptrdiff_t rs_c)
+{
+    if (m <= 0 || n <= 0 || n > PARML_AVX2_SKINNY_W_D) return;
+    if (rs_a == 1 && parml_skinny_cols_d_avx2[n] != 0) {
+        parml_skinny_cols_d_avx2[n](m, k, a, cs_a, b, rs_b, c, rs_c);
+        return;
+    }
+    const int nv = (int)((n + 3) / 4);
+    const int R = nv == 1 ? 8 : nv == 2 ? 6 : 4;
+    const parml_skinny_rows_d_avx2_fn f = nv == 1   ? parml_skinny_d_avx2_r1
+                                          : nv == 2 ? parml_skinny_d_avx2_r2
+                                                    : parml_skinny_d_avx2_r3;
+    if (n >= 4) {   /* last vector: columns n - 4..n - 1 */
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += R)
+            f(m - i0 < R ? m - i0 : R, k, a + i0 * rs_a, rs_a, cs_a, b, rs_b, b + (n - 4), rs_b,
+              c + i0 * rs_c, rs_c, n - 4, 4, 0);
+        return;
+    }
+    double bpad[PARML_AVX2_SKINNY_KB * 4];   /* B's rows p0.., zero-padded to 4 */
+    ptrdiff_t p0 = 0;
+    do {   /* k == 0 still stores the zero sums */
+        const ptrdiff_t kc = k - p0 < PARML_AVX2_SKINNY_KB ? k - p0 : PARML_AVX2_SKINNY_KB;
+        for (ptrdiff_t p = 0; p < kc; ++p)
+            _mm256_storeu_pd(bpad + 4 * p, parml_skinny_part_d(b + (p0 + p) * rs_b, (int)n));
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += R)
+            f(m - i0 < R ? m - i0 : R, kc, a + i0 * rs_a + p0 * cs_a, rs_a, cs_a, bpad, 4, bpad, 4,
+              c + i0 * rs_c, rs_c, 0, (int)n, p0 > 0);
+        p0 += kc;
+    } while (p0 < k);
+}
+
+/* C[m, n] = A.B for 1 <= n <= PARML_AVX2_SKINNY_W_S (parml_skinny_s_fn) */
+PARML_AVX2_TARGET static void parml_skinny_s_avx2(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                                  const float *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
+                                                  const float *b, ptrdiff_t rs_b, float *c,
+                                                  ptrdiff_t rs_c)
+{
+    if (m <= 0 || n <= 0 || n > PARML_AVX2_SKINNY_W_S) return;
+    if (rs_a == 1 && parml_skinny_cols_s_avx2[n] != 0) {
+        parml_skinny_cols_s_avx2[n](m, k, a, cs_a, b, rs_b, c, rs_c);
+        return;
+    }
+    const int nv = (int)((n + 7) / 8);
+    const int R = nv == 1 ? 8 : 6;
+    const parml_skinny_rows_s_avx2_fn f = nv == 1 ? parml_skinny_s_avx2_r1 : parml_skinny_s_avx2_r2;
+    if (n >= 8) {   /* last vector: columns n - 8..n - 1 */
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += R)
+            f(m - i0 < R ? m - i0 : R, k, a + i0 * rs_a, rs_a, cs_a, b, rs_b, b + (n - 8), rs_b,
+              c + i0 * rs_c, rs_c, n - 8, 8, 0);
+        return;
+    }
+    float bpad[PARML_AVX2_SKINNY_KB * 8];   /* B's rows p0.., zero-padded to 8 */
+    ptrdiff_t p0 = 0;
+    do {   /* k == 0 still stores the zero sums */
+        const ptrdiff_t kc = k - p0 < PARML_AVX2_SKINNY_KB ? k - p0 : PARML_AVX2_SKINNY_KB;
+        for (ptrdiff_t p = 0; p < kc; ++p)
+            _mm256_storeu_ps(bpad + 8 * p, parml_skinny_part_s(b + (p0 + p) * rs_b, (int)n));
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += R)
+            f(m - i0 < R ? m - i0 : R, kc, a + i0 * rs_a + p0 * cs_a, rs_a, cs_a, bpad, 8, bpad, 8,
+              c + i0 * rs_c, rs_c, 0, (int)n, p0 > 0);
+        p0 += kc;
+    } while (p0 < k);
+}
 
 #endif /* PARML_X86 */
 #endif

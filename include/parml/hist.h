@@ -133,20 +133,20 @@ static void parml_hist_rows(const parml_hist_ctx *c, ptrdiff_t f, ptrdiff_t r0, 
 #include "hist_simd.h"
 
 /* Features f0 .. f1 - 1 over node positions r0 .. r1 into H (their bins, zeroed by the caller):
- * with AVX, groups of 4 features share a pass (hist_simd.h); the result is bit-identical. */
+ * with a vector loop (hist_simd.h), groups of 4 features share a pass; the result is
+ * bit-identical. */
 static void parml_hist_features(const parml_hist_ctx *c, ptrdiff_t f0, ptrdiff_t f1,
                                 ptrdiff_t r0, ptrdiff_t r1, parml_hbin *H)
 {
-#if PARML_X86
-    if (parml_hist_simd == 1 && r1 - r0 >= PARML_HIST_SIMD_MIN_ROWS && c->nbins <= 256) {
+    const parml_hist_group_fn group = parml_hist_group;
+    if (group != NULL && r1 - r0 >= PARML_HIST_SIMD_MIN_ROWS && c->nbins <= 256) {
         for (ptrdiff_t f = f0; f < f1; f += 4) {
             const int k = f1 - f < 4 ? (int)(f1 - f) : 4;
-            parml_hist_group_avx(c->B, c->n, c->nbins, c->rows, c->og, c->oh, f, k, r0, r1,
-                                 H + (f - f0) * c->nbins);
+            group(c->B, c->n, c->nbins, c->rows, c->og, c->oh, f, k, r0, r1,
+                  H + (f - f0) * c->nbins);
         }
         return;
     }
-#endif
     for (ptrdiff_t f = f0; f < f1; ++f) parml_hist_rows(c, f, r0, r1, H + (f - f0) * c->nbins);
 }
 

@@ -13,25 +13,22 @@
 #ifndef PARML_HIST_SIMD_H
 #define PARML_HIST_SIMD_H
 
-#include "cpu_features.h"
+#include "kernel_sets.h"
 
-/* -1 not yet chosen, 0 scalar, 1 AVX; set once at module import (parml_hist_simd_init) and by
- * tests, never while a kernel runs. */
-static int parml_hist_simd = -1;
+/* Features f0 .. f0 + k - 1 (k in 1..4) over positions r0 .. r1 of the node (row ids rows[i],
+ * or i itself when rows is NULL; og/oh in node order); H: the k features' bins, nbins each. */
+typedef void (*parml_hist_group_fn)(const uint8_t *B, ptrdiff_t n, ptrdiff_t nbins,
+                                    const int32_t *rows, const float *og, const float *oh,
+                                    ptrdiff_t f0, int k, ptrdiff_t r0, ptrdiff_t r1,
+                                    parml_hbin *H);
+
+/* The vector loop of the kernel set in use, NULL for the scalar loop (the generic set). Set by
+ * parml_hist_use_set at every kernel entry, never while a kernel runs. */
+static parml_hist_group_fn parml_hist_group = NULL;
 
 /* Rows below which the scalar loop wins: the vector path zeroes and converts 256 bins per
  * feature (~0.3 us), which only pays once there are a few hundred updates per feature. */
 #define PARML_HIST_SIMD_MIN_ROWS 512
-
-static void parml_hist_simd_init(void)
-{
-#if PARML_X86
-    __builtin_cpu_init();
-    parml_hist_simd = __builtin_cpu_supports("avx") ? 1 : 0;
-#else
-    parml_hist_simd = 0;
-#endif
-}
 
 #if PARML_X86
 #include <immintrin.h>
@@ -45,8 +42,7 @@ static void parml_hist_simd_init(void)
 
 #define PARML_HIST_ADD(A, b) A[b] = _mm256_add_pd(A[b], v)
 
-/* Features f0 .. f0 + k - 1 (k in 1..4) over positions r0 .. r1 of the node (row ids rows[i],
- * or i itself when rows is NULL; og/oh in node order); H: the k features' bins, nbins each. */
+/* parml_hist_group_fn with 256-bit vectors (AVX is enough; the avx2 and avx512 sets use it). */
 PARML_HIST_AVX
 static void parml_hist_group_avx(const uint8_t *B, ptrdiff_t n, ptrdiff_t nbins,
                                  const int32_t *rows, const float *og, const float *oh,
@@ -112,5 +108,22 @@ static void parml_hist_group_avx(const uint8_t *B, ptrdiff_t n, ptrdiff_t nbins,
 #undef PARML_HIST_ROWVEC
 #undef PARML_HIST_ADD
 #endif /* PARML_X86 */
+
+#include "hist_neon.h"
+
+static void parml_hist_use_set(int set)
+{
+    switch (set) {
+#if PARML_X86
+    case PARML_SET_AVX2:
+    case PARML_SET_AVX512: parml_hist_group = parml_hist_group_avx; break;
+#endif
+#if PARML_ARM64
+    case PARML_SET_NEON: parml_hist_group = parml_hist_group_neon; break;
+#endif
+    default: parml_hist_group = NULL;
+    }
+}
+
 
 #endif

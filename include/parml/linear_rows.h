@@ -4,14 +4,15 @@
  * Why here and not in Cython: without -ffast-math the compiler keeps a reduction's order, so a
  * plain loop is one scalar add chain (4 cycles per element). The generic versions break the chain
  * into 8 accumulators; the AVX-512 versions (per-function target attribute, chosen at run time)
- * use 4 zmm accumulators and masked tails. A float32 row is widened to float64 in registers, so
+ * use 4 zmm accumulators and masked tails; the AVX2 and NEON sets live in linear_rows_avx2.h and
+ * linear_rows_neon.h. A float32 row is widened to float64 in registers, so
  * the gradient is always accumulated in double. Summation order is fixed per function, so results
  * depend on the CPU's kernel choice but never on the thread count. */
 #ifndef PARML_LINEAR_ROWS_H
 #define PARML_LINEAR_ROWS_H
 
 #include <stddef.h>
-#include "cpu_features.h"
+#include "kernel_sets.h"
 
 #if PARML_X86
 #include <immintrin.h>
@@ -219,14 +220,22 @@ static const parml_rowops parml_rowops_avx512 = {
     parml_axpby_512_d, parml_axpby_512_s, "avx512"};
 #endif
 
-/* The row kernels for this CPU; `force_generic` selects the portable ones (tests compare both). */
-static inline const parml_rowops *parml_pick_rowops(int force_generic)
+#include "linear_rows_avx2.h"
+#include "linear_rows_neon.h"
+
+/* The row kernels of kernel set `set` (kernel_sets.h); the caller checked it is supported. */
+static inline const parml_rowops *parml_rowops_for(int set)
 {
+    switch (set) {
 #if PARML_X86
-    if (!force_generic && (parml_cpu_features() & PARML_CPU_AVX512)) return &parml_rowops_avx512;
+    case PARML_SET_AVX2: return &parml_rowops_avx2;
+    case PARML_SET_AVX512: return &parml_rowops_avx512;
 #endif
-    (void)force_generic;
-    return &parml_rowops_generic;
+#if PARML_ARM64
+    case PARML_SET_NEON: return &parml_rowops_neon;
+#endif
+    default: return &parml_rowops_generic;
+    }
 }
 
 /* Prefetch hint for (the first 4 KiB of) a row that will be read soon: shuffled SGD visits rows

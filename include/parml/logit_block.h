@@ -19,7 +19,7 @@
 
 #include <math.h>
 #include <stddef.h>
-#include "cpu_features.h"
+#include "kernel_sets.h"
 
 #if PARML_X86
 #include <immintrin.h>
@@ -113,14 +113,22 @@ PARML_LOGIT512 static void parml_logit_avx512(const double *p, double *g, double
 }
 #endif
 
-/* The block function for this CPU; `force_generic` selects the libm one (tests compare both). */
-static inline parml_logit_fn parml_pick_logit(int force_generic)
+#include "logit_avx2.h"
+#include "logit_neon.h"
+
+/* The block function of kernel set `set` (kernel_sets.h). */
+static inline parml_logit_fn parml_logit_for(int set)
 {
+    switch (set) {
 #if PARML_X86
-    if (!force_generic && (parml_cpu_features() & PARML_CPU_AVX512)) return parml_logit_avx512;
+    case PARML_SET_AVX2: return parml_logit_avx2;
+    case PARML_SET_AVX512: return parml_logit_avx512;
 #endif
-    (void)force_generic;
-    return parml_logit_generic;
+#if PARML_ARM64
+    case PARML_SET_NEON: return parml_logit_neon;
+#endif
+    default: return parml_logit_generic;
+    }
 }
 
 #endif

@@ -125,20 +125,29 @@ typedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdi
 PARML_DEFINE_SGD1(double, gen_d, , parml_dot_gen_d, parml_axpy_gen_d)
 PARML_DEFINE_SGD1(float, gen_s, , parml_dot_gen_s, parml_axpy_gen_s)
 #if PARML_X86
+PARML_DEFINE_SGD1(double, 256_d, PARML_ROW256, parml_dot_256_d, parml_axpy_256_d)
+PARML_DEFINE_SGD1(float, 256_s, PARML_ROW256, parml_dot_256_s, parml_axpy_256_s)
 PARML_DEFINE_SGD1(double, 512_d, PARML_ROW512, parml_dot_512_d, parml_axpy_512_d)
 PARML_DEFINE_SGD1(float, 512_s, PARML_ROW512, parml_dot_512_s, parml_axpy_512_s)
 #endif
-
-/* The step loop for rows of float32 (f32) or float64, on this CPU's row kernels or (tests) the
- * portable ones. */
-static inline parml_sgd1_fn parml_pick_sgd1(int force_generic, int f32)
-{
-#if PARML_X86
-    if (!force_generic && (parml_cpu_features() & PARML_CPU_AVX512))
-        return f32 ? parml_sgd1_512_s : parml_sgd1_512_d;
+#if PARML_ARM64
+PARML_DEFINE_SGD1(double, neon_d, , parml_dot_neon_d, parml_axpy_neon_d)
+PARML_DEFINE_SGD1(float, neon_s, , parml_dot_neon_s, parml_axpy_neon_s)
 #endif
-    (void)force_generic;
-    return f32 ? parml_sgd1_gen_s : parml_sgd1_gen_d;
+
+/* The step loop for rows of float32 (f32) or float64 on kernel set `set`'s row kernels. */
+static inline parml_sgd1_fn parml_sgd1_for(int set, int f32)
+{
+    switch (set) {
+#if PARML_X86
+    case PARML_SET_AVX2: return f32 ? parml_sgd1_256_s : parml_sgd1_256_d;
+    case PARML_SET_AVX512: return f32 ? parml_sgd1_512_s : parml_sgd1_512_d;
+#endif
+#if PARML_ARM64
+    case PARML_SET_NEON: return f32 ? parml_sgd1_neon_s : parml_sgd1_neon_d;
+#endif
+    default: return f32 ? parml_sgd1_gen_s : parml_sgd1_gen_d;
+    }
 }
 
 #endif

@@ -1,8 +1,10 @@
-"""parml: multicore machine learning on native OpenMP kernels."""
+"""parml: multicore machine learning on native parallel kernels."""
+# first: chooses the kernel set (PARML_ISA) before any kernel module is used
+from ._isa import kernel_set, supported_kernel_sets
 from ._threads import effective_n_threads
 from ._version import __version__
 from .ops import add, matmul
 from .persistence import ModelFormatError, load, save
 
-__all__ = ["__version__", "ModelFormatError", "add", "effective_n_threads", "load", "matmul",
-           "save"]
+__all__ = ["__version__", "ModelFormatError", "add", "effective_n_threads", "kernel_set", "load",
+           "matmul", "save", "supported_kernel_sets"]

@@ -19,17 +19,28 @@ def cmd_info(args):
     from threadpoolctl import threadpool_info
 
     import parml
-    from . import _threads, ops
-    from ._kernels import _gemm, _openmp
+    from . import _isa, _threads, ops
+    from ._kernels import _gemm, _histogram, _kernel_sets, _linear, _openmp
 
-    feats = _gemm.cpu_features()
+    feats = _kernel_sets.cpu_features()
     print(f"parml {parml.__version__}")
     print("CPU features: " + ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in feats.items()))
-    print("GEMM micro-kernels supported: " + ", ".join(_gemm.supported_kernels()))
+    print(f"kernel set: {_isa.kernel_set()} -- {_isa.kernel_set_reason()}")
+    print("kernel sets available: " + ", ".join(_isa.supported_kernel_sets())
+          + " (cap with PARML_ISA=" + "|".join(_isa.NAMES) + ")")
+    sid = _isa.kernel_set_id()
+    print("per kernel family:")
     for name, single in (("float32", True), ("float64", False)):
-        kid = _gemm.best_kernel()
-        mr, nr, kc, mc, nc = _gemm.kernel_blocking(kid, single)
-        print(f"  {name}: {ops.gemm_kernel_name(name)} (MR={mr} NR={nr} KC={kc} MC={mc} NC={nc})")
+        mr, nr, kc, mc, nc, sw = _gemm.kernel_blocking(sid, single)
+        skinny = f", skinny n<={sw}" if sw else ""
+        print(f"  GEMM {name}: {ops.gemm_kernel_name(name)} micro-kernel "
+              f"(MR={mr} NR={nr} KC={kc} MC={mc} NC={nc}{skinny})")
+    print(f"  linear row kernels, logistic block, SGD step: {_linear.rowops_name()}")
+    print(f"  histograms: {_histogram.hist_loop()} loop"
+          + (" (the generic set's scalar loop)" if _histogram.hist_loop() == "scalar" else
+             f" ({_isa.kernel_set()})"))
+    print("  element-wise add, binning, tree prediction, MLP activations: portable C "
+          "(compiler-vectorised at the baseline ISA; bandwidth-bound)")
     print(f"OpenMP compiled in: {'yes' if _openmp.openmp_enabled() else 'NO (serial build)'}")
     print(f"OpenMP max threads: {_openmp.get_max_threads()}; CPUs available: "
           f"{_threads.available_cpus()}; n_threads=None -> {parml.effective_n_threads()}")

@@ -1,8 +1,9 @@
 """Array operations on parml's parallel kernels: ``matmul`` (cache-blocked GEMM) and ``add``."""
-import contextlib
+import time
 
 import numpy as np
 
+from . import _isa
 from ._kernels import _elementwise, _gemm
 from ._threads import effective_n_threads
 
@@ -10,43 +11,53 @@ __all__ = ["matmul", "add"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# Work-size thresholds, measured with bench/gemm.py and bench/add.py on 2-vCPU Zen 5 (see
-# docs/threading.md): below them a second thread costs more than it saves. Alone, 128^3..512^3
-# products scale 1.6-1.9x on 2 threads, but next to another pool's spinning threads (numpy's
-# OpenBLAS, in the alternating benchmark) the helper loses its vCPU mid-task and 2 threads ran
-# 0.4-1.0x of 1; from 1024^3 they scale 1.7-1.9x either way.
-GEMM_PARALLEL_MIN_FLOPS = 2 * 768 ** 3     # below: one thread
-GEMM_SPLIT_MIN_FLOPS = 2 * 768 ** 3        # above: 3 tasks per thread, for balance under load
+# When a second thread pays: a product runs on n threads only when one thread would take at least
+# GEMM_PARALLEL_MIN_SECONDS, predicted from this process's measured one-thread rate of the active
+# micro-kernel (calibrated once per kernel set and dtype, ~1 ms), so the rule holds on a 17
+# GFLOP/s core and on a 100+ GFLOP/s one alike. Above GEMM_SPLIT_MIN_SECONDS a product is cut
+# into 3 tasks per thread, so a thread that loses its core mid-product (another busy process)
+# leaves a third of its share to the others instead of all of it. Measurements: docs/threading.md.
+GEMM_PARALLEL_MIN_SECONDS = 1.0e-3
+GEMM_SPLIT_MIN_SECONDS = 4.0e-3
 GEMM_DIRECT_MAX_MNK = 24 ** 3              # m*n*k at or below: direct loop, no packing
-ADD_PARALLEL_MIN_SIZE = 1 << 17            # elements; below: one thread
+ADD_PARALLEL_MIN_SIZE = 1 << 17            # elements; below: one thread (bandwidth-bound)
 
-# Private switch for tests and benchmarks: force one micro-kernel by name (None: best for the CPU).
-_forced_kernel = None
+_rates = {}                                # (kernel set id, dtype char) -> FLOP/s on one thread
 
 
-@contextlib.contextmanager
-def _force_gemm_kernel(name):
-    """Run matmul with micro-kernel ``name`` (one of ``_gemm.supported_kernels()``) inside the block."""
-    global _forced_kernel
-    if name is not None and name not in _gemm.supported_kernels():
-        raise ValueError(f"kernel {name!r} is not supported on this CPU: {_gemm.supported_kernels()}")
-    previous, _forced_kernel = _forced_kernel, name
-    try:
-        yield
-    finally:
-        _forced_kernel = previous
+def gemm_rate(dtype=np.float64):
+    """Measured FLOP/s of one thread on the active kernel set's GEMM for ``dtype`` (float32 or
+    float64): the best of a few 192 x 256 x 192 products, timed once per process and set."""
+    dt = np.dtype(dtype)
+    if dt not in _FLOAT_DTYPES:
+        raise TypeError(f"gemm_rate: dtype must be float32 or float64, got {dt}")
+    key = (_isa.kernel_set_id(), dt.char)
+    rate = _rates.get(key)
+    if rate is None:
+        m, k, n = 192, 256, 192
+        a = np.full((m, k), 0.5, dtype=dt)
+        b = np.full((k, n), 0.25, dtype=dt)
+        c = np.empty((m, n), dtype=dt)
+        best = float("inf")
+        for _ in range(4):
+            t0 = time.perf_counter()
+            _gemm.gemm(a, b, c, 1, key[0], 1, False)
+            best = min(best, time.perf_counter() - t0)
+        rate = _rates[key] = 2.0 * m * n * k / max(best, 1e-9)
+    return rate
+
+
+def _gemm_seconds(flops, dt):
+    """Predicted one-thread time of a product of ``flops`` (no calibration for tiny ones)."""
+    if flops < 2 * 48 ** 3:          # < 0.25 MFLOP: well under any threshold on any core
+        return 0.0
+    return flops / gemm_rate(dt)
 
 
 def gemm_kernel_name(dtype=np.float64):
-    """Name of the micro-kernel matmul uses for ``dtype`` on this CPU."""
+    """Name of the micro-kernel matmul uses for ``dtype``: that of the active kernel set."""
     np.dtype(dtype)  # validates
-    return _gemm.KERNEL_NAMES[_kernel_id()]
-
-
-def _kernel_id():
-    if _forced_kernel is None:
-        return _gemm.best_kernel()
-    return _gemm.KERNEL_NAMES.index(_forced_kernel)
+    return _gemm.KERNEL_NAMES[_isa.kernel_set_id()]
 
 
 def _check_numeric(x, what, func):
@@ -155,12 +166,12 @@ def matmul(A, B, out=None, *, n_threads=None):
         target = np.empty((m, n), dtype=dt)
     if m == 0 or n == 0:
         return out
-    flops = 2 * m * n * k
-    if flops < GEMM_PARALLEL_MIN_FLOPS:
-        nt = 1
-    tasks = nt * 3 if (nt > 1 and flops >= GEMM_SPLIT_MIN_FLOPS) else nt
     direct = m * n * k <= GEMM_DIRECT_MAX_MNK
-    if _gemm.gemm(A, B, target, nt, _kernel_id(), tasks, direct) != 0:
+    seconds = 0.0 if (nt == 1 or direct) else _gemm_seconds(2.0 * m * n * k, dt)
+    if seconds < GEMM_PARALLEL_MIN_SECONDS:
+        nt = 1
+    tasks = nt * 3 if (nt > 1 and seconds >= GEMM_SPLIT_MIN_SECONDS) else nt
+    if _gemm.gemm(A, B, target, nt, _isa.kernel_set_id(), tasks, direct) != 0:
         raise MemoryError(f"{func}: could not allocate GEMM packing buffers")
     if target is not out:
         out[...] = target

@@ -1,14 +1,15 @@
-"""parml.matmul against a float64 numpy oracle, for every micro-kernel, layout and thread count."""
+"""parml.matmul against a float64 numpy oracle, for every kernel set's micro-kernel, layout and
+thread count."""
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import parml
-from parml import ops
+from parml import _isa, ops
 from parml._kernels import _gemm
 
-KERNELS = _gemm.supported_kernels()
+KERNELS = parml.supported_kernel_sets()
 DTYPES = [np.float32, np.float64]
 
 
@@ -16,7 +17,7 @@ DTYPES = [np.float32, np.float64]
 def _always_parallel(monkeypatch):
     """Every product here runs on the requested threads, however small (production code keeps
     small products on one thread), so thread-count tests exercise the pool."""
-    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)
 
 
 def assert_product(C, A, B):
@@ -58,7 +59,7 @@ def test_matmul_matches_oracle(kernel, dtype, n_threads, shape, rng):
     m, k, n = shape
     A = rng.standard_normal((m, k)).astype(dtype)
     B = rng.standard_normal((k, n)).astype(dtype)
-    with ops._force_gemm_kernel(kernel):
+    with _isa.use(kernel):
         C = parml.matmul(A, B, n_threads=n_threads)
     assert C.dtype == dtype and C.flags.c_contiguous
     assert_product(C, A, B)
@@ -70,7 +71,7 @@ def test_every_layout(kernel, dtype, rng):
     m, k, n = 45, 70, 38
     A0 = rng.standard_normal((m, k)).astype(dtype)
     B0 = rng.standard_normal((k, n)).astype(dtype)
-    with ops._force_gemm_kernel(kernel):
+    with _isa.use(kernel):
         for la, A in layouts(A0, rng).items():
             for lb, B in layouts(B0, rng).items():
                 for direct in (0, 10 ** 9):   # packed path, then direct path
@@ -92,7 +93,7 @@ def test_shapes_hypothesis(m, k, n, dtype, kernel, ta, tb, seed):
     B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
     A = A.T if ta else A
     B = B.T if tb else B
-    with ops._force_gemm_kernel(kernel):
+    with _isa.use(kernel):
         C = parml.matmul(A, B, n_threads=2)
     assert C.shape == (m, n)
     if k == 0:
@@ -107,10 +108,10 @@ def test_shapes_hypothesis(m, k, n, dtype, kernel, ta, tb, seed):
 def test_bitwise_identical_across_threads(kernel, dtype, split, rng, monkeypatch):
     # big enough to run in parallel; `split` forces several tasks per thread
     if split:
-        monkeypatch.setattr(ops, "GEMM_SPLIT_MIN_FLOPS", 0)
+        monkeypatch.setattr(ops, "GEMM_SPLIT_MIN_SECONDS", 0.0)
     A = rng.standard_normal((301, 700)).astype(dtype)
     B = rng.standard_normal((700, 253)).astype(dtype)
-    with ops._force_gemm_kernel(kernel):
+    with _isa.use(kernel):
         results = [parml.matmul(A, B, n_threads=t) for t in (1, 2, 3, 4)]
     for C in results[1:]:
         assert np.array_equal(C, results[0])
@@ -124,7 +125,7 @@ def test_nan_in_out_never_leaks(kernel, dtype, shape, rng):
     A = rng.standard_normal((m, k)).astype(dtype)
     B = rng.standard_normal((k, n)).astype(dtype)
     out = np.full((m, n), np.nan, dtype=dtype)
-    with ops._force_gemm_kernel(kernel):
+    with _isa.use(kernel):
         res = parml.matmul(A, B, out=out, n_threads=2)
     assert res is out
     assert not np.isnan(out).any()
@@ -234,7 +235,8 @@ def test_read_only_inputs_are_fine(rng):
     assert_product(parml.matmul(A, B), A, B)
 
 
-def test_force_unknown_kernel():
-    with pytest.raises(ValueError, match="not supported"):
-        with ops._force_gemm_kernel("sse9"):
-            pass
+def test_unknown_or_unavailable_kernel_set():
+    for name in ("sse9", "AVX2", "") + tuple(n for n in _isa.NAMES if n not in KERNELS):
+        with pytest.raises(ValueError, match="not available here"):
+            with _isa.use(name):
+                pass

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from parml import _isa, supported_kernel_sets
 from parml._kernels import _histogram as K
 
 HBIN, SPLIT = K.HBIN, K.SPLIT
@@ -373,40 +374,33 @@ def test_hist_hypothesis(n, d, nbins, subset, const_h, strategy, n_threads, seed
                       0 if oh is None else oh.sum())
 
 
-@pytest.fixture
-def scalar_hist():
-    """Run with the scalar histogram loop, restoring the default after."""
-    prev = K.hist_simd("scalar")
-    yield
-    K.hist_simd(prev)
+VECTOR_SETS = [s for s in supported_kernel_sets() if s != "generic"]
 
 
-HAVE_AVX = K.hist_simd() == "avx"
-
-
-@pytest.mark.skipif(not HAVE_AVX, reason="the CPU has no AVX: only the scalar loop runs")
+@pytest.mark.skipif(not VECTOR_SETS, reason="no vector kernel set on this CPU: only the scalar "
+                    "loop runs")
+@pytest.mark.parametrize("kernel_set", VECTOR_SETS)
 @given(n=st.sampled_from([1, 300, 511, 512, 513, 2000, 17000, 40000]), d=st.integers(1, 11),
        nbins=st.integers(1, 256), subset=st.booleans(), const_h=st.booleans(),
        strategy=st.sampled_from(STRATEGIES), n_threads=st.sampled_from(THREADS),
        seed=st.integers(0, 2**32 - 1))
-def test_hist_avx_bit_identical_to_scalar(n, d, nbins, subset, const_h, strategy, n_threads,
-                                          seed):
-    """The 256-bit loop (hist_simd.h: groups of 4/2/1 features per pass, from 512 rows) adds
-    the same float64 values in the same order as the scalar loop: equal bytes, not just close
-    (wide magnitudes, so a reordered sum would show)."""
+def test_hist_vector_loop_bit_identical_to_scalar(kernel_set, n, d, nbins, subset, const_h,
+                                                  strategy, n_threads, seed):
+    """Each set's vector loop (hist_simd.h, hist_neon.h: groups of 4/2/1 features per pass,
+    from 512 rows) adds the same float64 values in the same order as the generic set's scalar
+    loop: equal bytes, not just close (wide magnitudes, so a reordered sum would show)."""
     rng = np.random.default_rng(seed)
     B, rows, og, oh, g_all, h_all = node_inputs(rng, n, d, nbins, subset, wide=True)
     oh = None if const_h else oh
     hf = None if const_h else h_all
-    assert K.hist_simd() == "avx"
-    A = K.build_histogram(B, rows, og, oh, nbins, strategy, n_threads)
-    G = None if rows is None else K.build_histogram(B, rows, g_all, hf, nbins, strategy,
-                                                    n_threads, gather=True)
-    K.hist_simd("scalar")
-    try:
+    with _isa.use(kernel_set):
+        assert K.hist_loop() == "vector"
+        A = K.build_histogram(B, rows, og, oh, nbins, strategy, n_threads)
+        G = None if rows is None else K.build_histogram(B, rows, g_all, hf, nbins, strategy,
+                                                        n_threads, gather=True)
+    with _isa.use("generic"):
+        assert K.hist_loop() == "scalar"
         S = K.build_histogram(B, rows, og, oh, nbins, strategy, n_threads)
-    finally:
-        K.hist_simd("avx")
     assert_hist_identical(A, S)
     if G is not None:
         assert_hist_identical(G, S)
@@ -416,19 +410,13 @@ def test_hist_avx_bit_identical_to_scalar(n, d, nbins, subset, const_h, strategy
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("n_threads", THREADS)
-def test_hist_scalar_loop_matches_bincount(scalar_hist, strategy, n_threads, rng):
-    """The scalar loop (the fallback on CPUs without AVX) against the reference, on sizes the
-    vector loop would otherwise take."""
+def test_hist_loop_of_every_set_matches_bincount(kernel_set, strategy, n_threads, rng):
+    """Each set's loop (the scalar one in the generic set) against the reference, on sizes the
+    vector loop takes."""
     for n, d, nbins, subset in [(3000, 13, 256, False), (40000, 3, 64, True)]:
         B, rows, og, oh, _, _ = node_inputs(rng, n, d, nbins, subset)
         H = K.build_histogram(B, rows, og, oh, nbins, strategy, n_threads)
         assert_hist_close(H, ref_hist(B, rows, og, oh, nbins), np.abs(og).sum(), oh.sum())
-
-
-def test_hist_simd_switch_bad_input():
-    with pytest.raises(ValueError, match="mode"):
-        K.hist_simd("sse")
-    assert K.hist_simd() in ("avx", "scalar")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """parml._kernels._linear against independent float64 numpy references: the fused loss + gradient
 for every loss, finite differences, thread-count determinism, strategies, row subsets, SGD epochs
 (per-sample, mini-batch, Hogwild), prediction, column sums, finiteness and weighted Gram matrices,
-each with the portable and the CPU-specific row kernels."""
+each on every kernel set this CPU supports."""
 import contextlib
 
 import numpy as np
@@ -9,6 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from parml import _isa, supported_kernel_sets
 from parml._kernels import _linear as L
 
 DTYPES = [np.float32, np.float64]
@@ -19,46 +20,40 @@ SMOOTH = ["squared_error", "log_loss", "multinomial", "huber"]
 EPS = {"huber": 1.0, "epsilon_insensitive": 0.5, "squared_epsilon_insensitive": 0.5}
 SAMPLES, WEIGHTS, HOGWILD = (L.STRATEGIES[k] for k in ("samples", "weights", "hogwild"))
 CONSTANT = L.SCHEDULES["constant"]
-ROWOPS = ["generic", "best"]
+ROWOPS = list(supported_kernel_sets())     # every kernel set this CPU supports
 
 
-@contextlib.contextmanager
 def rowops_ctx(which):
-    L.use_generic_rowops(which == "generic")
-    try:
-        yield
-    finally:
-        L.use_generic_rowops(False)
+    return _isa.use(which)
 
 
 @pytest.fixture(params=ROWOPS)
 def rowops(request):
-    L.use_generic_rowops(request.param == "generic")
-    request.addfinalizer(lambda: L.use_generic_rowops(False))
-    assert (L.rowops_name() == "generic") == (request.param == "generic")
-    return request.param
+    with _isa.use(request.param):
+        assert L.rowops_name() == request.param
+        yield request.param
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("generic", [False, True])
-def test_row_axpby_matches_numpy(dtype, generic, rng):
+def test_row_axpby_matches_numpy(dtype, rowops, rng):
     for d in list(range(1, 20)) + [31, 32, 33, 100, 257]:
         x = rng.standard_normal(d).astype(dtype)
         g = rng.standard_normal(d)
         a, c = rng.standard_normal(), rng.uniform(0.0, 1.0)
         want = c * g + a * x.astype(np.float64)
-        L.row_axpby(a, x, c, g, generic)
+        L.row_axpby(a, x, c, g)
         np.testing.assert_allclose(g, want, rtol=1e-14, atol=1e-15)
     with pytest.raises(ValueError, match="same length"):
-        L.row_axpby(1.0, np.ones(3, dtype), 0.5, np.ones(4), generic)
+        L.row_axpby(1.0, np.ones(3, dtype), 0.5, np.ones(4))
 
 
-def test_rowops_switch():
-    best = L.rowops_name()
-    assert best in ("avx512", "generic")
-    with rowops_ctx("generic"):
-        assert L.rowops_name() == "generic"
-    assert L.rowops_name() == best
+def test_rowops_follow_the_kernel_set():
+    before = L.rowops_name()
+    assert before == _isa.kernel_set()
+    for name in ROWOPS:
+        with rowops_ctx(name):
+            assert L.rowops_name() == name
+        assert L.rowops_name() == before
 
 
 # ------------------------------------------------------------------------------------------------
@@ -306,11 +301,11 @@ def test_wscale_multiplies_scores(name, K, ovr, wscale, strategy, rng):
        strategy=st.sampled_from([SAMPLES, WEIGHTS]), n_threads=st.sampled_from(THREADS),
        ops=st.sampled_from(ROWOPS), seed=st.integers(0, 2 ** 32 - 1))
 @example(n=0, d=5, K=3, name="log_loss", dtype=np.float64, use_sw=True, strategy=WEIGHTS,
-         n_threads=2, ops="best", seed=0)
+         n_threads=2, ops=ROWOPS[-1], seed=0)
 @example(n=0, d=1, K=1, name="multinomial", dtype=np.float32, use_sw=False, strategy=SAMPLES,
          n_threads=1, ops="generic", seed=0)
 @example(n=1, d=70, K=3, name="multinomial", dtype=np.float32, use_sw=True, strategy=WEIGHTS,
-         n_threads=4, ops="best", seed=1)
+         n_threads=4, ops=ROWOPS[-1], seed=1)
 def test_loss_grad_shapes_hypothesis(n, d, K, name, dtype, use_sw, strategy, n_threads, ops, seed):
     rng = np.random.default_rng(seed)
     ovr = K > 1 and name != "multinomial"           # K = 3: one-vs-rest (any loss) or softmax

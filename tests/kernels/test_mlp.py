@@ -20,6 +20,7 @@ from mlp_naive import (  # noqa: E402
     AdamNaive, SGDNaive, act_grad_naive, act_naive, epoch_naive, forward_naive, loss_grad_naive,
     loss_rows_naive)
 
+import parml
 from parml._kernels import _gemm  # noqa: E402
 from parml._kernels import _mlp  # noqa: E402
 
@@ -27,8 +28,8 @@ DTYPES = [np.float32, np.float64]
 THREADS = [1, 2, 4]
 HIDDEN = ["identity", "relu", "tanh", "logistic"]
 OUTPUTS = ["softmax", "logistic", "identity", "exp"]
-KERNELS = [i for i, name in enumerate(_gemm.KERNEL_NAMES) if name in _gemm.supported_kernels()]
-KERNEL_IDS = [_gemm.KERNEL_NAMES[i] for i in KERNELS]
+KERNEL_IDS = list(parml.supported_kernel_sets())        # every kernel set this CPU supports
+KERNELS = [_gemm.KERNEL_NAMES.index(name) for name in KERNEL_IDS]
 # relative tolerance (scaled by the largest reference entry) of gradients / parameters
 # (float32 worst cases seen over thousands of random networks: gradients 7e-6, epoch parameters
 # 2.3e-7, optimiser moments 6.6e-6, losses 1.5e-7)

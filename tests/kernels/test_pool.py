@@ -64,7 +64,7 @@ def test_concurrent_callers():
 
 
 def test_concurrent_matmuls_are_correct(rng, monkeypatch):
-    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_FLOPS", 0)   # small products on 2 threads too
+    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)   # small products on 2 threads too
     A = rng.standard_normal((200, 300))
     B = rng.standard_normal((300, 150))
     expect = parml.matmul(A, B, n_threads=1)
@@ -81,7 +81,7 @@ def test_concurrent_matmuls_are_correct(rng, monkeypatch):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
 def test_pool_works_after_fork(rng, monkeypatch):
-    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)
     A = rng.standard_normal((300, 300))
     B = rng.standard_normal((300, 300))
     expect = parml.matmul(A, B, n_threads=2)   # the parent's helpers exist now

@@ -8,43 +8,31 @@ from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
 
 from parml._kernels._gemm_api cimport (
     parml_kernel_d, parml_kernel_s, parml_gemm_args_d, parml_gemm_args_s, PARML_N_KERNELS,
-    PARML_CPU_AVX2_FMA, PARML_CPU_AVX512, parml_kernels_d, parml_kernels_s, parml_cpu_features,
-    parml_kernel_supported, parml_best_kernel, parml_gemm_d, parml_gemm_s)
+    parml_kernels_d, parml_kernels_s, parml_set_supported, parml_gemm_d, parml_gemm_s)
 
 
+# Micro-kernel names, one per kernel set (the tables in gemm.h are indexed by kernel-set id).
 KERNEL_NAMES = tuple(parml_kernels_d[i].name.decode() for i in range(PARML_N_KERNELS))
 
 
-def cpu_features():
-    """The CPU features the micro-kernels care about, as detected at run time."""
-    cdef int f = parml_cpu_features()
-    return {"avx2_fma": bool(f & PARML_CPU_AVX2_FMA), "avx512": bool(f & PARML_CPU_AVX512)}
-
-
-def supported_kernels():
-    """Names of the micro-kernels this CPU can run, best last."""
-    return tuple(KERNEL_NAMES[i] for i in range(PARML_N_KERNELS) if parml_kernel_supported(i))
-
-
-def best_kernel():
-    """Id of the kernel chosen by default on this CPU."""
-    return parml_best_kernel()
-
-
 def kernel_blocking(int kernel_id, bint single):
-    """Register tile and cache blocks (mr, nr, kc, mc, nc) of one kernel for float32/float64."""
+    """Register tile, cache blocks and skinny width (mr, nr, kc, mc, nc, skinny_w) of kernel set
+    ``kernel_id``'s micro-kernel for float32 (single) or float64."""
+    if not (0 <= kernel_id < PARML_N_KERNELS and parml_set_supported(kernel_id)):
+        raise ValueError(f"kernel_blocking: kernel set id {kernel_id} is not supported here")
     if single:
         ks = parml_kernels_s[kernel_id]
-        return ks.mr, ks.nr, ks.kc, ks.mc, ks.nc
+        return ks.mr, ks.nr, ks.kc, ks.mc, ks.nc, ks.skinny_w
     kd = parml_kernels_d[kernel_id]
-    return kd.mr, kd.nr, kd.kc, kd.mc, kd.nc
+    return kd.mr, kd.nr, kd.kc, kd.mc, kd.nc, kd.skinny_w
 
 
 def gemm(const floating[:, :] A,    # IN   m x k, any strides
          const floating[:, :] B,    # IN   k x n, any strides
          floating[:, ::1] C,        # OUT  m x n, C-contiguous; never read
          int n_threads, int kernel_id, int tasks, bint direct):
-    """C = A @ B. Returns 0, or -1 when a packing buffer could not be allocated."""
+    """C = A @ B with kernel set ``kernel_id``'s micro-kernel (a supported set: parml.ops
+    checks). Returns 0, or -1 when a packing buffer could not be allocated."""
     cdef Py_ssize_t m = C.shape[0], n = C.shape[1], k = A.shape[1]
     cdef parml_gemm_args_d gd
     cdef parml_gemm_args_s gs

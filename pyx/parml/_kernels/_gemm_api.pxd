@@ -7,9 +7,11 @@ cdef extern from "parml/gemm.h" nogil:
     ctypedef struct parml_kernel_d:
         const char *name
         int mr, nr, kc, mc, nc
+        int skinny_w
     ctypedef struct parml_kernel_s:
         const char *name
         int mr, nr, kc, mc, nc
+        int skinny_w
     ctypedef struct parml_gemm_args_d:
         ptrdiff_t m, n, k
         const double *a
@@ -27,13 +29,9 @@ cdef extern from "parml/gemm.h" nogil:
         float *c
         ptrdiff_t rs_c
     int PARML_N_KERNELS
-    int PARML_CPU_AVX2_FMA
-    int PARML_CPU_AVX512
-    const parml_kernel_d parml_kernels_d[]
+    const parml_kernel_d parml_kernels_d[]     # indexed by kernel set (kernel_sets.h)
     const parml_kernel_s parml_kernels_s[]
-    int parml_cpu_features()
-    int parml_kernel_supported(int kernel_id)
-    int parml_best_kernel()
+    int parml_set_supported(int kernel_set)
     int parml_gemm_d(const parml_kernel_d *K, const parml_gemm_args_d *g, int n_threads,
                      int tasks, int direct, parml_parallel_for_fn parallel_for)
     int parml_gemm_s(const parml_kernel_s *K, const parml_gemm_args_s *g, int n_threads,

@@ -8,12 +8,13 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uintptr_t
 from libc.stddef cimport ptrdiff_t
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
+from parml._kernels._kernel_sets cimport active_set
 
 
 cdef extern from "parml/hist.h" nogil:
     enum: PARML_PART_BLOCK
-    int parml_hist_simd
-    void parml_hist_simd_init()
+    void parml_hist_use_set(int kernel_set)
+    const void *parml_hist_group
     ctypedef struct parml_hbin:
         double g
         double h
@@ -126,25 +127,11 @@ STRATEGIES = {"features": 0, "samples": 1}
 BIN_BLOCK = 1024  # rows per task: the block's rows stay in L2 across the feature passes
 
 
-parml_hist_simd_init()
-
-
-def hist_simd(mode=None):
-    """The histogram inner loop in use: "avx" (hist_simd.h) or "scalar"; hist_simd("scalar")
-    or hist_simd("avx") switches it and returns the previous one (both give bit-identical
-    histograms; the tests compare them). Never switch while a fit runs."""
-    global parml_hist_simd
-    prev = "avx" if parml_hist_simd == 1 else "scalar"
-    if mode is not None:
-        if mode not in ("avx", "scalar"):
-            raise ValueError(f"hist_simd: mode must be 'avx' or 'scalar', got {mode!r}")
-        if mode == "avx":
-            parml_hist_simd_init()
-            if parml_hist_simd != 1:
-                raise ValueError("hist_simd: this CPU has no AVX")
-        else:
-            parml_hist_simd = 0
-    return prev
+def hist_loop():
+    """The histogram inner loop of the active kernel set: "vector" (hist_simd.h, hist_neon.h)
+    or "scalar" (the generic set); both give bit-identical histograms."""
+    parml_hist_use_set(active_set())
+    return "scalar" if parml_hist_group == NULL else "vector"
 
 
 cdef inline void *_ptr(a):
@@ -212,6 +199,7 @@ def build_histogram(B, rows, og, oh, Py_ssize_t nbins, str strategy="features",
     parallel. checked=True skips the scans of B and rows for out-of-range values (for the
     grower, whose rows and bins are valid by construction: those scans cost more than the
     histogram)."""
+    parml_hist_use_set(active_set())
     _need(B, np.uint8, B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1), "B")
     cdef Py_ssize_t d = B.shape[0], n = B.shape[1]
     cdef Py_ssize_t m = n if rows is None else len(rows)
@@ -350,6 +338,7 @@ def grow_tree_native(B, nb, int missing_bin, Py_ssize_t nbins, g, h, double hcon
     per-node arrays (feature, bin, left, right, depth, missing_left, value, gain, count, lo, hi;
     lo/hi: the node's span of the returned, partitioned rows; node_cat, cats (nodes x 8 uint32):
     categorical splits and their left sets). is_cat: uint8 (d,) flags of categorical features."""
+    parml_hist_use_set(active_set())
     shape = B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1)
     _need(B, np.uint8, shape, "B")
     cdef Py_ssize_t d = B.shape[0], n = B.shape[1]

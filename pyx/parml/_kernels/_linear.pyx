@@ -50,7 +50,7 @@ cdef extern from "parml/linear_rows.h" nogil:
         parml_axpby_d_fn axpby_d
         parml_axpby_s_fn axpby_s
         const char *name
-    const parml_rowops *parml_pick_rowops(int force_generic)
+    const parml_rowops *parml_rowops_for(int kernel_set)
     void parml_prefetch_row(const void *p, ptrdiff_t nbytes)
     void parml_prefetch_row_nta(const void *p, ptrdiff_t nbytes)
     void parml_prefetch_one(const void *p)
@@ -58,7 +58,7 @@ cdef extern from "parml/linear_rows.h" nogil:
 cdef extern from "parml/logit_block.h" nogil:
     ctypedef void (*parml_logit_fn)(const double *p, double *g, double *l, ptrdiff_t n,
                                     int need_loss)
-    parml_logit_fn parml_pick_logit(int force_generic)
+    parml_logit_fn parml_logit_for(int kernel_set)
 
 cdef extern from "parml/sgd_step.h" nogil:
     enum:
@@ -79,7 +79,7 @@ cdef extern from "parml/sgd_step.h" nogil:
         ptrdiff_t prefetch_rows
     ctypedef double (*parml_sgd1_fn)(parml_sgd1 *s, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t pf_hi,
                                      double acc)
-    parml_sgd1_fn parml_pick_sgd1(int force_generic, int f32)
+    parml_sgd1_fn parml_sgd1_for(int kernel_set, int f32)
     double parml_sgd_eta(int schedule, double eta0, double power_t, double alpha,
                          double opt_init, double t)
     double parml_sgd_decay(double scale, double *V, ptrdiff_t n, double l2frac, double eta,
@@ -93,8 +93,8 @@ cdef extern from "parml/losses.h" nogil:
     double parml_loss(int loss, double z, double y, double eps, double *dl, int need_loss)
     double parml_softmax_loss(double *z, ptrdiff_t K, ptrdiff_t cls)
 
-from parml._kernels._gemm_api cimport (parml_gemm_args_d, parml_kernels_d, parml_best_kernel,
-                                       parml_gemm_d)
+from parml._kernels._gemm_api cimport parml_gemm_args_d, parml_kernels_d, parml_gemm_d
+from parml._kernels._kernel_sets cimport active_set
 
 
 # Work cut into tasks of at least MIN_TASK_WORK multiply-adds, at most MAX_TASKS tasks, and run
@@ -128,58 +128,63 @@ LOSS_IDS = {"squared_error": 0, "log_loss": 1, "hinge": 2, "squared_hinge": 3,
             "modified_huber": 4, "perceptron": 5, "huber": 6, "epsilon_insensitive": 7,
             "squared_epsilon_insensitive": 8, "multinomial": 9}
 
-cdef const parml_rowops *OPS = parml_pick_rowops(0)
+# The kernel set's row kernels, logistic block and per-sample SGD loop, looked up again by
+# _use_active_set() at every entry point when the active set (parml._isa) has changed.
+cdef int SET = -1
+cdef const parml_rowops *OPS = NULL
+cdef parml_logit_fn LOGIT = NULL
+cdef parml_sgd1_fn SGD1_D = NULL
+cdef parml_sgd1_fn SGD1_S = NULL
 # SGD clips |d loss / d z| here, as scikit-learn does: squared losses on a badly scaled step
 # otherwise grow the weights past 1e40 within an epoch
 cdef double MAX_DLOSS = 1e12
 
 
-cdef parml_logit_fn LOGIT = parml_pick_logit(0)
-cdef parml_sgd1_fn SGD1_D = parml_pick_sgd1(0, 0)
-cdef parml_sgd1_fn SGD1_S = parml_pick_sgd1(0, 1)
+cdef void _use_active_set() noexcept nogil:
+    global SET, OPS, LOGIT, SGD1_D, SGD1_S
+    cdef int s = active_set()
+    if s != SET:
+        OPS = parml_rowops_for(s)
+        LOGIT = parml_logit_for(s)
+        SGD1_D = parml_sgd1_for(s, 0)
+        SGD1_S = parml_sgd1_for(s, 1)
+        SET = s
 
 
-def use_generic_rowops(bint generic):
-    """Test hook: switch between the portable row kernels (and libm's logistic loss, and the
-    per-sample SGD loop built on them) and the best ones for this CPU."""
-    global OPS, LOGIT, SGD1_D, SGD1_S
-    OPS = parml_pick_rowops(1 if generic else 0)
-    LOGIT = parml_pick_logit(1 if generic else 0)
-    SGD1_D = parml_pick_sgd1(1 if generic else 0, 0)
-    SGD1_S = parml_pick_sgd1(1 if generic else 0, 1)
+_use_active_set()
 
 
 def logit_block(const double[::1] p,   # IN   margins y * z
                 double[::1] g,         # OUT  d loss / d p
-                double[::1] l,         # OUT  loss
-                bint generic=False):
-    """Test access to the block logistic loss (logit_block.h): the CPU's version, or libm's."""
+                double[::1] l):        # OUT  loss
+    """Test access to the block logistic loss (logit_block.h) of the active kernel set."""
     if g.shape[0] != p.shape[0] or l.shape[0] != p.shape[0]:
         raise ValueError("logit_block: p, g and l must have the same length")
     if p.shape[0] == 0:
         return
-    cdef parml_logit_fn fn = parml_pick_logit(1 if generic else 0)
+    _use_active_set()
     with nogil:
-        fn(&p[0], &g[0], &l[0], p.shape[0], 1)
+        LOGIT(&p[0], &g[0], &l[0], p.shape[0], 1)
 
 
-def row_axpby(double a, const floating[::1] x, double c, double[::1] g, bint generic=False):
-    """Test access to the row kernel g = c g + a x (Hogwild's decayed step), the CPU's version
-    or the portable one."""
+def row_axpby(double a, const floating[::1] x, double c, double[::1] g):
+    """Test access to the row kernel g = c g + a x (Hogwild's decayed step) of the active
+    kernel set."""
     if x.shape[0] != g.shape[0]:
         raise ValueError("row_axpby: x and g must have the same length")
     if g.shape[0] == 0:
         return
-    cdef const parml_rowops *ops = parml_pick_rowops(1 if generic else 0)
+    _use_active_set()
     with nogil:
         if floating is float:
-            ops.axpby_s(a, &x[0], c, &g[0], g.shape[0])
+            OPS.axpby_s(a, &x[0], c, &g[0], g.shape[0])
         else:
-            ops.axpby_d(a, &x[0], c, &g[0], g.shape[0])
+            OPS.axpby_d(a, &x[0], c, &g[0], g.shape[0])
 
 
 def rowops_name():
-    """Name of the row kernels in use ("avx512" or "generic")."""
+    """Name of the row kernels in use (the active kernel set's)."""
+    _use_active_set()
     return OPS.name.decode()
 
 
@@ -584,6 +589,7 @@ def loss_grad(const floating[:, ::1] X,    # IN   n x d
     """Sums over the rows of sw_i * loss(x_i . w_k * wscale + b_k, y_i) and its gradient, in one
     pass over X (samples strategy) or two (weights strategy); in one-vs-rest, problem k's
     positive rows are weighted by cw[k] too. Returns the loss sum."""
+    _use_active_set()
     cdef LinCtx c
     cdef int rc
     _fill(&c, <const char *>&X[0, 0] if X.shape[0] > 0 else NULL, X.strides[0], X.shape[1],
@@ -1072,6 +1078,7 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
     thread; batch > 1: mini-batches whose gradient is the fused kernel (samples or weights
     strategy, parallel) and whose update is parallel over weights; strategy HOGWILD: n_threads
     shards of per-sample SGD writing shared weights without locks. Returns the summed loss."""
+    _use_active_set()
     cdef SGDCtx s
     cdef LinCtx *c = &s.lc
     cdef Py_ssize_t n = order.shape[0] if order is not None else X.shape[0]
@@ -1180,6 +1187,7 @@ def decision(const floating[:, ::1] X,     # IN   n x d
              double[:, ::1] Z,             # OUT  n x K
              int n_threads):
     """Z = X W^T + b, parallel over row blocks."""
+    _use_active_set()
     cdef PredCtx p
     cdef LinCtx *c = &p.lc
     if X.shape[0] == 0:
@@ -1209,6 +1217,7 @@ def col_sums(const floating[:, ::1] X,    # IN   n x d
              double[::1] out,             # OUT  d: sum_i sw_i x_i
              int n_threads):
     """Weighted column sums, per-task partials reduced in task order."""
+    _use_active_set()
     cdef LinCtx c
     cdef Py_ssize_t s, j
     cdef int nt
@@ -1289,6 +1298,7 @@ ctypedef struct GramCtx:
     double *buf                # per-task GRAM_ROWS x D block + D x D product, bstride apart
     Py_ssize_t bstride
     int inner_threads          # threads of each GEMM call (1 when rows are split over tasks)
+    int kernel_set             # GEMM micro-kernel set (kernel_sets.h)
 
 
 cdef int _gram_rows(GramCtx *g, Py_ssize_t lo, Py_ssize_t hi, double *acc, double *buf) noexcept nogil:
@@ -1317,7 +1327,7 @@ cdef int _gram_rows(GramCtx *g, Py_ssize_t lo, Py_ssize_t hi, double *acc, doubl
         a.a, a.rs_a, a.cs_a = blk, 1, D          # A = blk^T
         a.b, a.rs_b, a.cs_b = blk, D, 1
         a.c, a.rs_c = prod, D
-        rc |= parml_gemm_d(&parml_kernels_d[parml_best_kernel()], &a, g.inner_threads,
+        rc |= parml_gemm_d(&parml_kernels_d[g.kernel_set], &a, g.inner_threads,
                            4 * g.inner_threads, 0, parallel_for)
         for i in range(D * D):
             acc[i] += prod[i]
@@ -1356,6 +1366,7 @@ def gram(const floating[:, ::1] X,      # IN   n x d
     g.sw = &sw[0] if sw is not None else NULL
     g.mu = &mu[0]
     g.D = g.d + g.T
+    g.kernel_set = active_set()
     if g.D <= GRAM_SPLIT_MAX_DIM:
         g.ntasks = _clamp((g.n * g.D * g.D) // (64 * MIN_TASK_WORK), 1, 16)
         g.ntasks = min(g.ntasks, (g.n + GRAM_ROWS - 1) // GRAM_ROWS)

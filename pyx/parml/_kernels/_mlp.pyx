@@ -19,7 +19,7 @@ cdef extern from "parml/mlp.h" nogil:
     int PARML_MLP_OK, PARML_MLP_NOMEM, PARML_MLP_NONFINITE
     int PARML_MLP_TUNER_EXPLOIT
     int PARML_N_KERNELS
-    int parml_kernel_supported(int kernel_id)
+    int parml_set_supported(int kernel_set)
 
     ctypedef struct parml_mlp_net_any:
         int single
@@ -190,7 +190,7 @@ cdef class _Net:
             raise ValueError(f"parml mlp kernel: every layer needs at least one unit, got {units}")
         for l in range(L + 1):
             self.units[l] = units[l]
-        if not 0 <= kernel_id < PARML_N_KERNELS or not parml_kernel_supported(kernel_id):
+        if not 0 <= kernel_id < PARML_N_KERNELS or not parml_set_supported(kernel_id):
             raise ValueError(f"parml mlp kernel: kernel id {kernel_id} is not supported here")
         self.W = _PtrArray(coefs)
         self.b = _PtrArray(intercepts)

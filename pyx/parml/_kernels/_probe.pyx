@@ -4,9 +4,11 @@ from libc.stdlib cimport malloc, free
 
 from libc.stdint cimport uint64_t
 
+from parml._kernels._kernel_sets cimport active_set
+
 cdef extern from "parml/probe.h" nogil:
     void parml_busy_probe(int n_threads, long iters, double *times)
-    double parml_fma_peak(long iters)
+    double parml_fma_peak(int set, long iters)
     double parml_read_probe(const uint64_t *words, Py_ssize_t n, int n_threads, uint64_t *sink)
 
 
@@ -29,10 +31,11 @@ def busy_probe(int n_threads, long iters):
 
 
 def fma_peak(long iters=20_000_000):
-    """Measured double-precision FLOP/s of one core (widest FMA available), 0.0 when unknown."""
+    """Measured double-precision FLOP/s of one core with the active kernel set's widest vectors."""
     cdef double r
+    cdef int s = active_set()
     with nogil:
-        r = parml_fma_peak(iters)
+        r = parml_fma_peak(s, iters)
     return r
 
 

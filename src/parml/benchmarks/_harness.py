@@ -141,8 +141,8 @@ def machine_info():
     from threadpoolctl import threadpool_info
 
     import parml
-    from .. import ops
-    from .._kernels import _gemm, _openmp
+    from .. import _isa, ops
+    from .._kernels import _kernel_sets, _openmp
 
     model = platform.processor()
     try:
@@ -153,13 +153,14 @@ def machine_info():
                     break
     except OSError:
         pass
-    peak = _probe.fma_peak()
-    feats = _gemm.cpu_features()
-    dp_per_cycle = 32 if feats["avx512"] else (16 if feats["avx2_fma"] else 4)
+    peak = _probe.fma_peak()                # with the active kernel set's vectors
+    feats = _kernel_sets.cpu_features()
+    kset = _isa.kernel_set()
+    dp_per_cycle = {"avx512": 32, "avx2": 16, "neon": 8}.get(kset, 4)
     return {
         "cpu": model, "machine": platform.machine(), "python": sys.version.split()[0],
         "parml": parml.__version__, "numpy": np.__version__,
-        "cpu_features": feats, "gemm_kernel": ops.gemm_kernel_name(),
+        "cpu_features": feats, "kernel_set": kset, "gemm_kernel": ops.gemm_kernel_name(),
         "openmp": _openmp.openmp_enabled(), "max_threads": parml.effective_n_threads(),
         "fma_peak_dp_gflops_per_core": peak / 1e9,
         "peak_assumption": {"dp_flop_per_cycle": dp_per_cycle,

@@ -14,16 +14,17 @@ from sklearn.utils import check_random_state, shuffle as sk_shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from parml import ops
+from parml import _isa, ops
 from parml._kernels import _linear, _mlp
 from parml._threads import effective_n_threads, single_threaded_blas
 
 from ._data import check_predict_X, training_source
 
-# A batch runs on more than one thread only from this many floating-point operations (forward +
-# both backward products): below it a batch takes tens of microseconds and waking a helper costs
-# as much. Above it the kernel's tuner times n threads against one and keeps the faster.
-PARALLEL_MIN_BATCH_FLOPS = 8e6
+# A batch runs on more than one thread only when one thread would take at least this long (its
+# forward + both backward products at this process's measured GEMM rate, parml.ops.gemm_rate):
+# below it waking a helper costs as much as it saves. Above it the kernel's tuner times n threads
+# against one and keeps the faster.
+PARALLEL_MIN_BATCH_SECONDS = 1.0e-4
 # Rows per chunk when L-BFGS sums the gradient over the data: bounds the activations held.
 LBFGS_CHUNK_ROWS = 16384
 _HIDDEN = ("identity", "logistic", "tanh", "relu")
@@ -168,7 +169,7 @@ class BaseMLP(BaseEstimator):
             # a model memory-mapped by parml.load: train on a private copy of its weights
             self.coefs_ = [np.array(c) for c in self.coefs_]
             self.intercepts_ = [np.array(b) for b in self.intercepts_]
-        kernel = ops._kernel_id()
+        kernel = _isa.kernel_set_id()
         # a divergence restores the model this call started from (or leaves none): never a
         # half-trained network that looks fitted
         saved = None if first_pass else self._snapshot()
@@ -197,7 +198,7 @@ class BaseMLP(BaseEstimator):
         rows = src.chunk(0, min(src.n, 1024))
         out = _mlp.forward(self.coefs_, self.intercepts_, np.ascontiguousarray(rows),
                            self.activation, self.out_activation_, n_threads=1,
-                           kernel_id=ops._kernel_id())
+                           kernel_id=_isa.kernel_set_id())
         if np.isfinite(out).all():
             return
         if saved is None:
@@ -280,9 +281,11 @@ class BaseMLP(BaseEstimator):
         self._adam_t = 0
         self._lr = float(self.learning_rate_init)
 
-    def _tuner(self, units, batch, n_threads):
+    def _tuner(self, units, batch, n_threads, dtype):
         flops = 6.0 * batch * sum(a * b for a, b in zip(units[:-1], units[1:]))
-        nt = n_threads if flops >= PARALLEL_MIN_BATCH_FLOPS else 1
+        nt = 1
+        if n_threads > 1 and flops / ops.gemm_rate(dtype) >= PARALLEL_MIN_BATCH_SECONDS:
+            nt = n_threads
         tuner = getattr(self, "_thread_tuner", None)
         if tuner is None or tuner.n_threads != nt:
             tuner = self._thread_tuner = _mlp.Tuner(nt)
@@ -302,7 +305,7 @@ class BaseMLP(BaseEstimator):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                               "going to be clipped")
             batch = int(np.clip(self.batch_size, 1, n_train))
-        tuner = self._tuner(units, batch, n_threads)
+        tuner = self._tuner(units, batch, n_threads, self.coefs_[0].dtype)
         sample_idx = np.arange(n_train, dtype=np.int64)
         hidden = self.activation
         src.align_chunks(batch)
@@ -494,7 +497,7 @@ class BaseMLP(BaseEstimator):
         parts = []
         for Xc in check_predict_X(self, X, dtype, n_threads):
             out = _mlp.forward(self.coefs_, self.intercepts_, Xc, self.activation,
-                               self.out_activation_, n_threads=n_threads, kernel_id=ops._kernel_id())
+                               self.out_activation_, n_threads=n_threads, kernel_id=_isa.kernel_set_id())
             if not _linear.all_finite(out, 1):
                 raise ValueError("the network's output overflows to NaN or infinity for some rows "
                                  f"of X: they lie far outside the training data's scale, or "
