@@ -63,9 +63,17 @@ def max_threads():
     ``OMP_NUM_THREADS`` is the user's word and is honoured even above the CPU count.
     """
     omp_max = max(1, _openmp.get_max_threads())
-    if "OMP_NUM_THREADS" in os.environ and os.environ["OMP_NUM_THREADS"]:
+    if _omp_num_threads_set():
         return omp_max
     return min(omp_max, available_cpus())
+
+
+@lru_cache(maxsize=1)
+def _omp_num_threads_set():
+    """Whether OMP_NUM_THREADS was set: the OpenMP runtime reads it once, at start-up, so one look
+    per process matches it (and saves the ~1 us an environment lookup costs on every kernel
+    call)."""
+    return bool(os.environ.get("OMP_NUM_THREADS"))
 
 
 @lru_cache(maxsize=1)

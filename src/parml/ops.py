@@ -9,7 +9,8 @@ from ._threads import effective_n_threads
 
 __all__ = ["matmul", "add"]
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_FLOAT_DTYPES = (_F32, _F64)
 
 # When a second thread pays: a product runs on n threads only when one thread would take at least
 # GEMM_PARALLEL_MIN_SECONDS, predicted from this process's measured one-thread rate of the active
@@ -41,7 +42,7 @@ def gemm_rate(dtype=np.float64):
         best = float("inf")
         for _ in range(4):
             t0 = time.perf_counter()
-            _gemm.gemm(a, b, c, 1, key[0], 1, False)
+            (_gemm.gemm_f64 if dt == _F64 else _gemm.gemm_f32)(a, b, c, 1, key[0], 1, False)
             best = min(best, time.perf_counter() - t0)
         rate = _rates[key] = 2.0 * m * n * k / max(best, 1e-9)
     return rate
@@ -80,6 +81,9 @@ def _as_array(x, what, func):
 
 
 def _result_dtype(a, b, func):
+    dt = a.dtype
+    if dt is b.dtype and (dt is _F64 or dt is _F32):    # the common case, without result_type
+        return dt
     _check_numeric(a, "A", func)
     _check_numeric(b, "B", func)
     dt = np.result_type(a.dtype, b.dtype)
@@ -171,7 +175,8 @@ def matmul(A, B, out=None, *, n_threads=None):
     if seconds < GEMM_PARALLEL_MIN_SECONDS:
         nt = 1
     tasks = nt * 3 if (nt > 1 and seconds >= GEMM_SPLIT_MIN_SECONDS) else nt
-    if _gemm.gemm(A, B, target, nt, _isa.kernel_set_id(), tasks, direct) != 0:
+    gemm = _gemm.gemm_f64 if dt == _F64 else _gemm.gemm_f32
+    if gemm(A, B, target, nt, _isa.kernel_set_id(), tasks, direct) != 0:
         raise MemoryError(f"{func}: could not allocate GEMM packing buffers")
     if target is not out:
         out[...] = target
