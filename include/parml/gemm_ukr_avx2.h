@@ -7,6 +7,7 @@
 #ifndef PARML_GEMM_UKR_AVX2_H
 #define PARML_GEMM_UKR_AVX2_H
 
+#include <stdlib.h>
 #include "gemm_ukr.h"
 #include "cpu_features.h"
 
@@ -93,22 +94,30 @@ PARML_DEFINE_AVX2_UKR(float, __m256, 8, ps, _mm256_broadcast_ss, PARML_S256_MR, 
  * 7, 8, 11, 12 doubles the row kernel measured faster: one row vector, 7 or 8 chains).
  *
  * Nothing past column n - 1 of a B or C row, or past row m - 1 of A, is read or written, and no
- * vmaskmov is used (AMD leaves its fault handling for masked-off elements implementation
- * dependent; its stores are microcoded on Zen). Each lane's sum is independent of the others, so:
- *   - row kernel, n >= lanes: the last vector covers columns n - L..n - 1 (B read and C written
- *     with full vectors), overlapping the one before when L does not divide n; the shared
- *     columns get the same value twice;
- *   - row kernel, n < lanes (one short vector): B's rows are copied, zero-padded to a vector, into
- *     a stack block of PARML_AVX2_SKINNY_KB rows once per call (per block of k beyond that, the
- *     sums going on from C's values), and C gets exact-size stores;
- *   - column kernel: a last block of fewer than RV L rows is computed as the full block ending at
- *     row m - 1 (its rows shared with the block before are not written again); only when m < RV L
- *     are A's rows read in exact-size pieces (zero lanes past m).
- * Without the copy, a B row's last partial vector would need 2..3 piece loads per step. */
+ * vmaskmov is used (AMD leaves the fault behaviour of masked-off elements implementation
+ * dependent; its stores are microcoded on Zen). Every lane's sum is independent of the others,
+ * so a lane may repeat another one's work (the same FMAs on the same values, the same result):
+ *   - row kernel, n >= L (lanes): the last vector is columns n - L..n - 1, read from B and
+ *     written to C with full vectors; when L does not divide n it overlaps the one before, and
+ *     the shared columns are written twice with the same value;
+ *   - row kernel, n < L: B's rows read with loads of exactly n elements where one instruction
+ *     does it (1, 2 doubles; 1, 2, 4 floats), else copied once per call, zero-padded to L, into
+ *     PARML_AVX2_SKINNY_KB rows on the stack (for a longer k one heap block; failing that, blocks
+ *     of KB steps, the sums of a later block going on from C's values). Loads per step instead
+ *     measured slower for m = 256 (pieces chosen by n: up to 1.35x for floats; two overlapping
+ *     loads and a shuffle: 1.05x); the copy costs ~0.06 us per 128 rows of B and call (1.25x for
+ *     m = 8, one pass). C's last vector is stored in exact-size pieces;
+ *   - column kernel: a last block of fewer than RV L rows loads vector v from rows
+ *     min(v L, rows - L) (reaching back into the block before when rows < L); only for m < L are
+ *     A's rows read with two overlapping loads of h = 1, 2 or 4 elements (lanes remapped when the
+ *     tile is written out). The A vectors are held in registers (an empty asm): GCC otherwise
+ *     reloaded each one for every FMA using it, which cost 1.5x for n = 2. */
 #define PARML_AVX2_SKINNY_W_D 12
 #define PARML_AVX2_SKINNY_W_S 16
 
-#define PARML_AVX2_SKINNY_KB 256   /* rows of the zero-padded copy of B (8 KiB) */
+#ifndef PARML_AVX2_SKINNY_KB
+#define PARML_AVX2_SKINNY_KB 256   /* rows of the zero-padded copy of B on the stack (8 KiB) */
+#endif
 
 /* p[0..r-1] in lanes 0..r-1, the other lanes +0.0 (as a masked load gave), read with loads of
  * exactly r elements (128-bit, then 64- and 32-bit pieces). _part: 1 <= r < lanes; _load: any r
@@ -138,6 +147,26 @@ PARML_AVX2_TARGET static inline __m256d parml_skinny_load_d(const double *p, int
 PARML_AVX2_TARGET static inline __m256 parml_skinny_load_s(const float *p, int r)
 {
     return r >= 8 ? _mm256_loadu_ps(p) : r <= 0 ? _mm256_setzero_ps() : parml_skinny_part_s(p, r);
+}
+
+/* The column kernel's m < lanes rows p[0..m-1], with two loads of h elements (h = 4, 2 or 1: the
+ * largest power of two <= m, at most half a vector): rows 0..h-1 in lanes 0..h-1, rows m-h..m-1
+ * in lanes h..2h-1 (overlapping when m < 2h), the other lanes zero. */
+PARML_AVX2_TARGET static inline __m256d parml_skinny_col_d(const double *p, int m)
+{
+    if (m >= 2) return _mm256_set_m128d(_mm_loadu_pd(p + m - 2), _mm_loadu_pd(p));
+    return _mm256_set_m128d(_mm_setzero_pd(), _mm_load_sd(p));
+}
+PARML_AVX2_TARGET static inline __m256 parml_skinny_col_s(const float *p, int m)
+{
+    if (m >= 4) return _mm256_set_m128(_mm_loadu_ps(p + m - 4), _mm_loadu_ps(p));
+    if (m >= 2)
+        return _mm256_set_m128(
+            _mm_setzero_ps(),
+            _mm_castpd_ps(_mm_unpacklo_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)p)),
+                                          _mm_castsi128_pd(_mm_loadl_epi64(
+                                              (const __m128i *)(p + m - 2))))));
+    return _mm256_set_m128(_mm_setzero_ps(), _mm_load_ss(p));
 }
 
 /* Store lanes 0..r-1 of v (1 <= r <= lanes) with plain stores of exactly that size. */
@@ -176,9 +205,11 @@ PARML_AVX2_TARGET static inline void parml_skinny_store_s(float *c, __m256 v, in
 }
 
 /* Row kernel, one pass: rows 0..r-1 (r <= R) of A from a. Vectors v < NV - 1: columns v L..v L +
- * L - 1 of B (from b) and C; the last vector: L elements at bl + p rs_bl, its lanes 0..nl-1 stored
- * to columns cl..cl + nl - 1 of C. from_c: the sums start from C's values instead of zero. */
-#define PARML_DEFINE_AVX2_SKINNY_ROWS(T, VEC, L, SUF, BCAST, LOADP, STORE, NV, R, NAME)            \
+ * L - 1 of B (from b) and C; the last vector: LASTB(bl + p rs_bl) (a full load, or one of exactly
+ * 1, 2 or 4 elements), its lanes 0..nl-1 stored to columns cl..cl + nl - 1 of C. from_c (only
+ * where FROMC): the sums start from C's values instead of zero. */
+#define PARML_DEFINE_AVX2_SKINNY_ROWS(T, VEC, L, SUF, BCAST, LOADP, LASTB, STORE, NV, R, FROMC,    \
+                                      NAME)                                                        \
     PARML_AVX2_TARGET static void NAME(ptrdiff_t r, ptrdiff_t k, const T *PARML_RESTRICT a,       \
                                        ptrdiff_t rs_a, ptrdiff_t cs_a, const T *PARML_RESTRICT b,  \
                                        ptrdiff_t rs_b, const T *PARML_RESTRICT bl,                 \
@@ -193,7 +224,7 @@ PARML_AVX2_TARGET static inline void parml_skinny_store_s(float *c, __m256 v, in
             _Pragma("GCC unroll 3") for (int v = 0; v < NV; ++v)                                   \
                 acc[i][v] = _mm256_setzero_##SUF();                                                \
         }                                                                                          \
-        if (from_c)                                                                                \
+        if (FROMC && from_c)                                                                       \
             _Pragma("GCC unroll 12") for (int i = 0; i < R; ++i)                                   \
             {                                                                                      \
                 if (i >= r) break;                                                                 \
@@ -207,7 +238,7 @@ PARML_AVX2_TARGET static inline void parml_skinny_store_s(float *c, __m256 v, in
             VEC bv[NV];                                                                            \
             _Pragma("GCC unroll 3") for (int v = 0; v < NV - 1; ++v)                               \
                 bv[v] = _mm256_loadu_##SUF(bp + v * L);                                            \
-            bv[NV - 1] = _mm256_loadu_##SUF(bl + p * rs_bl);                                       \
+            bv[NV - 1] = LASTB(bl + p * rs_bl);                                                    \
             const ptrdiff_t off = p * cs_a;                                                        \
             _Pragma("GCC unroll 12") for (int i = 0; i < R; ++i)                                   \
             {                                                                                      \
@@ -226,12 +257,16 @@ PARML_AVX2_TARGET static inline void parml_skinny_store_s(float *c, __m256 v, in
         }                                                                                          \
     }
 
-/* Column kernel: all m rows, A[i, p] at a[i + p cs_a], exactly NB columns. LOADA(v) gives row
- * vector v of the current p (full, or the first rows in pieces). */
-#define PARML_SKINNY_COLS_STEP(T, VEC, SUF, BCAST, NB, RV, LOADA)                                  \
+/* Column kernel: all m rows, A[i, p] at a[i + p cs_a], exactly NB columns. LOADA(..., v) gives
+ * row vector v of the current p. */
+#define PARML_SKINNY_COLS_STEP(T, VEC, L, SUF, BCAST, PART, NB, RV, LOADA)                         \
     for (ptrdiff_t p = 0; p < k; ++p, ap += cs_a, bp += rs_b) {                                    \
         VEC av[RV];                                                                                \
-        _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v) av[v] = LOADA(v);                    \
+        _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v)                                      \
+        {   /* in a register: GCC would otherwise load it again for each of the NB FMAs */        \
+            av[v] = LOADA(SUF, L, PART, v);                                                        \
+            if (NB > 1) __asm__("" : "+x"(av[v]));                                                 \
+        }                                                                                          \
         _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j)                                      \
         {                                                                                          \
             const VEC bj = BCAST(bp + j);                                                          \
@@ -240,60 +275,97 @@ PARML_AVX2_TARGET static inline void parml_skinny_store_s(float *c, __m256 v, in
         }                                                                                          \
     }
 
-#define PARML_DEFINE_AVX2_SKINNY_COLS(T, VEC, L, SUF, BCAST, NB, RV, NAME)                         \
+#define PARML_DEFINE_AVX2_SKINNY_COLS(T, VEC, L, SUF, BCAST, PART, NB, RV, NAME)                   \
     PARML_AVX2_TARGET static void NAME(ptrdiff_t m, ptrdiff_t k, const T *PARML_RESTRICT a,       \
                                        ptrdiff_t cs_a, const T *PARML_RESTRICT b, ptrdiff_t rs_b,  \
                                        T *PARML_RESTRICT c, ptrdiff_t rs_c)                        \
     {                                                                                              \
         for (ptrdiff_t i0 = 0; i0 < m; i0 += RV * L) {                                             \
             const ptrdiff_t rows = m - i0 < RV * L ? m - i0 : RV * L;                              \
-            /* a short last block: the full block ending at row m - 1, computed from row s */     \
-            const ptrdiff_t s = rows == RV * L || m < RV * L ? i0 : m - RV * L;                    \
             VEC acc[RV][NB];                                                                       \
             _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v)                                  \
                 _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j)                              \
                     acc[v][j] = _mm256_setzero_##SUF();                                            \
-            const T *ap = a + s, *bp = b;                                                          \
-            if (m - s >= RV * L) {                                                                 \
-                PARML_SKINNY_COLS_STEP(T, VEC, SUF, BCAST, NB, RV,                                 \
-                                       PARML_SKINNY_LOADA_FULL_##SUF)                              \
-            } else {  /* m < RV L: rows past m never read (zero lanes) */                          \
-                PARML_SKINNY_COLS_STEP(T, VEC, SUF, BCAST, NB, RV,                                 \
-                                       PARML_SKINNY_LOADA_PART_##SUF)                              \
-            }                                                                                      \
+            const T *ap = a + i0, *bp = b;                                                         \
             T tile[NB][RV * L];                                                                    \
-            _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v)                                  \
-                _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j)                              \
-                    _mm256_storeu_##SUF(tile[j] + v * L, acc[v][j]);                               \
-            for (ptrdiff_t i = i0; i < i0 + rows; ++i)                                             \
-                for (int j = 0; j < NB; ++j) c[i * rs_c + j] = tile[j][i - s];                     \
+            ptrdiff_t sh = 0; /* row i of the block is tile row i + sh */                          \
+            if (rows == RV * L) {                                                                  \
+                PARML_SKINNY_COLS_STEP(T, VEC, L, SUF, BCAST, PART, NB, RV,                        \
+                                       PARML_SKINNY_LOADA_FULL)                                    \
+                _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v)                              \
+                    _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j)                          \
+                        _mm256_storeu_##SUF(tile[j] + v * L, acc[v][j]);                           \
+            } else if (m >= L) { /* the last rows: vector v holds rows off[v] = min(v L, rows -   \
+                      * L) of the block (< 0 when rows < L: rows of the block before); overlaps  \
+                      * get the same values */                                                    \
+                ptrdiff_t off[RV];                                                                 \
+                _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v)                              \
+                    off[v] = v * L < rows - L ? v * L : rows - L;                                  \
+                PARML_SKINNY_COLS_STEP(T, VEC, L, SUF, BCAST, PART, NB, RV,                        \
+                                       PARML_SKINNY_LOADA_OFF)                                     \
+                if (rows < L) sh = L - rows;                                                       \
+                _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v)                              \
+                    _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j)                          \
+                        _mm256_storeu_##SUF(tile[j] + off[v] + sh, acc[v][j]);                     \
+            } else { /* m < L: vector 0 holds rows 0..h-1 in lanes 0..h-1 and rows m-h..m-1 in    \
+                      * lanes h..2h-1 (PART: parml_skinny_col_*), the others zero */              \
+                PARML_SKINNY_COLS_STEP(T, VEC, L, SUF, BCAST, PART, NB, RV,                        \
+                                       PARML_SKINNY_LOADA_PART)                                    \
+                _Pragma("GCC unroll 16") for (int v = 0; v < RV; ++v)                              \
+                    _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j)                          \
+                        _mm256_storeu_##SUF(tile[j] + v * L, acc[v][j]);                           \
+                const int h = L == 8 && m >= 4 ? 4 : m >= 2 ? 2 : 1;                               \
+                for (ptrdiff_t i = 0; i < m; ++i)                                                  \
+                    for (int j = 0; j < NB; ++j)                                                   \
+                        c[i * rs_c + j] = tile[j][i < h ? i : i + 2 * h - m];                      \
+                continue;                                                                          \
+            }                                                                                      \
+            if (sh == 0)                                                                           \
+                for (ptrdiff_t i = 0; i < rows; ++i)                                               \
+                    for (int j = 0; j < NB; ++j) c[(i0 + i) * rs_c + j] = tile[j][i];              \
+            else                                                                                   \
+                for (ptrdiff_t i = 0; i < rows; ++i)                                               \
+                    for (int j = 0; j < NB; ++j) c[(i0 + i) * rs_c + j] = tile[j][i + sh];         \
         }                                                                                          \
     }
-#define PARML_SKINNY_LOADA_FULL_pd(v) _mm256_loadu_pd(ap + (v) * 4)
-#define PARML_SKINNY_LOADA_FULL_ps(v) _mm256_loadu_ps(ap + (v) * 8)
-#define PARML_SKINNY_LOADA_PART_pd(v) parml_skinny_load_d(ap + (v) * 4, (int)rows - (v) * 4)
-#define PARML_SKINNY_LOADA_PART_ps(v) parml_skinny_load_s(ap + (v) * 8, (int)rows - (v) * 8)
+#define PARML_SKINNY_LOADA_FULL(SUF, L, PART, v) _mm256_loadu_##SUF(ap + (v) * (L))
+#define PARML_SKINNY_LOADA_OFF(SUF, L, PART, v) _mm256_loadu_##SUF(ap + off[v])
+#define PARML_SKINNY_LOADA_PART(SUF, L, PART, v)                                                   \
+    ((v) == 0 ? PART(ap, (int)m) : _mm256_setzero_##SUF())
 
-#define PARML_SKINNY_ROWS_D(NV, R)                                                                 \
+/* the last B vector of a row kernel: a full one, or exactly 1, 2 or 4 elements, zero-extended */
+#define PARML_SKINNY_LB_pd(q) _mm256_loadu_pd(q)
+#define PARML_SKINNY_LB1_pd(q) _mm256_set_m128d(_mm_setzero_pd(), _mm_load_sd(q))
+#define PARML_SKINNY_LB2_pd(q) _mm256_set_m128d(_mm_setzero_pd(), _mm_loadu_pd(q))
+#define PARML_SKINNY_LB_ps(q) _mm256_loadu_ps(q)
+#define PARML_SKINNY_LB1_ps(q) _mm256_set_m128(_mm_setzero_ps(), _mm_load_ss(q))
+#define PARML_SKINNY_LB2_ps(q)                                                                     \
+    _mm256_set_m128(_mm_setzero_ps(), _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(q))))
+#define PARML_SKINNY_LB4_ps(q) _mm256_set_m128(_mm_setzero_ps(), _mm_loadu_ps(q))
+
+#define PARML_SKINNY_ROWS_D(NV, R, LB, FROMC, NAME)                                                \
     PARML_DEFINE_AVX2_SKINNY_ROWS(double, __m256d, 4, pd, _mm256_broadcast_sd,                     \
-                                  parml_skinny_load_d, parml_skinny_store_d, NV, R,                \
-                                  parml_skinny_d_avx2_r##NV)
-#define PARML_SKINNY_ROWS_S(NV, R)                                                                 \
+                                  parml_skinny_load_d, LB, parml_skinny_store_d, NV, R, FROMC, NAME)
+#define PARML_SKINNY_ROWS_S(NV, R, LB, FROMC, NAME)                                                \
     PARML_DEFINE_AVX2_SKINNY_ROWS(float, __m256, 8, ps, _mm256_broadcast_ss,                       \
-                                  parml_skinny_load_s, parml_skinny_store_s, NV, R,                \
-                                  parml_skinny_s_avx2_r##NV)
+                                  parml_skinny_load_s, LB, parml_skinny_store_s, NV, R, FROMC, NAME)
 #define PARML_SKINNY_COLS_D(NB, RV)                                                                \
-    PARML_DEFINE_AVX2_SKINNY_COLS(double, __m256d, 4, pd, _mm256_broadcast_sd, NB, RV,             \
-                                  parml_skinny_d_avx2_c##NB)
+    PARML_DEFINE_AVX2_SKINNY_COLS(double, __m256d, 4, pd, _mm256_broadcast_sd,                     \
+                                  parml_skinny_col_d, NB, RV, parml_skinny_d_avx2_c##NB)
 #define PARML_SKINNY_COLS_S(NB, RV)                                                                \
-    PARML_DEFINE_AVX2_SKINNY_COLS(float, __m256, 8, ps, _mm256_broadcast_ss, NB, RV,               \
-                                  parml_skinny_s_avx2_c##NB)
+    PARML_DEFINE_AVX2_SKINNY_COLS(float, __m256, 8, ps, _mm256_broadcast_ss,                       \
+                                  parml_skinny_col_s, NB, RV, parml_skinny_s_avx2_c##NB)
 
-PARML_SKINNY_ROWS_D(1, 8)
-PARML_SKINNY_ROWS_D(2, 6)
-PARML_SKINNY_ROWS_D(3, 4)
-PARML_SKINNY_ROWS_S(1, 8)
-PARML_SKINNY_ROWS_S(2, 6)
+PARML_SKINNY_ROWS_D(1, 8, PARML_SKINNY_LB_pd, 1, parml_skinny_d_avx2_r1)
+PARML_SKINNY_ROWS_D(2, 6, PARML_SKINNY_LB_pd, 0, parml_skinny_d_avx2_r2)
+PARML_SKINNY_ROWS_D(3, 4, PARML_SKINNY_LB_pd, 0, parml_skinny_d_avx2_r3)
+PARML_SKINNY_ROWS_D(1, 8, PARML_SKINNY_LB1_pd, 0, parml_skinny_d_avx2_r1e1)
+PARML_SKINNY_ROWS_D(1, 8, PARML_SKINNY_LB2_pd, 0, parml_skinny_d_avx2_r1e2)
+PARML_SKINNY_ROWS_S(1, 8, PARML_SKINNY_LB_ps, 1, parml_skinny_s_avx2_r1)
+PARML_SKINNY_ROWS_S(2, 6, PARML_SKINNY_LB_ps, 0, parml_skinny_s_avx2_r2)
+PARML_SKINNY_ROWS_S(1, 8, PARML_SKINNY_LB1_ps, 0, parml_skinny_s_avx2_r1e1)
+PARML_SKINNY_ROWS_S(1, 8, PARML_SKINNY_LB2_ps, 0, parml_skinny_s_avx2_r1e2)
+PARML_SKINNY_ROWS_S(1, 8, PARML_SKINNY_LB4_ps, 0, parml_skinny_s_avx2_r1e4)
 
 PARML_SKINNY_COLS_D(1, 8)
 PARML_SKINNY_COLS_D(2, 4)
@@ -363,17 +435,40 @@ PARML_AVX2_TARGET static void parml_skinny_d_avx2(ptrdiff_t m, ptrdiff_t n, ptrd
               c + i0 * rs_c, rs_c, n - 4, 4, 0);
         return;
     }
-    double bpad[PARML_AVX2_SKINNY_KB * 4];   /* B's rows p0.., zero-padded to 4 */
+    if (n <= 2) {   /* B's rows read with loads of exactly n elements */
+        const parml_skinny_rows_d_avx2_fn fe = n == 1 ? parml_skinny_d_avx2_r1e1
+                                                      : parml_skinny_d_avx2_r1e2;
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += R)
+            fe(m - i0 < R ? m - i0 : R, k, a + i0 * rs_a, rs_a, cs_a, b, rs_b, b, rs_b,
+               c + i0 * rs_c, rs_c, 0, (int)n, 0);
+        return;
+    }
+    /* n == 3: B's rows zero-padded to 4, on the stack, or for k > KB in one heap block (failing
+     * that, blocks of KB rows: the sums of a later block go on from C's values) */
+    double stk[PARML_AVX2_SKINNY_KB * 4] __attribute__((aligned(32)));
+    double *heap = k > PARML_AVX2_SKINNY_KB
+                       ? (double *)aligned_alloc(32, (size_t)k * 4 * sizeof(double)) : NULL;
+    double *bpad = heap != NULL ? heap : stk;
+    const ptrdiff_t kb = heap != NULL ? k : PARML_AVX2_SKINNY_KB;
     ptrdiff_t p0 = 0;
     do {   /* k == 0 still stores the zero sums */
-        const ptrdiff_t kc = k - p0 < PARML_AVX2_SKINNY_KB ? k - p0 : PARML_AVX2_SKINNY_KB;
+        const ptrdiff_t kc = k - p0 < kb ? k - p0 : kb;
         for (ptrdiff_t p = 0; p < kc; ++p)
-            _mm256_storeu_pd(bpad + 4 * p, parml_skinny_part_d(b + (p0 + p) * rs_b, (int)n));
+            _mm256_storeu_pd(bpad + 4 * p, parml_skinny_part_d(b + (p0 + p) * rs_b, 3));
         for (ptrdiff_t i0 = 0; i0 < m; i0 += R)
             f(m - i0 < R ? m - i0 : R, kc, a + i0 * rs_a + p0 * cs_a, rs_a, cs_a, bpad, 4, bpad, 4,
-              c + i0 * rs_c, rs_c, 0, (int)n, p0 > 0);
+              c + i0 * rs_c, rs_c, 0, 3, p0 > 0);
         p0 += kc;
     } while (p0 < k);
+    free(heap);
+}
+
+/* B's rows p0..p0 + kc - 1, their first N (3, 5, 6, 7) floats, zero-padded to 8 */
+PARML_AVX2_TARGET static inline void parml_skinny_pad_s(float *dst, const float *b, ptrdiff_t rs_b,
+                                                        ptrdiff_t kc, int N)
+{
+    for (ptrdiff_t p = 0; p < kc; ++p)
+        _mm256_storeu_ps(dst + 8 * p, parml_skinny_part_s(b + p * rs_b, N));
 }
 
 /* C[m, n] = A.B for 1 <= n <= PARML_AVX2_SKINNY_W_S (parml_skinny_s_fn) */
@@ -396,17 +491,37 @@ PARML_AVX2_TARGET static void parml_skinny_s_avx2(ptrdiff_t m, ptrdiff_t n, ptrd
               c + i0 * rs_c, rs_c, n - 8, 8, 0);
         return;
     }
-    float bpad[PARML_AVX2_SKINNY_KB * 8];   /* B's rows p0.., zero-padded to 8 */
+    if (n == 1 || n == 2 || n == 4) {   /* B's rows read with loads of exactly n elements */
+        const parml_skinny_rows_s_avx2_fn fe = n == 1   ? parml_skinny_s_avx2_r1e1
+                                               : n == 2 ? parml_skinny_s_avx2_r1e2
+                                                        : parml_skinny_s_avx2_r1e4;
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += R)
+            fe(m - i0 < R ? m - i0 : R, k, a + i0 * rs_a, rs_a, cs_a, b, rs_b, b, rs_b,
+               c + i0 * rs_c, rs_c, 0, (int)n, 0);
+        return;
+    }
+    /* n = 3, 5, 6, 7: B's rows zero-padded to 8, as for doubles */
+    float stk[PARML_AVX2_SKINNY_KB * 8] __attribute__((aligned(32)));
+    float *heap = k > PARML_AVX2_SKINNY_KB
+                      ? (float *)aligned_alloc(32, (size_t)k * 8 * sizeof(float)) : NULL;
+    float *bpad = heap != NULL ? heap : stk;
+    const ptrdiff_t kb = heap != NULL ? k : PARML_AVX2_SKINNY_KB;
     ptrdiff_t p0 = 0;
     do {   /* k == 0 still stores the zero sums */
-        const ptrdiff_t kc = k - p0 < PARML_AVX2_SKINNY_KB ? k - p0 : PARML_AVX2_SKINNY_KB;
-        for (ptrdiff_t p = 0; p < kc; ++p)
-            _mm256_storeu_ps(bpad + 8 * p, parml_skinny_part_s(b + (p0 + p) * rs_b, (int)n));
+        const ptrdiff_t kc = k - p0 < kb ? k - p0 : kb;
+        const float *bp = b + p0 * rs_b;
+        switch (n) {   /* constant N: a copy loop without branches */
+        case 3: parml_skinny_pad_s(bpad, bp, rs_b, kc, 3); break;
+        case 5: parml_skinny_pad_s(bpad, bp, rs_b, kc, 5); break;
+        case 6: parml_skinny_pad_s(bpad, bp, rs_b, kc, 6); break;
+        default: parml_skinny_pad_s(bpad, bp, rs_b, kc, 7); break;
+        }
         for (ptrdiff_t i0 = 0; i0 < m; i0 += R)
             f(m - i0 < R ? m - i0 : R, kc, a + i0 * rs_a + p0 * cs_a, rs_a, cs_a, bpad, 8, bpad, 8,
               c + i0 * rs_c, rs_c, 0, (int)n, p0 > 0);
         p0 += kc;
     } while (p0 < k);
+    free(heap);
 }
 
 #endif /* PARML_X86 */
