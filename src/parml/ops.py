@@ -204,9 +204,17 @@ def add(A, B, out=None, *, n_threads=None):
         ``out`` if given.
     """
     func = "add"
+    a_weak, b_weak = type(A) in (int, float), type(B) in (int, float)
     A = _as_array(A, "A", func)
     B = _as_array(B, "B", func)
     dt = _result_dtype(A, B, func)
+    if a_weak != b_weak:
+        # a Python scalar is "weak" in numpy's promotion (NEP 50): float32 array + 1.5 is float32
+        arr, scalar = (B, A.item()) if a_weak else (A, B.item())
+        _check_numeric(arr, "A" if b_weak else "B", func)
+        weak_dt = np.result_type(arr.dtype, scalar)
+        if weak_dt in _FLOAT_DTYPES:
+            dt = weak_dt
     try:
         shape = np.broadcast_shapes(A.shape, B.shape)
     except ValueError:

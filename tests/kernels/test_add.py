@@ -113,3 +113,14 @@ def test_add_bad_out():
         parml.add(A, A, out=ro)
     with pytest.raises(ValueError, match="n_threads=0"):
         parml.add(A, A, n_threads=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scalar", [1.5, 3, -2.25])
+def test_python_scalar_promotes_like_numpy(dtype, scalar):
+    """A Python int/float is weak in numpy's promotion (NEP 50): float32 + 1.5 stays float32."""
+    a = np.arange(7, dtype=dtype)
+    for got, want in ((parml.add(a, scalar), a + scalar), (parml.add(scalar, a), scalar + a)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert parml.add(a, np.float64(1.5)).dtype == (a + np.float64(1.5)).dtype
