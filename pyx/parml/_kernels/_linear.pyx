@@ -54,6 +54,7 @@ cdef extern from "parml/linear_rows.h" nogil:
     void parml_prefetch_row(const void *p, ptrdiff_t nbytes)
     void parml_prefetch_row_nta(const void *p, ptrdiff_t nbytes)
     void parml_prefetch_one(const void *p)
+    void parml_prefetch_init()
 
 cdef extern from "parml/logit_block.h" nogil:
     ctypedef void (*parml_logit_fn)(const double *p, double *g, double *l, ptrdiff_t n,
@@ -151,6 +152,7 @@ cdef void _use_active_set() noexcept nogil:
         SET = s
 
 
+parml_prefetch_init()
 _use_active_set()
 
 
