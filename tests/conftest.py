@@ -27,3 +27,25 @@ def kernel_set(request):
     """Run the test with kernel set request.param active (parml._isa.use)."""
     with _isa.use(request.param):
         yield request.param
+
+
+class _AlwaysN:
+    """Stands in for parml.ops's per-size thread tuner: every product on the threads asked."""
+
+    def __init__(self, dt, flops, nt):
+        self.nt = nt
+
+    def next(self):
+        return self.nt
+
+    def record(self, n, seconds):
+        pass
+
+
+@pytest.fixture
+def always_n_threads(monkeypatch):
+    """matmul runs every product on the threads asked for, however small, with no thread tuner
+    (so thread-count tests exercise the pool on any machine, busy or not)."""
+    from parml import ops
+    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(ops, "_small_tuner", _AlwaysN)

@@ -174,3 +174,23 @@ def test_lbfgs_runs_with_single_threaded_blas(which, monkeypatch):
         Est(n_threads=2, **kw).fit(X, y)
         assert set(_blas_threads().values()) == {2}   # restored after the fit
     assert seen and all(s == {1} for s in seen)
+
+
+
+def test_matmul_tunes_small_parallel_products_per_size(monkeypatch):
+    """Small parallel products go through one FasterOfTwo per (dtype, size class, threads): each
+    product is timed and the answer never depends on the choice."""
+    import numpy as np
+
+    import parml
+    from parml import ops
+    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(ops, "_small_tuners", {})
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((200, 150)), rng.standard_normal((150, 120))
+    want = parml.matmul(A, B, n_threads=1)
+    for _ in range(12):
+        assert np.array_equal(parml.matmul(A, B, n_threads=2), want)
+    (key, tuner), = ops._small_tuners.items()
+    assert key == ("d", int(2 * 200 * 150 * 120).bit_length(), 2)
+    assert tuner.calls == 12 and len(tuner.times[1]) >= 1 and len(tuner.times[2]) >= 1

@@ -5,7 +5,7 @@ import numpy as np
 
 from . import _isa
 from ._kernels import _elementwise, _gemm
-from ._threads import effective_n_threads
+from ._threads import FasterOfTwo, effective_n_threads
 
 __all__ = ["matmul", "add"]
 
@@ -54,6 +54,24 @@ def _gemm_seconds(flops, dt):
     if flops < 2 * 48 ** 3:          # < 0.25 MFLOP: well under any threshold on any core
         return 0.0
     return flops / gemm_rate(dt)
+
+
+# Small parallel products (predicted under GEMM_SPLIT_MIN_SECONDS on one thread) keep their second
+# thread only while it measurably pays. Beside another busy process a helper that claims half of
+# a 0.4 ms product and then loses its core makes the caller wait for it (2 threads took 1.4-1.7x
+# the 1-thread time there). So products are grouped by dtype and size (a power of two of FLOPs),
+# and each group times n threads against one on its own products, in time per FLOP, and keeps
+# the faster (parml._threads.FasterOfTwo: the loser is timed again after 8, 16, 32 ... products).
+# The choice never changes a result: the GEMM is bitwise identical for every thread count.
+_small_tuners = {}
+
+
+def _small_tuner(dt, flops, nt):
+    key = (dt.char, int(flops).bit_length(), nt)
+    tuner = _small_tuners.get(key)
+    if tuner is None:
+        tuner = _small_tuners[key] = FasterOfTwo(nt)
+    return tuner
 
 
 def gemm_kernel_name(dtype=np.float64):
@@ -175,10 +193,17 @@ def matmul(A, B, out=None, *, n_threads=None):
     seconds = 0.0 if (nt == 1 or direct) else _gemm_seconds(2.0 * m * n * k, dt)
     if seconds < GEMM_PARALLEL_MIN_SECONDS:
         nt = 1
+    tuner = None
+    if nt > 1 and 0.0 < seconds < GEMM_SPLIT_MIN_SECONDS:
+        tuner = _small_tuner(dt, 2.0 * m * n * k, nt)
+        nt = tuner.next()
     tasks = nt * 3 if (nt > 1 and seconds >= GEMM_SPLIT_MIN_SECONDS) else nt
     gemm = _gemm.gemm_f64 if dt == _F64 else _gemm.gemm_f32
+    t0 = time.perf_counter() if tuner is not None else 0.0
     if gemm(A, B, target, nt, _isa.kernel_set_id(), tasks, direct) != 0:
         raise MemoryError(f"{func}: could not allocate GEMM packing buffers")
+    if tuner is not None:
+        tuner.record(nt, (time.perf_counter() - t0) / (2.0 * m * n * k))
     if target is not out:
         out[...] = target
     return out

@@ -14,10 +14,9 @@ DTYPES = [np.float32, np.float64]
 
 
 @pytest.fixture(autouse=True)
-def _always_parallel(monkeypatch):
+def _always_parallel(always_n_threads):
     """Every product here runs on the requested threads, however small (production code keeps
     small products on one thread), so thread-count tests exercise the pool."""
-    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)
 
 
 def assert_product(C, A, B):

@@ -63,8 +63,7 @@ def test_concurrent_callers():
     assert not errors
 
 
-def test_concurrent_matmuls_are_correct(rng, monkeypatch):
-    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)   # small products on 2 threads too
+def test_concurrent_matmuls_are_correct(rng, always_n_threads):   # small products on 2 threads too
     A = rng.standard_normal((200, 300))
     B = rng.standard_normal((300, 150))
     expect = parml.matmul(A, B, n_threads=1)
@@ -80,8 +79,7 @@ def test_concurrent_matmuls_are_correct(rng, monkeypatch):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
-def test_pool_works_after_fork(rng, monkeypatch):
-    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)
+def test_pool_works_after_fork(rng, always_n_threads):
     A = rng.standard_normal((300, 300))
     B = rng.standard_normal((300, 300))
     expect = parml.matmul(A, B, n_threads=2)   # the parent's helpers exist now
