@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include "gemm_ukr.h"
 #include "cpu_features.h"
+#include "avx2_parts.h"
 
 #if PARML_X86
 #include <immintrin.h>
@@ -119,30 +120,16 @@ PARML_DEFINE_AVX2_UKR(float, __m256, 8, ps, _mm256_broadcast_ss, PARML_S256_MR, 
 #define PARML_AVX2_SKINNY_KB 256   /* rows of the zero-padded copy of B on the stack (8 KiB) */
 #endif
 
-/* p[0..r-1] in lanes 0..r-1, the other lanes +0.0 (as a masked load gave), read with loads of
- * exactly r elements (128-bit, then 64- and 32-bit pieces). _part: 1 <= r < lanes; _load: any r
- * (r >= lanes: a full load; r <= 0: zero). */
-PARML_AVX2_TARGET static inline __m256d parml_skinny_part_d(const double *p, int r)
-{
-    const __m128d lo = r >= 2 ? _mm_loadu_pd(p) : _mm_load_sd(p);
-    const __m128d hi = r == 3 ? _mm_load_sd(p + 2) : _mm_setzero_pd();
-    return _mm256_set_m128d(hi, lo);
-}
-PARML_AVX2_TARGET static inline __m128 parml_skinny_part4_s(const float *p, int r)  /* 0..3 */
-{
-    if (r <= 0) return _mm_setzero_ps();
-    if (r == 1) return _mm_load_ss(p);
-    const __m128 lo = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)p));   /* 2 floats */
-    return r == 3 ? _mm_movelh_ps(lo, _mm_load_ss(p + 2)) : lo;
-}
+/* p[0..r-1] in lanes 0..r-1, the other lanes +0.0, with exact-size loads (avx2_parts.h):
+ * _part: 1 <= r < lanes; _load: any r (r >= lanes: a full load; r <= 0: zero). */
 PARML_AVX2_TARGET static inline __m256 parml_skinny_part_s(const float *p, int r)
 {
-    return r >= 4 ? _mm256_set_m128(parml_skinny_part4_s(p + 4, r - 4), _mm_loadu_ps(p))
-                  : _mm256_set_m128(_mm_setzero_ps(), parml_skinny_part4_s(p, r));
+    return r >= 4 ? _mm256_set_m128(parml_avx2_part4_s(p + 4, r - 4), _mm_loadu_ps(p))
+                  : _mm256_set_m128(_mm_setzero_ps(), parml_avx2_part4_s(p, r));
 }
 PARML_AVX2_TARGET static inline __m256d parml_skinny_load_d(const double *p, int r)
 {
-    return r >= 4 ? _mm256_loadu_pd(p) : r <= 0 ? _mm256_setzero_pd() : parml_skinny_part_d(p, r);
+    return r >= 4 ? _mm256_loadu_pd(p) : r <= 0 ? _mm256_setzero_pd() : parml_avx2_part_d(p, r);
 }
 PARML_AVX2_TARGET static inline __m256 parml_skinny_load_s(const float *p, int r)
 {
@@ -169,21 +156,6 @@ PARML_AVX2_TARGET static inline __m256 parml_skinny_col_s(const float *p, int m)
     return _mm256_set_m128(_mm_setzero_ps(), _mm_load_ss(p));
 }
 
-/* Store lanes 0..r-1 of v (1 <= r <= lanes) with plain stores of exactly that size. */
-PARML_AVX2_TARGET static inline void parml_skinny_store_d(double *c, __m256d v, int r)
-{
-    if (r >= 4) {
-        _mm256_storeu_pd(c, v);
-        return;
-    }
-    __m128d x = _mm256_castpd256_pd128(v);
-    if (r & 2) {
-        _mm_storeu_pd(c, x);
-        x = _mm256_extractf128_pd(v, 1);
-        c += 2;
-    }
-    if (r & 1) _mm_store_sd(c, x);
-}
 PARML_AVX2_TARGET static inline void parml_skinny_store_s(float *c, __m256 v, int r)
 {
     if (r >= 8) {
@@ -345,7 +317,7 @@ PARML_AVX2_TARGET static inline void parml_skinny_store_s(float *c, __m256 v, in
 
 #define PARML_SKINNY_ROWS_D(NV, R, LB, FROMC, NAME)                                                \
     PARML_DEFINE_AVX2_SKINNY_ROWS(double, __m256d, 4, pd, _mm256_broadcast_sd,                     \
-                                  parml_skinny_load_d, LB, parml_skinny_store_d, NV, R, FROMC, NAME)
+                                  parml_skinny_load_d, LB, parml_avx2_store_d, NV, R, FROMC, NAME)
 #define PARML_SKINNY_ROWS_S(NV, R, LB, FROMC, NAME)                                                \
     PARML_DEFINE_AVX2_SKINNY_ROWS(float, __m256, 8, ps, _mm256_broadcast_ss,                       \
                                   parml_skinny_load_s, LB, parml_skinny_store_s, NV, R, FROMC, NAME)
@@ -454,7 +426,7 @@ PARML_AVX2_TARGET static void parml_skinny_d_avx2(ptrdiff_t m, ptrdiff_t n, ptrd
     do {   /* k == 0 still stores the zero sums */
         const ptrdiff_t kc = k - p0 < kb ? k - p0 : kb;
         for (ptrdiff_t p = 0; p < kc; ++p)
-            _mm256_storeu_pd(bpad + 4 * p, parml_skinny_part_d(b + (p0 + p) * rs_b, 3));
+            _mm256_storeu_pd(bpad + 4 * p, parml_avx2_part_d(b + (p0 + p) * rs_b, 3));
         for (ptrdiff_t i0 = 0; i0 < m; i0 += R)
             f(m - i0 < R ? m - i0 : R, kc, a + i0 * rs_a + p0 * cs_a, rs_a, cs_a, bpad, 4, bpad, 4,
               c + i0 * rs_c, rs_c, 0, 3, p0 > 0);

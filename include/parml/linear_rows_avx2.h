@@ -20,45 +20,21 @@
 
 #include <stddef.h>
 #include "cpu_features.h"
+#include "avx2_parts.h"
 
 #if PARML_X86
 #include <immintrin.h>
 
 #define PARML_ROW256 __attribute__((target("avx2,fma")))
 
-/* The first r (1 <= r <= 3) elements of a row tail, in lanes 0..r-1 of a vector whose other lanes
- * are +0.0 (what a masked load gave), read with loads of exactly r elements. */
-PARML_ROW256 static inline __m256d parml_r256_part_d(const double *p, ptrdiff_t r)
-{
-    const __m128d lo = r >= 2 ? _mm_loadu_pd(p) : _mm_load_sd(p);
-    const __m128d hi = r == 3 ? _mm_load_sd(p + 2) : _mm_setzero_pd();
-    return _mm256_set_m128d(hi, lo);
-}
-PARML_ROW256 static inline __m128 parml_r256_part_s(const float *p, ptrdiff_t r)
-{
-    if (r == 1) return _mm_load_ss(p);
-    const __m128 lo = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)p));   /* 2 floats */
-    return r == 3 ? _mm_movelh_ps(lo, _mm_load_ss(p + 2)) : lo;
-}
 
 /* 4 doubles of a row: from doubles, or widened from floats; MLOAD: the first r (1..3) only, the
  * other lanes zero. */
 #define PARML_R256_LOAD_D(p) _mm256_loadu_pd(p)
 #define PARML_R256_LOAD_S(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
-#define PARML_R256_MLOAD_D(p, r) parml_r256_part_d((p), (r))
-#define PARML_R256_MLOAD_S(p, r) _mm256_cvtps_pd(parml_r256_part_s((p), (r)))
+#define PARML_R256_MLOAD_D(p, r) parml_avx2_part_d((p), (r))
+#define PARML_R256_MLOAD_S(p, r) _mm256_cvtps_pd(parml_avx2_part4_s((p), (r)))
 
-/* Store lanes 0..r-1 of v (1 <= r <= 3) to g with plain stores of exactly that size. */
-PARML_ROW256 static inline void parml_r256_store_part(double *g, __m256d v, ptrdiff_t r)
-{
-    __m128d x = _mm256_castpd256_pd128(v);
-    if (r & 2) {
-        _mm_storeu_pd(g, x);
-        x = _mm256_extractf128_pd(v, 1);
-        g += 2;
-    }
-    if (r & 1) _mm_store_sd(g, x);
-}
 
 PARML_ROW256 static inline double parml_r256_hsum(__m256d v)
 {
@@ -115,7 +91,7 @@ PARML_ROW256 static inline double parml_r256_hsum(__m256d v)
         for (; j + 4 <= d; j += 4)                                                                 \
             _mm256_storeu_pd(g + j, _mm256_fmadd_pd(va, LOAD(x + j), _mm256_loadu_pd(g + j)));     \
         if (j < d)                                                                                 \
-            parml_r256_store_part(g + j, _mm256_fmadd_pd(va, MLOAD(x + j, d - j),                  \
+            parml_avx2_store_d(g + j, _mm256_fmadd_pd(va, MLOAD(x + j, d - j),                  \
                                                          PARML_R256_MLOAD_D(g + j, d - j)), d - j);\
     }                                                                                              \
     PARML_ROW256 static void parml_axpby_256_##SFX(double a, const XT *x, double c, double *g,    \
@@ -135,7 +111,7 @@ PARML_ROW256 static inline double parml_r256_hsum(__m256d v)
         }                                                                                          \
         if (j < d) {                                                                               \
             const __m256d g0 = _mm256_mul_pd(vc, PARML_R256_MLOAD_D(g + j, d - j));                \
-            parml_r256_store_part(g + j, _mm256_fmadd_pd(va, MLOAD(x + j, d - j), g0), d - j);     \
+            parml_avx2_store_d(g + j, _mm256_fmadd_pd(va, MLOAD(x + j, d - j), g0), d - j);     \
         }                                                                                          \
     }                                                                                              \
     PARML_ROW256 static void parml_dot4_256_##SFX(const void *const *x, const double *w,        \
@@ -217,7 +193,7 @@ PARML_ROW256 static inline double parml_r256_hsum(__m256d v)
             t = _mm256_fmadd_pd(v1, MLOAD(x1 + j, r), t);                                          \
             t = _mm256_fmadd_pd(v2, MLOAD(x2 + j, r), t);                                          \
             t = _mm256_fmadd_pd(v3, MLOAD(x3 + j, r), t);                                          \
-            parml_r256_store_part(g + j, t, r);                                                    \
+            parml_avx2_store_d(g + j, t, r);                                                    \
         }                                                                                          \
     }
 

@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include "cpu_features.h"
+#include "avx2_parts.h"
 
 #if PARML_X86
 #include <immintrin.h>
@@ -75,30 +76,7 @@ PARML_LOGIT256 static inline __m256d parml_log1p_unit_256(__m256d e)   /* 0 <= e
     return _mm256_fmadd_pd(j, _mm256_set1_pd(6.93147180369123816490e-01), _mm256_add_pd(logm, lo));
 }
 
-/* src[0..r-1] (1 <= r <= 3) in lanes 0..r-1, the other lanes +0.0, with loads of exactly r
- * elements. */
-PARML_LOGIT256 static inline __m256d parml_logit256_load(const double *src, ptrdiff_t r)
-{
-    const __m128d lo = r >= 2 ? _mm_loadu_pd(src) : _mm_load_sd(src);
-    const __m128d hi = r == 3 ? _mm_load_sd(src + 2) : _mm_setzero_pd();
-    return _mm256_set_m128d(hi, lo);
-}
 
-/* Lanes 0..r-1 of v (1 <= r <= 4) to dst, with plain stores of exactly that size. */
-PARML_LOGIT256 static inline void parml_logit256_store(double *dst, __m256d v, ptrdiff_t r)
-{
-    if (r >= 4) {
-        _mm256_storeu_pd(dst, v);
-        return;
-    }
-    __m128d x = _mm256_castpd256_pd128(v);
-    if (r & 2) {
-        _mm_storeu_pd(dst, x);
-        x = _mm256_extractf128_pd(v, 1);
-        dst += 2;
-    }
-    if (r & 1) _mm_store_sd(dst, x);
-}
 
 /* g and (need_loss) l for 8 full margins: two vectors side by side, for instruction-level
  * parallelism across the long polynomial chains (8-10% faster than one vector at a time here);
@@ -136,15 +114,15 @@ PARML_LOGIT256 static void parml_logit_avx2(const double *p, double *g, double *
     for (; i + 8 <= n; i += 8) parml_logit256_x2(p, g, l, i, need_loss);
     for (; i < n; i += 4) {
         const ptrdiff_t r = n - i;
-        const __m256d pv = r >= 4 ? _mm256_loadu_pd(p + i) : parml_logit256_load(p + i, r);
+        const __m256d pv = r >= 4 ? _mm256_loadu_pd(p + i) : parml_avx2_part_d(p + i, r);
         const __m256d e = parml_exp_neg_256(_mm256_or_pd(pv, sign));          /* exp(-|p|) */
         const __m256d u = _mm256_add_pd(one, e);
         const __m256d pos = _mm256_cmp_pd(pv, zero, _CMP_GT_OQ);
         const __m256d num = _mm256_blendv_pd(one, e, pos);
-        parml_logit256_store(g + i, _mm256_div_pd(_mm256_xor_pd(num, sign), u), r);
+        parml_avx2_store_d(g + i, _mm256_div_pd(_mm256_xor_pd(num, sign), u), r);
         if (need_loss) {
             const __m256d neg = _mm256_blendv_pd(_mm256_xor_pd(pv, sign), zero, pos);
-            parml_logit256_store(l + i, _mm256_add_pd(neg, parml_log1p_unit_256(e)), r);
+            parml_avx2_store_d(l + i, _mm256_add_pd(neg, parml_log1p_unit_256(e)), r);
         }
     }
 }
