@@ -1,4 +1,5 @@
-/* The histogram inner loop with 256-bit adds. Included by hist.h only.
+/* The histogram inner loop of each kernel set: 256-bit adds here (avx2 and avx512 sets), float64x2
+ * pairs in hist_neon.h, the scalar loop of hist.h for the generic set. Included by hist.h only.
  *
  * The scalar loop updates a bin with three read-modify-writes per row and feature (g, h, count):
  * 6 loads and 3 stores, ~2.8 cycles per update on Zen 4/5. Here a bin is accumulated as one
