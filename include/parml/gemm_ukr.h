@@ -65,6 +65,19 @@ typedef struct {
 #define PARML_MAX_MR 16
 #define PARML_MAX_NR 32
 
+/* An edge tile's mr x nr corner of a full register tile kept in `tile` (rows ld apart) added to,
+ * or stored into, c: the micro-kernels' shared tail, so an edge tile never touches C outside
+ * the matrix (and never reads it when accumulate is 0). */
+#define PARML_TILE_TO_C(T, c, rs_c, tile, ld, mr, nr, accumulate)                                  \
+    for (int i_ = 0; i_ < (mr); ++i_) {                                                            \
+        T *ci_ = (c) + i_ * (rs_c);                                                                \
+        const T *ti_ = (tile) + i_ * (ld);                                                         \
+        if (accumulate)                                                                            \
+            for (int j_ = 0; j_ < (nr); ++j_) ci_[j_] += ti_[j_];                                  \
+        else                                                                                       \
+            for (int j_ = 0; j_ < (nr); ++j_) ci_[j_] = ti_[j_];                                   \
+    }
+
 #if defined(__GNUC__) || defined(__clang__)
 #define PARML_RESTRICT __restrict__
 #else

@@ -57,16 +57,7 @@
             _mm256_storeu_##SUF(ci, acc0[i]);                                                      \
             _mm256_storeu_##SUF(ci + W, acc1[i]);                                                  \
         }                                                                                          \
-        if (!full) {                                                                               \
-            for (int i = 0; i < mr; ++i) {                                                         \
-                T *ci = c + i * rs_c;                                                              \
-                const T *ti = tile + i * 2 * W;                                                    \
-                if (accumulate)                                                                    \
-                    for (int j = 0; j < nr; ++j) ci[j] += ti[j];                                   \
-                else                                                                               \
-                    for (int j = 0; j < nr; ++j) ci[j] = ti[j];                                    \
-            }                                                                                      \
-        }                                                                                          \
+        if (!full) PARML_TILE_TO_C(T, c, rs_c, tile, 2 * W, mr, nr, accumulate)                   \
     }
 
 PARML_DEFINE_AVX2_UKR(double, __m256d, 4, pd, _mm256_broadcast_sd, PARML_D256_MR, parml_ukr_d_avx2)

@@ -89,14 +89,7 @@
         } else {                                                                                   \
             T tile[MR * 3 * L];                                                                    \
             ROWS(PARML_NEON_STTILE, S, V)                                                          \
-            for (int i = 0; i < mr; ++i) {                                                         \
-                T *ci = c + i * rs_c;                                                              \
-                const T *ti = tile + i * 3 * L;                                                    \
-                if (accumulate)                                                                    \
-                    for (int j = 0; j < nr; ++j) ci[j] += ti[j];                                   \
-                else                                                                               \
-                    for (int j = 0; j < nr; ++j) ci[j] = ti[j];                                    \
-            }                                                                                      \
+            PARML_TILE_TO_C(T, c, rs_c, tile, 3 * L, mr, nr, accumulate)                           \
         }                                                                                          \
     }
 
