@@ -15,6 +15,7 @@ import tempfile
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEBUG = os.environ.get("PARML_DEBUG", "") not in ("", "0")
@@ -107,4 +108,16 @@ def extensions():
                      build_dir="build/cython")
 
 
-setup(ext_modules=extensions())
+class build_py_with_headers(build_py):
+    """Also installs the public C headers (include/parml/*.h) as parml/include/parml/, where
+    parml.get_include() finds them: C programs then compile against the installed package."""
+
+    def run(self):
+        super().run()
+        dest = os.path.join(self.build_lib, "parml", "include", "parml")
+        self.mkpath(dest)
+        for h in sorted(glob.glob(os.path.join(HERE, "include", "parml", "*.h"))):
+            self.copy_file(h, os.path.join(dest, os.path.basename(h)))
+
+
+setup(ext_modules=extensions(), cmdclass={"build_py": build_py_with_headers})
