@@ -24,7 +24,23 @@
 
 #include <pthread.h>
 #include <sched.h>
+#ifdef __cplusplus
+/* C++ (the C API, parml.h, included from C++): the same operations from <atomic> */
+#include <atomic>
+using std::atomic_int;
+using std::atomic_llong;
+using std::atomic_ullong;
+using std::atomic_load_explicit;
+using std::atomic_store_explicit;
+using std::atomic_fetch_add_explicit;
+using std::atomic_compare_exchange_weak_explicit;
+using std::memory_order_relaxed;
+using std::memory_order_acquire;
+using std::memory_order_release;
+using std::memory_order_acq_rel;
+#else
 #include <stdatomic.h>
+#endif
 #include <stdint.h>
 #include <stddef.h>
 #include <time.h>
@@ -76,7 +92,7 @@ static inline uint64_t parml_pool_ns(void)
 static void parml_pool_work(uint64_t g, parml_job *job, parml_task_fn fn, void *ctx,
                             ptrdiff_t ntasks, int worker)
 {
-    uint64_t s = atomic_load_explicit(&parml_pool.state, memory_order_acquire);
+    unsigned long long s = atomic_load_explicit(&parml_pool.state, memory_order_acquire);
     for (;;) {
         if (parml_pool_gen(s) != (g & (UINT64_MAX >> PARML_POOL_IDX_BITS))) return;
         const ptrdiff_t idx = (ptrdiff_t)(s & PARML_POOL_IDX_MASK);

@@ -227,4 +227,40 @@ static int parml_pack_forest(const int32_t *feature, const double *threshold,
     return 0;
 }
 
+/* Rows per prediction task: a block's rows stay in L1/L2 while every tree walks them. */
+#define PARML_FOREST_ROW_BLOCK 1024
+
+/* 0 when the arrays describe a forest the walk can run safely: every child inside its tree and
+ * after its parent (so every walk ends), features and outputs in range, no NaN threshold, finite
+ * leaves (value: W per node, W = 1 or n_outputs). Otherwise the first problem found:
+ *   1 roots do not start at 0 and increase within the n_nodes node arrays
+ *   2 a tree_output out of range   3 a child outside its tree or not after its parent
+ *   4 a split feature out of range 5 a NaN threshold   6 a non-finite leaf value
+ * One pass, no allocation. */
+static int parml_forest_check_arrays(const int32_t *feature, const double *threshold,
+                                     const int32_t *left, const int32_t *right,
+                                     const double *value, ptrdiff_t W, const int64_t *roots,
+                                     const int32_t *tree_output, ptrdiff_t n_trees,
+                                     ptrdiff_t n_nodes, ptrdiff_t n_features, ptrdiff_t n_outputs)
+{
+    for (ptrdiff_t t = 0; t < n_trees; ++t) {
+        const int64_t lo = roots[t], hi = t + 1 < n_trees ? roots[t + 1] : n_nodes;
+        if (lo < 0 || hi <= lo || hi > n_nodes || (t == 0 && lo != 0)) return 1;
+        if (tree_output[t] < 0 || tree_output[t] >= n_outputs) return 2;
+        const int64_t size = hi - lo;
+        for (int64_t j = 0; j < size; ++j) {
+            const int64_t g = lo + j;
+            if (left[g] >= 0) {
+                if (left[g] <= j || right[g] <= j || left[g] >= size || right[g] >= size) return 3;
+                if (feature[g] < 0 || feature[g] >= n_features) return 4;
+                if (threshold[g] != threshold[g]) return 5;
+            } else {
+                for (ptrdiff_t w = 0; w < W; ++w)
+                    if (!(value[g * W + w] - value[g * W + w] == 0)) return 6;  /* NaN or inf */
+            }
+        }
+    }
+    return 0;
+}
+
 #endif

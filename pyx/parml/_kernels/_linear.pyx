@@ -18,16 +18,6 @@ from cython cimport floating
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
 
-cdef extern from "stdlib.h" nogil:
-    void *aligned_alloc(size_t alignment, size_t size)
-
-
-cdef inline double *_lines(Py_ssize_t n) noexcept nogil:
-    """n doubles on whole 64-byte cache lines: per-task buffers then never share a line, so two
-    threads writing neighbouring tasks' partials do not bounce it between cores."""
-    return <double *>aligned_alloc(64, ((max(n, 1) * sizeof(double) + 63) // 64) * 64)
-
-
 cdef extern from "parml/linear_rows.h" nogil:
     ctypedef double (*parml_dot_d_fn)(const double *x, const double *w, ptrdiff_t d)
     ctypedef double (*parml_dot_s_fn)(const float *x, const double *w, ptrdiff_t d)
@@ -88,46 +78,99 @@ cdef extern from "parml/sgd_step.h" nogil:
 
 cdef extern from "parml/losses.h" nogil:
     double parml_clip_dl(double dl, double m)
-    int PARML_L_MULTINOMIAL
-    int PARML_L_LOG
-    int PARML_N_LOSSES
+    enum:
+        PARML_L_SQUARED
+        PARML_L_LOG
+        PARML_L_HINGE
+        PARML_L_SQHINGE
+        PARML_L_MODHUBER
+        PARML_L_PERCEPTRON
+        PARML_L_HUBER
+        PARML_L_EPSINS
+        PARML_L_SQEPSINS
+        PARML_L_MULTINOMIAL
+        PARML_N_LOSSES
     double parml_loss(int loss, double z, double y, double eps, double *dl, int need_loss)
     double parml_softmax_loss(double *z, ptrdiff_t K, ptrdiff_t cls)
+
+# The driver lives in C (include/parml/linear_grad.h), shared with the C API (parml.h); the
+# names below are its functions under this module's short names.
+cdef extern from "parml/linear_grad.h" nogil:
+    enum:
+        MIN_TASK_WORK "PARML_LIN_MIN_TASK_WORK"
+        MAX_TASKS "PARML_LIN_MAX_TASKS"
+        PARALLEL_MIN_WORK "PARML_LIN_PARALLEL_MIN_WORK"
+        LOGIT_BLOCK "PARML_LIN_LOGIT_BLOCK"
+        PREFETCH_ROWS "PARML_LIN_PREFETCH_ROWS"
+        S_SAMPLES "PARML_LIN_SAMPLES"
+        S_WEIGHTS "PARML_LIN_WEIGHTS"
+        S_HOGWILD "PARML_LIN_HOGWILD"
+    double MAX_DLOSS "PARML_LIN_MAX_DLOSS"
+    ctypedef struct LinCtx "parml_lin":
+        const char *X
+        Py_ssize_t ldx, d, K, xsize
+        bint f32
+        const Py_ssize_t *idx
+        Py_ssize_t row0, nrows
+        const double *y
+        const double *sw
+        const double *W
+        const double *b
+        double wscale
+        int loss
+        bint ovr
+        double eps
+        bint need_loss
+        Py_ssize_t rpt, ntasks, cpt, ctasks
+        double *part
+        Py_ssize_t pstride
+        double *scratch
+        Py_ssize_t sstride
+        double *R
+        double *out
+        Py_ssize_t pf_extra
+        const double *cw
+        bint sgd
+    double *_lines "parml_lin_lines"(Py_ssize_t n)
+    Py_ssize_t _row_of "parml_lin_row_of"(const LinCtx *c, Py_ssize_t i)
+    void _prefetch "parml_lin_prefetch"(const LinCtx *c, Py_ssize_t row)
+    Py_ssize_t _ahead_rows "parml_lin_ahead_rows"(const LinCtx *c)
+    void _stream_ahead "parml_lin_stream_ahead"(const LinCtx *c, Py_ssize_t i, Py_ssize_t hi,
+                                                Py_ssize_t ahead)
+    double _dot "parml_lin_dot"(const LinCtx *c, const char *xr, const double *w, Py_ssize_t n)
+    void _axpy "parml_lin_axpy"(const LinCtx *c, double a, const char *xr, double *g,
+                                Py_ssize_t n)
+    void _axpby "parml_lin_axpby"(const LinCtx *c, double a, const char *xr, double f,
+                                  double *g, Py_ssize_t n)
+    double _row "parml_lin_row"(const LinCtx *c, Py_ssize_t row, const char *xr, double *z)
+    Py_ssize_t _clamp "parml_lin_clamp"(Py_ssize_t v, Py_ssize_t lo, Py_ssize_t hi)
+    void _plan "parml_lin_plan"(LinCtx *c, int strategy)
+    int _loss_grad "parml_lin_loss_grad"(LinCtx *c, int strategy, int n_threads)
+    int _alloc "parml_lin_alloc"(LinCtx *c, int strategy, bint need_R)
+    void _free "parml_lin_free"(LinCtx *c)
+    void parml_lin_fill(LinCtx *c, const char *X, Py_ssize_t ldx, Py_ssize_t d, bint f32,
+                        const double *y, const double *sw, const double *W, const double *b,
+                        Py_ssize_t K, double wscale, int loss, bint ovr, double eps, int kernel_set,
+                        parml_parallel_for_fn pf)
+
 
 from parml._kernels._gemm_api cimport parml_gemm_args_d, parml_kernels_d, parml_gemm_d
 from parml._kernels._kernel_sets cimport active_set
 
 
-# Work cut into tasks of at least MIN_TASK_WORK multiply-adds, at most MAX_TASKS tasks, and run
-# on one thread below PARALLEL_MIN_WORK (a pool round trip costs ~20 us, the time one core needs
-# for ~1e5 multiply-adds streamed from memory). Fixed by shape, never by thread count.
 cdef enum:
-    MIN_TASK_WORK = 32768
-    MAX_TASKS = 64
-    PARALLEL_MIN_WORK = 131072
-    MIN_COLS_PER_TASK = 64      # weights strategy: 512-byte column segments per row at least
     GRAM_ROWS = 256             # rows per Gram sub-block (one GEMM k-block)
     GRAM_SPLIT_MAX_DIM = 384    # Gram of up to this many columns: split rows over tasks
-    LOGIT_BLOCK = 16            # rows whose margins go through the vector logistic loss at once
-    LOGIT_BLOCK_BYTES = 24576   # ... at most this many bytes of rows (at least 4 rows; re-read
-                                # from cache for the gradient)
-    LOGIT_L1_BYTES = 40960      # blocks are prefetched into L1 (nta) when 3 fit here (48 KiB L1d)
-    STREAM_AHEAD_BYTES = 24576  # rows read in order: prefetched this far ahead
-    PREFETCH_ROWS = 8           # shuffled rows: prefetch this far ahead (~100 ns DRAM latency
-                                # against ~30 ns of work per 100-feature row)
-
-cdef enum:
-    S_SAMPLES = 0
-    S_WEIGHTS = 1
-    S_HOGWILD = 2
 
 # The same ids for the Python drivers.
 STRATEGIES = {"samples": S_SAMPLES, "weights": S_WEIGHTS, "hogwild": S_HOGWILD}
 SCHEDULES = {"constant": PARML_SCH_CONSTANT, "optimal": PARML_SCH_OPTIMAL,
              "invscaling": PARML_SCH_INVSCALING, "adaptive": PARML_SCH_CONSTANT}
-LOSS_IDS = {"squared_error": 0, "log_loss": 1, "hinge": 2, "squared_hinge": 3,
-            "modified_huber": 4, "perceptron": 5, "huber": 6, "epsilon_insensitive": 7,
-            "squared_epsilon_insensitive": 8, "multinomial": 9}
+LOSS_IDS = {"squared_error": PARML_L_SQUARED, "log_loss": PARML_L_LOG, "hinge": PARML_L_HINGE,
+            "squared_hinge": PARML_L_SQHINGE, "modified_huber": PARML_L_MODHUBER,
+            "perceptron": PARML_L_PERCEPTRON, "huber": PARML_L_HUBER,
+            "epsilon_insensitive": PARML_L_EPSINS,
+            "squared_epsilon_insensitive": PARML_L_SQEPSINS, "multinomial": PARML_L_MULTINOMIAL}
 
 # The kernel set's row kernels, logistic block and per-sample SGD loop, looked up again by
 # _use_active_set() at every entry point when the active set (parml._isa) has changed.
@@ -136,10 +179,6 @@ cdef const parml_rowops *OPS = NULL
 cdef parml_logit_fn LOGIT = NULL
 cdef parml_sgd1_fn SGD1_D = NULL
 cdef parml_sgd1_fn SGD1_S = NULL
-# SGD clips |d loss / d z| here, as scikit-learn does: squared losses on a badly scaled step
-# otherwise grow the weights past 1e40 within an epoch
-cdef double MAX_DLOSS = 1e12
-
 
 cdef void _use_active_set() noexcept nogil:
     global SET, OPS, LOGIT, SGD1_D, SGD1_S
@@ -193,377 +232,12 @@ def rowops_name():
 # --------------------------------------------------------------------------------------------
 # Fused loss + gradient
 
-ctypedef struct LinCtx:
-    const char *X              # IN   rows of X, ldx bytes apart, columns contiguous
-    Py_ssize_t ldx, d, K, xsize
-    bint f32
-    const Py_ssize_t *idx      # IN   row set (NULL: rows row0 .. row0 + nrows)
-    Py_ssize_t row0, nrows
-    const double *y            # IN   +-1 / real target / class index (ovr, multinomial)
-    const double *sw           # IN   sample weights or NULL
-    const double *W            # IN   K x d weights (times wscale)
-    const double *b            # IN   K intercepts
-    double wscale
-    int loss
-    bint ovr
-    double eps
-    bint need_loss             # False: the log loss's value is skipped (SGD without a stopping rule)
-    Py_ssize_t rpt, ntasks     # rows per task, tasks
-    Py_ssize_t cpt, ctasks     # columns per task, tasks (weights pass 2, reductions)
-    double *part               # OUT  per-task partials, pstride apart
-    Py_ssize_t pstride
-    double *scratch            # per-task K doubles, sstride apart
-    Py_ssize_t sstride
-    double *R                  # OUT  nrows x K residuals (weights strategy)
-    double *out                # OUT  [grad W (K*d), grad b (K), loss]
-    Py_ssize_t pf_extra        # idx rows past nrows that the last task may prefetch (the next
-                               # mini-batch's first rows; 0 otherwise)
-    const double *cw           # IN   one-vs-rest: K weights of each problem's positive class
-                               #      (scikit-learn's and liblinear's class_weight), or NULL
-    bint sgd                   # SGD's conventions: d loss / d z clipped to +-MAX_DLOSS, and the
-                               # returned loss (the stopping rule's) unweighted
-
-
-cdef inline Py_ssize_t _row_of(const LinCtx *c, Py_ssize_t i) noexcept nogil:
-    return c.idx[i] if c.idx != NULL else c.row0 + i
-
-
-cdef inline void _prefetch(const LinCtx *c, Py_ssize_t row) noexcept nogil:
-    """Hint the caches with a row that a shuffled pass reads PREFETCH_ROWS steps later: its
-    features, target and weight (random reads, each a miss otherwise)."""
-    parml_prefetch_row_nta(c.X + row * c.ldx, c.d * c.xsize)
-    parml_prefetch_one(c.y + row)
-    if c.sw != NULL:
-        parml_prefetch_one(c.sw + row)
-
-
-cdef inline Py_ssize_t _ahead_rows(const LinCtx *c) noexcept nogil:
-    """How far ahead a pass over consecutive rows prefetches: STREAM_AHEAD_BYTES of rows."""
-    return max(<Py_ssize_t>STREAM_AHEAD_BYTES // max(c.d * c.xsize, 1), 1)
-
-
-cdef inline void _stream_ahead(const LinCtx *c, Py_ssize_t i, Py_ssize_t hi,
-                               Py_ssize_t ahead) noexcept nogil:
-    """In a pass over consecutive rows [.., hi), hint the row `ahead` rows past row i
-    (prefetchnta: the hardware prefetcher alone left the all-finite check at 22 GB/s on one
-    thread, 0.73x the time with this)."""
-    if i + ahead < hi:
-        parml_prefetch_row_nta(c.X + (i + ahead) * c.ldx, c.d * c.xsize)
-
-
-cdef inline double _dot(const LinCtx *c, const char *xr, const double *w, Py_ssize_t n) noexcept nogil:
-    if c.f32:
-        return OPS.dot_s(<const float *>xr, w, n)
-    return OPS.dot_d(<const double *>xr, w, n)
-
-
-cdef inline void _axpy(const LinCtx *c, double a, const char *xr, double *g, Py_ssize_t n) noexcept nogil:
-    if c.f32:
-        OPS.axpy_s(a, <const float *>xr, g, n)
-    else:
-        OPS.axpy_d(a, <const double *>xr, g, n)
-
-
-cdef inline void _axpby(const LinCtx *c, double a, const char *xr, double f, double *g,
-                        Py_ssize_t n) noexcept nogil:
-    if c.f32:
-        OPS.axpby_s(a, <const float *>xr, f, g, n)
-    else:
-        OPS.axpby_d(a, <const double *>xr, f, g, n)
-
-
-cdef inline double _row(const LinCtx *c, Py_ssize_t row, const char *xr, double *z) noexcept nogil:
-    """Scores of one row into z, then z <- w * d loss / d z; returns w * loss (unweighted when
-    c.sgd), w the sample weight times, in one-vs-rest, the problem's positive-class weight."""
-    cdef Py_ssize_t k
-    cdef double l = 0.0, lk, dl, yv = c.y[row], yk
-    for k in range(c.K):
-        z[k] = c.wscale * _dot(c, xr, c.W + k * c.d, c.d) + c.b[k]
-    if c.loss == PARML_L_MULTINOMIAL:
-        l = parml_softmax_loss(z, c.K, <ptrdiff_t>yv)
-        if c.sgd:
-            for k in range(c.K):
-                z[k] = parml_clip_dl(z[k], MAX_DLOSS)
-    elif c.ovr:
-        for k in range(c.K):
-            yk = 1.0 if yv == <double>k else -1.0
-            lk = parml_loss(c.loss, z[k], yk, c.eps, &dl, c.need_loss)
-            if c.sgd:
-                dl = parml_clip_dl(dl, MAX_DLOSS)
-            if c.cw != NULL and yk > 0.0:
-                dl = dl * c.cw[k]
-                if not c.sgd:
-                    lk = lk * c.cw[k]
-            l += lk
-            z[k] = dl
-    else:
-        l = parml_loss(c.loss, z[0], yv, c.eps, &dl, c.need_loss)
-        z[0] = parml_clip_dl(dl, MAX_DLOSS) if c.sgd else dl
-    if c.sw != NULL:
-        for k in range(c.K):
-            z[k] *= c.sw[row]
-        if not c.sgd:
-            l *= c.sw[row]
-    return l
-
-
-cdef inline void _logit_grad4(LinCtx *c, double *part, parml_axpy4_fn axpy4, Py_ssize_t r0,
-                              Py_ssize_t m, const double *g, const double *l, double *gb,
-                              double *ls) noexcept nogil:
-    """The gradient of rows r0 .. r0 + m - 1 (m <= 4) of the order, g and l their derivatives
-    and losses: one axpy4 (missing rows repeat the first with weight 0)."""
-    cdef double a4[4]
-    cdef const void *xp[4]
-    cdef Py_ssize_t r, row
-    cdef double dl, lv
-    for r in range(4):
-        if r < m:
-            row = _row_of(c, r0 + r)
-            dl = c.y[row] * g[r]
-            lv = l[r] if c.need_loss else 0.0
-            if c.sw != NULL:
-                dl = dl * c.sw[row]
-                if not c.sgd:
-                    lv = lv * c.sw[row]
-            ls[0] += lv
-            gb[0] += dl
-            a4[r] = dl
-            xp[r] = c.X + row * c.ldx
-        else:
-            a4[r] = 0.0
-            xp[r] = xp[0]
-    axpy4(a4, xp, part, c.d)
-
-
-cdef inline void _logit_margins4(LinCtx *c, parml_dot4_fn dot4, Py_ssize_t r0, Py_ssize_t m,
-                                 double *pz) noexcept nogil:
-    """Margins y (wscale x.w + b) of rows r0 .. r0 + m - 1 (m <= 4) of the order: one dot4
-    (missing rows repeat the last)."""
-    cdef const void *xp[4]
-    cdef double dots[4]
-    cdef Py_ssize_t r
-    for r in range(4):
-        xp[r] = c.X + _row_of(c, r0 + min(r, m - 1)) * c.ldx
-    dot4(xp, c.W, c.d, dots)
-    for r in range(m):
-        pz[r] = c.y[_row_of(c, r0 + r)] * (c.wscale * dots[r] + c.b[0])
-
-
-cdef void _samples_logit(LinCtx *c, double *part, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """_t_samples for the binary log loss, software-pipelined over blocks of rows: the margins of
-    block k + 1 (reading new rows from memory) interleaved with the gradient of block k (its rows
-    still in L1), 4 rows per dot4 / axpy4 call; between them, one vector call (LOGIT) for the
-    block's losses and derivatives (libm's exp and log1p per row cost more than reading the
-    row). The rows of block k + 2 are prefetched meanwhile, non-temporally (prefetchnta, into
-    L1) when three blocks fit in LOGIT_L1_BYTES, else into L2: the hardware prefetcher alone
-    left memory idle while a block's gradient ran (45 ms for 800k x 100 on 1 thread, against
-    24 with the prefetch to L2 and 22.5 to L1). prefetchnta rather than prefetcht0: the same on
-    1 thread, 0.85x the time on 2 (16.3 -> 12.7 ms, A/B in one process). Every row gets the
-    same arithmetic wherever it sits, and the sums run in row order."""
-    cdef double pz[2][LOGIT_BLOCK]
-    cdef double g[2][LOGIT_BLOCK]
-    cdef double l[2][LOGIT_BLOCK]
-    cdef Py_ssize_t nb = min(max(<Py_ssize_t>LOGIT_BLOCK_BYTES // max(c.d * c.xsize, 1), 4),
-                             <Py_ssize_t>LOGIT_BLOCK) & ~3
-    cdef bint pf_l1 = 3 * nb * c.d * c.xsize <= LOGIT_L1_BYTES
-    cdef parml_dot4_fn dot4 = OPS.dot4_s if c.f32 else OPS.dot4_d
-    cdef parml_axpy4_fn axpy4 = OPS.axpy4_s if c.f32 else OPS.axpy4_d
-    cdef Py_ssize_t cur = lo, ncur, nxt, nn, i, r, row, k = 0
-    cdef Py_ssize_t pf_lim = hi + (c.pf_extra if hi == c.nrows else 0)
-    # part[d], part[d + 1] in registers: a load of part[d] right after the axpy's masked store
-    # over part[96:104] cannot be forwarded (it stalled 38% of the loop at d = 100)
-    cdef double gb = 0.0, ls = 0.0
-    if hi <= lo:
-        return
-    ncur = min(nb, hi - cur)
-    for i in range(0, ncur, 4):
-        _logit_margins4(c, dot4, cur + i, min(4, ncur - i), &pz[0][i])
-    LOGIT(pz[0], g[0], l[0], ncur, c.need_loss)
-    while True:
-        nxt = cur + ncur
-        nn = min(nb, hi - nxt)
-        for i in range(0, max(ncur, nn), 4):
-            if i < nn:
-                for r in range(4):
-                    if nxt + nn + i + r < pf_lim:
-                        row = _row_of(c, nxt + nn + i + r)
-                        if pf_l1:
-                            parml_prefetch_row_nta(c.X + row * c.ldx, c.d * c.xsize)
-                        else:
-                            parml_prefetch_row(c.X + row * c.ldx, c.d * c.xsize)
-                        if c.idx != NULL:   # (a row subset in any order: y and sw jump too)
-                            parml_prefetch_one(c.y + row)
-                            if c.sw != NULL:
-                                parml_prefetch_one(c.sw + row)
-                _logit_margins4(c, dot4, nxt + i, min(4, nn - i), &pz[1 - k][i])
-            if i < ncur:
-                _logit_grad4(c, part, axpy4, cur + i, min(4, ncur - i), &g[k][i], &l[k][i],
-                             &gb, &ls)
-        if nn <= 0:
-            break
-        LOGIT(pz[1 - k], g[1 - k], l[1 - k], nn, c.need_loss)
-        cur, ncur, k = nxt, nn, 1 - k
-    part[c.d] = gb
-    part[c.d + 1] = ls
-
-
-cdef void _samples_generic(LinCtx *c, double *part, double *z, Py_ssize_t lo,
-                           Py_ssize_t hi) noexcept nogil:
-    """_t_samples for any loss: one row at a time."""
-    cdef Py_ssize_t KD = c.K * c.d, i, k, row, ahead = _ahead_rows(c)
-    cdef Py_ssize_t pf_lim = hi + (c.pf_extra if hi == c.nrows else 0)
-    cdef const char *xr
-    for i in range(lo, hi):
-        row = _row_of(c, i)
-        xr = c.X + row * c.ldx
-        if c.idx != NULL:
-            if i + PREFETCH_ROWS < pf_lim:
-                _prefetch(c, c.idx[i + PREFETCH_ROWS])
-        else:
-            _stream_ahead(c, row, c.row0 + hi, ahead)
-        part[KD + c.K] += _row(c, row, xr, z)
-        for k in range(c.K):
-            if z[k] != 0.0:
-                _axpy(c, z[k], xr, part + k * c.d, c.d)
-                part[KD + k] += z[k]
-
-
-cdef void _t_samples(void *vc, ptrdiff_t t, int worker) noexcept nogil:
-    """One row block: scores, residuals and the block's partial gradient in one pass."""
-    cdef LinCtx *c = <LinCtx *>vc
-    cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows)
-    cdef double *part = c.part + t * c.pstride
-    memset(part, 0, (c.K * c.d + c.K + 1) * sizeof(double))
-    if c.K == 1 and c.loss == PARML_L_LOG and not c.ovr:
-        _samples_logit(c, part, lo, hi)
-    else:
-        _samples_generic(c, part, c.scratch + t * c.sstride, lo, hi)
-
-
-cdef void _t_reduce(void *vc, ptrdiff_t t, int worker) noexcept nogil:
-    """out[j] = sum over tasks of part[task][j], tasks in order, for one block of j."""
-    cdef LinCtx *c = <LinCtx *>vc
-    cdef Py_ssize_t n = c.K * c.d + c.K + 1
-    cdef Py_ssize_t lo = t * c.cpt, hi = min(lo + c.cpt, n), j, s
-    cdef double *o = c.out
-    memcpy(o + lo, c.part + lo, (hi - lo) * sizeof(double))
-    for s in range(1, c.ntasks):
-        for j in range(lo, hi):
-            o[j] += c.part[s * c.pstride + j]
-
-
-cdef void _t_resid(void *vc, ptrdiff_t t, int worker) noexcept nogil:
-    """Weights strategy, pass 1: residuals of one row block, and its intercept/loss partials."""
-    cdef LinCtx *c = <LinCtx *>vc
-    cdef Py_ssize_t lo = t * c.rpt, hi = min(lo + c.rpt, c.nrows), i, k, row
-    cdef double *part = c.part + t * c.pstride
-    cdef double *z
-    memset(part, 0, (c.K + 1) * sizeof(double))
-    for i in range(lo, hi):
-        row = _row_of(c, i)
-        z = c.R + i * c.K
-        part[c.K] += _row(c, row, c.X + row * c.ldx, z)
-        for k in range(c.K):
-            part[k] += z[k]
-
-
-cdef void _t_cols(void *vc, ptrdiff_t t, int worker) noexcept nogil:
-    """Weights strategy, pass 2: this task owns columns [j0, j1) of every gradient row."""
-    cdef LinCtx *c = <LinCtx *>vc
-    cdef Py_ssize_t j0 = t * c.cpt, j1 = min(j0 + c.cpt, c.d), i, k, row
-    cdef Py_ssize_t w = j1 - j0
-    cdef double r
-    cdef const char *xr
-    for k in range(c.K):
-        memset(c.out + k * c.d + j0, 0, w * sizeof(double))
-    for i in range(c.nrows):
-        row = _row_of(c, i)
-        xr = c.X + row * c.ldx + j0 * c.xsize
-        for k in range(c.K):
-            r = c.R[i * c.K + k]
-            if r != 0.0:
-                _axpy(c, r, xr, c.out + k * c.d + j0, w)
-
-
-cdef inline Py_ssize_t _clamp(Py_ssize_t v, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    return lo if v < lo else (hi if v > hi else v)
-
-
-cdef void _plan(LinCtx *c, int strategy) noexcept nogil:
-    """Cut c.nrows rows (and K*d weights) into tasks: depends on the shape only."""
-    cdef Py_ssize_t KD = c.K * c.d
-    cdef Py_ssize_t work = c.nrows * max(KD, 1)
-    c.ntasks = _clamp(work // MIN_TASK_WORK, 1, MAX_TASKS)
-    c.ntasks = min(c.ntasks, max(c.nrows, 1))
-    c.rpt = (c.nrows + c.ntasks - 1) // c.ntasks if c.nrows > 0 else 1
-    c.ntasks = (c.nrows + c.rpt - 1) // c.rpt if c.nrows > 0 else 0
-    c.sstride = (c.K + 7) & ~7
-    if strategy == S_WEIGHTS:
-        c.pstride = (c.K + 1 + 7) & ~7
-        # column blocks: multiples of 8 doubles (whole cache lines of the gradient)
-        c.ctasks = _clamp(c.d // MIN_COLS_PER_TASK, 1, MAX_TASKS)
-        c.cpt = max(8, (((c.d + c.ctasks - 1) // c.ctasks) + 7) & ~7)   # >= 8 even for d == 0
-        c.ctasks = (c.d + c.cpt - 1) // c.cpt
-    else:
-        c.pstride = (KD + c.K + 1 + 7) & ~7
-        c.ctasks = _clamp((c.ntasks * (KD + c.K + 1)) // MIN_TASK_WORK, 1, MAX_TASKS)
-        c.cpt = ((((KD + c.K + 1) + c.ctasks - 1) // c.ctasks) + 7) & ~7
-        c.ctasks = (KD + c.K + 1 + c.cpt - 1) // c.cpt
-
-
-cdef int _loss_grad(LinCtx *c, int strategy, int n_threads) noexcept nogil:
-    """c.out <- [sum_i grad W, sum_i grad b, sum_i loss] over c's row set, buffers in c already
-    sized by _plan for at least this many rows. Returns 0, or -1 if the pool refused the job."""
-    cdef Py_ssize_t KD = c.K * c.d, k, s
-    cdef int nt = n_threads if c.nrows * max(KD, 1) >= PARALLEL_MIN_WORK else 1
-    cdef int rc = 0
-    if c.nrows == 0:
-        memset(c.out, 0, (KD + c.K + 1) * sizeof(double))
-        return 0
-    if strategy == S_WEIGHTS:
-        rc |= parallel_for(c.ntasks, nt, _t_resid, c)
-        rc |= parallel_for(c.ctasks, nt if c.ctasks > 1 else 1, _t_cols, c)
-        for k in range(c.K + 1):
-            c.out[KD + k] = 0.0
-            for s in range(c.ntasks):
-                c.out[KD + k] += c.part[s * c.pstride + k]
-        return rc
-    rc |= parallel_for(c.ntasks, nt, _t_samples, c)
-    if c.ntasks == 1:
-        memcpy(c.out, c.part, (KD + c.K + 1) * sizeof(double))
-    else:
-        rc |= parallel_for(c.ctasks, nt if c.ntasks * KD >= PARALLEL_MIN_WORK else 1, _t_reduce, c)
-    return rc
-
-
-cdef int _alloc(LinCtx *c, int strategy, bint need_R) noexcept nogil:
-    c.part = _lines(max(c.ntasks, 1) * c.pstride)
-    c.scratch = _lines(max(c.ntasks, 1) * c.sstride)
-    c.R = NULL
-    if need_R and strategy == S_WEIGHTS:
-        c.R = _lines(max(c.nrows, 1) * c.K)
-    if c.part == NULL or c.scratch == NULL or (need_R and strategy == S_WEIGHTS and c.R == NULL):
-        _free(c)
-        return -1
-    return 0
-
-
-cdef void _free(LinCtx *c) noexcept nogil:
-    free(c.part)
-    free(c.scratch)
-    free(c.R)
-    c.part = c.scratch = c.R = NULL
-
-
-cdef void _fill(LinCtx *c, const char *X, Py_ssize_t ldx, Py_ssize_t d, bint f32,
-                const double *y, const double *sw, const double *W, const double *b,
-                Py_ssize_t K, double wscale, int loss, bint ovr, double eps) noexcept nogil:
-    memset(c, 0, sizeof(LinCtx))
-    c.X, c.ldx, c.d, c.f32 = X, ldx, d, f32
-    c.xsize = 4 if f32 else 8
-    c.y, c.sw, c.W, c.b, c.K = y, sw, W, b, K
-    c.wscale, c.loss, c.ovr, c.eps = wscale, loss, ovr, eps
-    c.need_loss = True
+cdef inline void _fill(LinCtx *c, const char *X, Py_ssize_t ldx, Py_ssize_t d, bint f32,
+                       const double *y, const double *sw, const double *W, const double *b,
+                       Py_ssize_t K, double wscale, int loss, bint ovr, double eps) noexcept nogil:
+    """A context with the active set's row kernels (_use_active_set() ran at the entry point)
+    and parml's task pool."""
+    parml_lin_fill(c, X, ldx, d, f32, y, sw, W, b, K, wscale, loss, ovr, eps, SET, parallel_for)
 
 
 cdef int _set_cw(LinCtx *c, const double[::1] cw) except -1:

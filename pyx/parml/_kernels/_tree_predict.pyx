@@ -11,7 +11,7 @@ from parml._kernels._pool cimport parallel_for, parml_task_fn
 
 
 cdef extern from "parml/tree_predict.h" nogil:
-    enum: PARML_PACKED_MIN_ROWS
+    enum: PARML_PACKED_MIN_ROWS, PARML_FOREST_ROW_BLOCK
     ctypedef struct parml_qnode:
         double thr
         uint32_t fm
@@ -43,11 +43,17 @@ cdef extern from "parml/tree_predict.h" nogil:
                           const uint8_t *missing_left, const int32_t *left, const int32_t *right,
                           const int64_t *roots, ptrdiff_t n_trees, ptrdiff_t n_nodes,
                           parml_qnode *q, int32_t *steps, int32_t *depth)
+    int parml_forest_check_arrays(const int32_t *feature, const double *threshold,
+                                  const int32_t *left, const int32_t *right, const double *value,
+                                  ptrdiff_t W, const int64_t *roots, const int32_t *tree_output,
+                                  ptrdiff_t n_trees, ptrdiff_t n_nodes, ptrdiff_t n_features,
+                                  ptrdiff_t n_outputs)
 
 
-# rows per task: a request of up to this many rows never opens a parallel region; within a
-# block each tree is walked by all its rows (measured: 1024 beat 64-512 on 200k x 100 trees)
-ROW_BLOCK = 1024
+# rows per task (tree_predict.h): a request of up to this many rows never opens a parallel
+# region; within a block each tree is walked by all its rows (measured: 1024 beat 64-512 on
+# 200k x 100 trees)
+ROW_BLOCK = PARML_FOREST_ROW_BLOCK
 
 
 QNODE = np.dtype([("thr", "<f8"), ("fm", "<u4"), ("left", "<i4")])
@@ -101,39 +107,11 @@ def check_forest(feature, threshold, missing_left, left, right, value, roots, tr
     cdef const double *va = <const double *>_ptr(value)
     cdef const int64_t *ro = <const int64_t *>_ptr(roots)
     cdef const int32_t *to = <const int32_t *>_ptr(tree_output)
-    cdef Py_ssize_t t, j, w, lo, hi, size, mm = m, kk = k
-    cdef int err = 0
+    cdef Py_ssize_t mm = m, kk = k
+    cdef int err
     with nogil:
-        for t in range(kk):
-            lo = ro[t]
-            hi = ro[t + 1] if t + 1 < kk else mm
-            if lo < 0 or hi <= lo or hi > mm or (t == 0 and lo != 0):
-                err = 1
-                break
-            if to[t] < 0 or to[t] >= n_outputs:
-                err = 2
-                break
-            size = hi - lo
-            for j in range(size):
-                if le[lo + j] >= 0:
-                    if le[lo + j] <= j or ri[lo + j] <= j or le[lo + j] >= size \
-                            or ri[lo + j] >= size:
-                        err = 3
-                        break
-                    if fe[lo + j] < 0 or fe[lo + j] >= n_features:
-                        err = 4
-                        break
-                    if th[lo + j] != th[lo + j]:
-                        err = 5
-                        break
-                else:
-                    for w in range(W):
-                        if not (va[(lo + j) * W + w] - va[(lo + j) * W + w] == 0):
-                            err = 6  # NaN or infinite leaf
-                    if err:
-                        break
-            if err:
-                break
+        err = parml_forest_check_arrays(fe, th, le, ri, va, W, ro, to, kk, mm, n_features,
+                                        n_outputs)
     if err:
         raise ValueError({1: "forest: roots must start at 0 and increase within the node arrays",
                           2: "forest: tree_output out of range",
