@@ -5,6 +5,7 @@ Environment:
   PARML_DEBUG=1           bounds checking and wraparound back on, -O0 -g
 """
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -80,12 +81,23 @@ def openmp_flags():
     return [], []
 
 
+def write_build_info(cflags, ldflags):
+    """src/parml/_build_info.json: the compiler and flags the kernels were built with, so that
+    `parml bench c` compiles its C program the same way (it ships in the wheel)."""
+    info = {"cc": _compiler(), "cflags": [f for f in cflags if f not in ("-g",)],
+            "ldflags": ldflags, "openmp": bool(ldflags)}
+    with open(os.path.join(HERE, "src", "parml", "_build_info.json"), "w") as f:
+        json.dump(info, f, indent=1)
+        f.write("\n")
+
+
 def extensions():
     omp_c, omp_l = openmp_flags()
     opt = ["-O0", "-g"] if DEBUG else ["-O3"]
     # Baseline ISA only: AVX2/AVX-512 code is confined to micro-kernels with target attributes and
     # chosen at run time, so one x86-64 wheel runs on any x86-64 CPU.
     cflags = opt + ["-fno-math-errno", "-Wno-unused-function", "-Wno-unknown-pragmas"] + omp_c
+    write_build_info(cflags, omp_l)
     exts = []
     for pyx in sorted(glob.glob(os.path.join("pyx", "parml", "_kernels", "*.pyx"))):
         name = "parml._kernels." + os.path.splitext(os.path.basename(pyx))[0]

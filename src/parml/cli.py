@@ -7,6 +7,7 @@ import time
 BENCH_AREAS = {
     "gemm": "parml.benchmarks.gemm",
     "add": "parml.benchmarks.elementwise",
+    "c": "parml.benchmarks.c",
     "linear": "parml.benchmarks.linear",
     "mlp": "parml.benchmarks.mlp",
     "serving": "parml.benchmarks.serving",
