@@ -156,3 +156,21 @@ def test_bench_c_without_a_compiler_says_so(tmp_path):
     assert res.returncode == 2
     assert "no C compiler found" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_docs_example_compiles_and_agrees(tmp_path):
+    """docs/c-api.md's example program, compiled with its own compile line's flags."""
+    doc = os.path.join(HERE, os.pardir, "docs", "c-api.md")
+    if not os.path.isfile(doc):
+        pytest.skip("docs/ not in this tree")
+    with open(doc) as f:
+        text = f.read()
+    src = text.split("```c\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "gemm.c").write_text(src)
+    exe = str(tmp_path / "gemm")
+    subprocess.run(_compiler_or_skip() + ["-O3", "-fopenmp", "-I", parml.get_include(),
+                                          str(tmp_path / "gemm.c"), "-o", exe, "-lm",
+                                          "-lpthread"], check=True)
+    out = subprocess.run([exe], capture_output=True, text=True, check=True).stdout
+    got, naive = out.split("c[7][9] = ")[1].split(" (naive ")
+    assert float(got) == float(naive.rstrip(")\n"))

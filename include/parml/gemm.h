@@ -17,7 +17,7 @@
 
 /*                name      MR              NR              KC   MC   NC    */
 static const parml_kernel_d parml_kernels_d[PARML_N_SETS] = {
-    {"generic",   PARML_REF_MR,  PARML_REF_NR,  256, 128, 2048, parml_ukr_d_ref, 0, 0},
+    {"generic",   PARML_REF_MR_D, PARML_REF_NR_D, 256, 128, 2048, parml_ukr_d_ref, 0, 0},
 #if PARML_X86
     {"avx2",      PARML_D256_MR, PARML_D256_NR, 256, 96,  2048, parml_ukr_d_avx2,
      PARML_AVX2_SKINNY_W_D, parml_skinny_d_avx2},
@@ -36,7 +36,7 @@ static const parml_kernel_d parml_kernels_d[PARML_N_SETS] = {
 };
 
 static const parml_kernel_s parml_kernels_s[PARML_N_SETS] = {
-    {"generic",   PARML_REF_MR,  PARML_REF_NR,  256, 128, 4096, parml_ukr_s_ref, 0, 0},
+    {"generic",   PARML_REF_MR_S, PARML_REF_NR_S, 256, 128, 4096, parml_ukr_s_ref, 0, 0},
 #if PARML_X86
     {"avx2",      PARML_S256_MR, PARML_S256_NR, 256, 96,  4096, parml_ukr_s_avx2,
      PARML_AVX2_SKINNY_W_S, parml_skinny_s_avx2},

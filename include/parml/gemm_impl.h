@@ -41,10 +41,26 @@ static void PSFX(parml_pack_a)(int MR, ptrdiff_t mc, ptrdiff_t kc, const PT *a, 
         const int mr = (int)PSFX(parml_min)(MR, mc - i0);
         const PT *ap = a + i0 * rs;
         if (mr == MR && cs == 1) {
-            /* row-major A: read each row sequentially, scatter into the panel (L1-resident) */
-            for (int i = 0; i < MR; ++i) {
-                const PT *row = ap + i * rs;
-                for (ptrdiff_t p = 0; p < kc; ++p) dst[p * MR + i] = row[p];
+            /* row-major A: one k step at a time, the MR rows' elements into MR consecutive
+             * slots. MR is a constant in each case below, so the row loop unrolls into MR
+             * loads and stores (with MR a variable, packing took 8 instructions per element, 31% of
+             * a 64^3 float product's instructions; now 3, 20%) */
+            switch (MR) {
+#define PARML_PACK_A_ROWS(M)                                                                    \
+            case M:                                                                             \
+                for (ptrdiff_t p = 0; p < kc; ++p)                                              \
+                    for (int i = 0; i < M; ++i) dst[p * M + i] = ap[i * rs + p];                \
+                break;
+            PARML_PACK_A_ROWS(4)
+            PARML_PACK_A_ROWS(6)
+            PARML_PACK_A_ROWS(8)
+            PARML_PACK_A_ROWS(12)
+#undef PARML_PACK_A_ROWS
+            default:
+                for (int i = 0; i < MR; ++i) {
+                    const PT *row = ap + i * rs;
+                    for (ptrdiff_t p = 0; p < kc; ++p) dst[p * MR + i] = row[p];
+                }
             }
         } else {
             for (ptrdiff_t p = 0; p < kc; ++p) {

@@ -6,10 +6,14 @@
 
 #include "gemm_ukr.h"
 
-#define PARML_REF_MR 4
-#define PARML_REF_NR 8
+#ifndef PARML_REF_MR_D
+#define PARML_REF_MR_D 4
+#define PARML_REF_NR_D 8
+#define PARML_REF_MR_S 4
+#define PARML_REF_NR_S 8
+#endif
 
-#define PARML_DEFINE_REF_UKR(T, NAME)                                                              \
+#define PARML_DEFINE_REF_UKR(T, NAME, PARML_REF_MR, PARML_REF_NR)                                  \
     static void NAME(ptrdiff_t k, const T *PARML_RESTRICT a, const T *PARML_RESTRICT b,          \
                      ptrdiff_t rs_b, T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr, int nr,          \
                      int accumulate)                                                               \
@@ -31,7 +35,7 @@
         }                                                                                          \
     }
 
-PARML_DEFINE_REF_UKR(double, parml_ukr_d_ref)
-PARML_DEFINE_REF_UKR(float, parml_ukr_s_ref)
+PARML_DEFINE_REF_UKR(double, parml_ukr_d_ref, PARML_REF_MR_D, PARML_REF_NR_D)
+PARML_DEFINE_REF_UKR(float, parml_ukr_s_ref, PARML_REF_MR_S, PARML_REF_NR_S)
 
 #endif
