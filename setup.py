@@ -72,8 +72,10 @@ def openmp_flags():
     found = probe_openmp()
     if found is not None:
         return found
-    msg = ("parml: the C compiler has no working OpenMP; building SERIAL kernels (every n_threads "
-           "runs on one thread). Install libgomp/libomp and rebuild for parallel kernels.")
+    msg = ("parml: the C compiler has no working OpenMP; building without it. Kernels still run "
+           "on parml's own thread pool, but n_threads=None then means ONE thread and "
+           "threadpoolctl/OMP_NUM_THREADS cannot see or limit parml. Install libgomp/libomp and "
+           "rebuild for the usual defaults.")
     if REQUIRE_OPENMP:
         sys.exit("error: " + msg + " (PARML_REQUIRE_OPENMP=1 makes this fatal)")
     bar = "!" * 100

@@ -84,7 +84,7 @@ typedef struct {
  *   EXPLOIT batches -> probe again ...
  *
  * Each probe that confirms the choice doubles the exploit period (up to EXPLOIT_MAX, ~0.3 s of
- * the issue's network), so a steady machine pays little for probing the losing side; a change
+ * the reference network), so a steady machine pays little for probing the losing side; a change
  * of choice resets it.
  *
  * The first batch after a switch is not timed (waking helpers). Results never depend on the

@@ -53,7 +53,8 @@ def cmd_info(args):
 
 
 def cmd_demo(args):
-    """A small side-by-side of parml's kernels against numpy on this machine."""
+    """A small side-by-side on this machine: parml's kernels against numpy, its estimators
+    against scikit-learn's."""
     import numpy as np
 
     import parml
@@ -217,7 +218,8 @@ def build_parser():
     ap.add_argument("--version", action="version", version=f"parml {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("info", help="version, CPU features, kernels, OpenMP and thread pools")
-    sub.add_parser("demo", help="a small side-by-side of parml against numpy on this machine")
+    sub.add_parser("demo", help="a small side-by-side of parml against numpy and scikit-learn "
+                                "on this machine")
     b = sub.add_parser("bench", help="benchmarks against the anchors (parml bench AREA --help)")
     b.add_argument("area", choices=sorted(BENCH_AREAS) + ["all"])
     b.add_argument("rest", nargs=argparse.REMAINDER, help="options for that benchmark")

@@ -1,4 +1,4 @@
-"""One real multi-process LocalCluster for the whole test session (as the issue asks)."""
+"""One real multi-process LocalCluster for the whole test session."""
 import pytest
 
 distributed = pytest.importorskip("distributed")

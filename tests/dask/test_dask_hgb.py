@@ -183,7 +183,7 @@ def test_dataframe_input(client):
 
 
 def test_larger_problem_auc(client):
-    """The issue's target: test AUC within 0.002 of the local model's (here: the same)."""
+    """Target: test AUC within 0.002 of the local model's (here: the same)."""
     from sklearn.datasets import make_classification
     from sklearn.metrics import roc_auc_score
     X, y = make_classification(30_000, 12, n_informative=6, random_state=0)

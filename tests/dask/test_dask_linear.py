@@ -10,7 +10,7 @@ import parml.dask as PD
 import parml.linear_model as L
 from parml.dask import _common
 
-LOGISTIC_ATOL = 1e-4      # the target; in practice the fits agree to ~1e-12
+LOGISTIC_ATOL = 1e-4      # the target; in practice the fits agree to ~1e-12
 LS_RTOL = 1e-8
 
 

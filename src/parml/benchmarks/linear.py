@@ -9,7 +9,7 @@
 The gradient, fits and threads sections end with how much faster 2 threads read memory than 1
 before and after them (_harness.read_scaling): this VM has stretches where that drops.
 
-Data: make_classification(n, 100), standardized, 80/20 split, float64 (as in the issue)."""
+Data: make_classification(n, 100), standardized, 80/20 split, float64."""
 import argparse
 import contextlib
 import os

@@ -1,6 +1,6 @@
 """MLP training against scikit-learn and PyTorch (same run, alternating, contention-probed).
 
-The issue's problem: make_classification(200_000, 100, n_classes=10, n_informative=50),
+The reference problem: make_classification(200_000, 100, n_classes=10, n_informative=50),
 standardized, 160k training rows, network 100-256-128-10 ReLU, Adam lr 1e-3, batch 256,
 float32; time per epoch (a 3-epoch fit / 3) and test accuracy after those epochs, at 1 and 2
 threads. PyTorch runs the same network, optimiser, batches and epochs when `import torch` works

@@ -1,7 +1,7 @@
 """Trees against scikit-learn, LightGBM and XGBoost (same run, alternating, contention-probed).
 
 Sections:
-  hgb      histogram gradient boosting, the issue's problem: make_classification(1M, 28,
+  hgb      histogram gradient boosting, the reference problem: make_classification(1M, 28,
            n_informative=14), 80/20, 100 iterations, 31 leaves, 255 bins, no early stopping;
            fit and predict_proba (200k rows) time and test AUC at 1 and 2 threads
   memory   peak memory of each library's HGB fit (a fresh process per library; RSS high-water

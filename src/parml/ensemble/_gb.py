@@ -32,8 +32,6 @@ from . import _gb_losses as L
 from ._gb_scoring import Progress, ScoreKeeper, scoring_constraint
 from ._grower import grow_tree, make_bins
 
-_expit, _softmax = L.expit, L.softmax  # their old home; kept importable from here
-
 
 class _Forest:
     """Trees of all iterations as flat node arrays (what the prediction kernel walks)."""
