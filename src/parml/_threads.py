@@ -132,8 +132,11 @@ def effective_n_threads(n_threads=None):
     int
         Thread count >= 1. Kernels may still run small problems on one thread.
     """
-    if n_threads is None:
-        return max_threads()
+    if n_threads is None:   # max_threads(), inlined: kernels ask on every call
+        omp_max = _openmp.get_max_threads()
+        if omp_max < 1:
+            return 1
+        return omp_max if _omp_num_threads_set() else min(omp_max, available_cpus())
     if isinstance(n_threads, bool):
         raise TypeError("n_threads must be an int or None, got a bool")
     try:

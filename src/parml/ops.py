@@ -120,6 +120,8 @@ def _element_strided(x, dt):
     whole number of elements (views into structured arrays)."""
     if x.dtype != dt:
         x = x.astype(dt, order="K")
+    elif x.flags.c_contiguous or x.flags.f_contiguous:   # the common case, without the loop
+        return x
     size = dt.itemsize
     for s in x.strides:
         if s % size:
