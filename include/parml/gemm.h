@@ -13,16 +13,16 @@
 /* One micro-kernel table per dtype, indexed by kernel-set id (kernel_sets.h); a set that this
  * build cannot have (another architecture) has a zero row, and parml_set_supported() says no. */
 #define PARML_N_KERNELS PARML_N_SETS
-#define PARML_NO_KERNEL(NAME) {NAME, 0, 0, 0, 0, 0, 0, 0, 0}
+#define PARML_NO_KERNEL(NAME) {NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /*                name      MR              NR              KC   MC   NC    */
 static const parml_kernel_d parml_kernels_d[PARML_N_SETS] = {
     {"generic",   PARML_REF_MR_D, PARML_REF_NR_D, 256, 128, 2048, parml_ukr_d_ref, 0, 0},
 #if PARML_X86
     {"avx2",      PARML_D256_MR, PARML_D256_NR, 256, 96,  2048, parml_ukr_d_avx2,
-     PARML_AVX2_SKINNY_W_D, parml_skinny_d_avx2},
+     PARML_AVX2_SKINNY_W_D, parml_skinny_d_avx2, parml_ukr_d_avx2_a},
     {"avx512",    PARML_D512_MR, PARML_D512_NR, 256, 144, 2048, parml_ukr_d_avx512,
-     8, parml_skinny_d_avx512},
+     8, parml_skinny_d_avx512, parml_ukr_d_avx512_a},
 #else
     PARML_NO_KERNEL("avx2"),
     PARML_NO_KERNEL("avx512"),
@@ -39,9 +39,9 @@ static const parml_kernel_s parml_kernels_s[PARML_N_SETS] = {
     {"generic",   PARML_REF_MR_S, PARML_REF_NR_S, 256, 128, 4096, parml_ukr_s_ref, 0, 0},
 #if PARML_X86
     {"avx2",      PARML_S256_MR, PARML_S256_NR, 256, 96,  4096, parml_ukr_s_avx2,
-     PARML_AVX2_SKINNY_W_S, parml_skinny_s_avx2},
+     PARML_AVX2_SKINNY_W_S, parml_skinny_s_avx2, parml_ukr_s_avx2_a},
     {"avx512",    PARML_S512_MR, PARML_S512_NR, 256, 144, 4096, parml_ukr_s_avx512,
-     16, parml_skinny_s_avx512},
+     16, parml_skinny_s_avx512, parml_ukr_s_avx512_a},
 #else
     PARML_NO_KERNEL("avx2"),
     PARML_NO_KERNEL("avx512"),

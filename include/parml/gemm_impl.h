@@ -25,6 +25,10 @@
 
 #include "pool_api.h"
 
+#ifndef PARML_INPLACE_A_MAX_PANELS
+#define PARML_INPLACE_A_MAX_PANELS 8
+#endif
+
 #ifndef PARML_UNPACKED_B_MAX_BYTES
 /* B at most this big, with unit column stride, is used in place instead of packed */
 #define PARML_UNPACKED_B_MAX_BYTES (64 * 1024)
@@ -118,6 +122,12 @@ static void PSFX(parml_gemm_rect)(const PKERNEL *K, const PSFX(parml_gemm_args) 
                                   PT *bbuf, int unpacked_b)
 {
     const int MR = K->mr, NR = K->nr;
+    /* A read in place instead of packed when the rectangle is narrow: a packed panel is reused
+     * by (j1 - j0) / NR kernel calls, and under PARML_INPLACE_A_MAX_PANELS of them packing costs
+     * more than the strided reads it saves (a 64^3 float product: 20% of its instructions). A's
+     * rows or columns must be contiguous (unit column or row stride). */
+    const int inplace_a = K->fn_a != NULL && (g->cs_a == 1 || g->rs_a == 1)
+                          && (j1 - j0) <= (ptrdiff_t)PARML_INPLACE_A_MAX_PANELS * NR;
     for (ptrdiff_t jc = j0; jc < j1; jc += K->nc) {
         const ptrdiff_t nc = PSFX(parml_min)(K->nc, j1 - jc);
         for (ptrdiff_t pc = 0; pc < g->k; pc += kc_blk) {
@@ -130,13 +140,22 @@ static void PSFX(parml_gemm_rect)(const PKERNEL *K, const PSFX(parml_gemm_args) 
                 PSFX(parml_pack_b)(NR, kc, nc - nfull, bsrc + nfull, g->rs_b, g->cs_b, bbuf + nfull * kc);
             for (ptrdiff_t ic = i0; ic < i1; ic += K->mc) {
                 const ptrdiff_t mc = PSFX(parml_min)(K->mc, i1 - ic);
-                PSFX(parml_pack_a)(MR, mc, kc, g->a + ic * g->rs_a + pc * g->cs_a, g->rs_a, g->cs_a, abuf);
+                const PT *asrc = g->a + ic * g->rs_a + pc * g->cs_a;
+                /* A in place: whole panels are read by the kernel from A itself, only a ragged
+                 * last panel is packed (zero-padded) */
+                const ptrdiff_t mfull = inplace_a ? (mc / MR) * MR : 0;
+                if (mfull < mc)
+                    PSFX(parml_pack_a)(MR, mc - mfull, kc, asrc + mfull * g->rs_a, g->rs_a, g->cs_a,
+                                       abuf + mfull * kc);
                 for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
                     const int nr = (int)PSFX(parml_min)(NR, nc - jr);
                     const PT *bp = jr < nfull ? bsrc + jr : bbuf + jr * kc;
                     const ptrdiff_t rs_bp = jr < nfull ? g->rs_b : NR;
                     PT *cp = g->c + ic * g->rs_c + jc + jr;
-                    for (ptrdiff_t ir = 0; ir < mc; ir += MR)
+                    for (ptrdiff_t ir = 0; ir < mfull; ir += MR)
+                        K->fn_a(kc, asrc + ir * g->rs_a, g->rs_a, g->cs_a, bp, rs_bp,
+                                cp + ir * g->rs_c, g->rs_c, MR, nr, pc > 0);
+                    for (ptrdiff_t ir = mfull; ir < mc; ir += MR)
                         K->fn(kc, abuf + ir * kc, bp, rs_bp, cp + ir * g->rs_c, g->rs_c,
                               (int)PSFX(parml_min)(MR, mc - ir), nr, pc > 0);
                 }

@@ -38,6 +38,16 @@ typedef void (*parml_ukr_s_fn)(ptrdiff_t k, const float *a, const float *b, ptrd
 /* Optional skinny kernel: C[m, n] = A.B for n <= skinny_w, A through any strides, B rows with
  * unit column stride (rs_b between rows), C rows rs_c apart; every element summed over p in
  * increasing order from zero. */
+/* The same contract with A read in place: row i of the panel, step p at a[i * ar + p * ac]
+ * (packed: ar = 1, ac = MR; a row-major matrix: ar = its row stride, ac = 1). Only for whole
+ * panels (mr == MR: every row it reads exists). */
+typedef void (*parml_ukr_a_d_fn)(ptrdiff_t k, const double *a, ptrdiff_t ar, ptrdiff_t ac,
+                                 const double *b, ptrdiff_t rs_b, double *c, ptrdiff_t rs_c,
+                                 int mr, int nr, int accumulate);
+typedef void (*parml_ukr_a_s_fn)(ptrdiff_t k, const float *a, ptrdiff_t ar, ptrdiff_t ac,
+                                 const float *b, ptrdiff_t rs_b, float *c, ptrdiff_t rs_c,
+                                 int mr, int nr, int accumulate);
+
 typedef void (*parml_skinny_d_fn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a,
                                   ptrdiff_t rs_a, ptrdiff_t cs_a, const double *b, ptrdiff_t rs_b,
                                   double *c, ptrdiff_t rs_c);
@@ -51,6 +61,7 @@ typedef struct {
     parml_ukr_d_fn fn;
     int skinny_w;               /* 0: no skinny kernel */
     parml_skinny_d_fn skinny;
+    parml_ukr_a_d_fn fn_a;      /* NULL: A is always packed */
 } parml_kernel_d;
 
 typedef struct {
@@ -59,6 +70,7 @@ typedef struct {
     parml_ukr_s_fn fn;
     int skinny_w;
     parml_skinny_s_fn skinny;
+    parml_ukr_a_s_fn fn_a;
 } parml_kernel_s;
 
 /* The largest register tile of any kernel (edge-tile scratch buffers are sized with it). */

@@ -21,11 +21,13 @@
 #define PARML_S256_MR 6
 #define PARML_S256_NR 16
 
-#define PARML_DEFINE_AVX2_UKR(T, VEC, W, SUF, BCAST, MR, NAME)                                          \
-    PARML_AVX2_TARGET static void NAME(ptrdiff_t k, const T *PARML_RESTRICT a,                     \
-                                       const T *PARML_RESTRICT b, ptrdiff_t rs_b,                  \
-                                       T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr, int nr,        \
-                                       int accumulate)                                             \
+/* NAME reads a packed A panel; NAME##_a reads A in place (parml_ukr_a_*_fn). One body, inlined
+ * into both: with ar = 1, ac = MR constant the packed kernel compiles as if written alone. */
+#define PARML_DEFINE_AVX2_UKR(T, VEC, W, SUF, BCAST, MR, NAME)                                     \
+    PARML_AVX2_TARGET static inline __attribute__((always_inline)) void NAME##_body(              \
+        ptrdiff_t k, const T *PARML_RESTRICT a, ptrdiff_t ar, ptrdiff_t ac,                        \
+        const T *PARML_RESTRICT b, ptrdiff_t rs_b, T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr,    \
+        int nr, int accumulate)                                                                    \
     {                                                                                              \
         VEC acc0[MR], acc1[MR];                                                                    \
         _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i)                                       \
@@ -38,11 +40,11 @@
             const VEC b1 = _mm256_loadu_##SUF(b + W);                                              \
             _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i)                                   \
             {                                                                                      \
-                const VEC ai = BCAST(a + i);                                                       \
+                const VEC ai = BCAST(a + i * ar);                                                  \
                 acc0[i] = _mm256_fmadd_##SUF(ai, b0, acc0[i]);                                     \
                 acc1[i] = _mm256_fmadd_##SUF(ai, b1, acc1[i]);                                     \
             }                                                                                      \
-            a += MR;                                                                               \
+            a += ac;                                                                               \
             b += rs_b;                                                                             \
         }                                                                                          \
         const int full = (mr == MR && nr == 2 * W);                                                \
@@ -58,6 +60,20 @@
             _mm256_storeu_##SUF(ci + W, acc1[i]);                                                  \
         }                                                                                          \
         if (!full) PARML_TILE_TO_C(T, c, rs_c, tile, 2 * W, mr, nr, accumulate)                   \
+    }                                                                                              \
+    PARML_AVX2_TARGET static void NAME(ptrdiff_t k, const T *PARML_RESTRICT a,                     \
+                                       const T *PARML_RESTRICT b, ptrdiff_t rs_b,                  \
+                                       T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr, int nr,        \
+                                       int accumulate)                                             \
+    {                                                                                              \
+        NAME##_body(k, a, 1, MR, b, rs_b, c, rs_c, mr, nr, accumulate);                            \
+    }                                                                                              \
+    PARML_AVX2_TARGET static void NAME##_a(ptrdiff_t k, const T *PARML_RESTRICT a, ptrdiff_t ar,   \
+                                           ptrdiff_t ac, const T *PARML_RESTRICT b,                \
+                                           ptrdiff_t rs_b, T *PARML_RESTRICT c, ptrdiff_t rs_c,    \
+                                           int mr, int nr, int accumulate)                         \
+    {                                                                                              \
+        NAME##_body(k, a, ar, ac, b, rs_b, c, rs_c, mr, nr, accumulate);                           \
     }
 
 PARML_DEFINE_AVX2_UKR(double, __m256d, 4, pd, _mm256_broadcast_sd, PARML_D256_MR, parml_ukr_d_avx2)

@@ -21,11 +21,13 @@
 #define PARML_S512_NR 32
 
 /* VEC: vector type, W: lanes, SUF: intrinsic suffix, MASK: mask type. */
+/* NAME reads a packed A panel, NAME##_a reads A in place (parml_ukr_a_*_fn): one body, inlined
+ * into both (with ar = 1, ac = MR constant the packed kernel compiles as if written alone). */
 #define PARML_DEFINE_AVX512_UKR(T, VEC, W, SUF, MASK, MR, NAME)                                    \
-    PARML_AVX512_TARGET static void NAME(ptrdiff_t k, const T *PARML_RESTRICT a,                   \
-                                         const T *PARML_RESTRICT b, ptrdiff_t rs_b,                \
-                                         T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr, int nr,      \
-                                         int accumulate)                                           \
+    PARML_AVX512_TARGET static inline __attribute__((always_inline)) void NAME##_body(            \
+        ptrdiff_t k, const T *PARML_RESTRICT a, ptrdiff_t ar, ptrdiff_t ac,                        \
+        const T *PARML_RESTRICT b, ptrdiff_t rs_b, T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr,    \
+        int nr, int accumulate)                                                                    \
     {                                                                                              \
         VEC acc0[MR], acc1[MR];                                                                    \
         _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)                                      \
@@ -38,11 +40,11 @@
             const VEC b1 = _mm512_loadu_##SUF(b + W);                                              \
             _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)                                  \
             {                                                                                      \
-                const VEC ai = _mm512_set1_##SUF(a[i]);                                            \
+                const VEC ai = _mm512_set1_##SUF(a[i * ar]);                                       \
                 acc0[i] = _mm512_fmadd_##SUF(ai, b0, acc0[i]);                                     \
                 acc1[i] = _mm512_fmadd_##SUF(ai, b1, acc1[i]);                                     \
             }                                                                                      \
-            a += MR;                                                                               \
+            a += ac;                                                                               \
             b += rs_b;                                                                             \
         }                                                                                          \
         if (mr == MR && nr == 2 * W) {                                                             \
@@ -74,6 +76,20 @@
                 _mm512_mask_storeu_##SUF(ci + W, m1, acc1[i]);                                     \
             }                                                                                      \
         }                                                                                          \
+    }                                                                                              \
+    PARML_AVX512_TARGET static void NAME(ptrdiff_t k, const T *PARML_RESTRICT a,                   \
+                                         const T *PARML_RESTRICT b, ptrdiff_t rs_b,                \
+                                         T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr, int nr,      \
+                                         int accumulate)                                           \
+    {                                                                                              \
+        NAME##_body(k, a, 1, MR, b, rs_b, c, rs_c, mr, nr, accumulate);                            \
+    }                                                                                              \
+    PARML_AVX512_TARGET static void NAME##_a(ptrdiff_t k, const T *PARML_RESTRICT a, ptrdiff_t ar, \
+                                             ptrdiff_t ac, const T *PARML_RESTRICT b,              \
+                                             ptrdiff_t rs_b, T *PARML_RESTRICT c, ptrdiff_t rs_c,  \
+                                             int mr, int nr, int accumulate)                       \
+    {                                                                                              \
+        NAME##_body(k, a, ar, ac, b, rs_b, c, rs_c, mr, nr, accumulate);                           \
     }
 
 PARML_DEFINE_AVX512_UKR(double, __m512d, 8, pd, __mmask8, PARML_D512_MR, parml_ukr_d_avx512)

@@ -687,9 +687,10 @@ int main(int argc, char **argv)
         {"fwd", 256, 100, 256, 0, 0}, {"fwd", 256, 256, 128, 0, 0}, {"fwd", 256, 128, 10, 0, 0},
         {"dW", 128, 256, 10, 1, 0}, {"dX", 256, 10, 128, 0, 1}, {"dX", 256, 128, 256, 0, 1},
     };
-    const ptrdiff_t sq_full[] = {256, 512, 1024, 2048}, sq_quick[] = {256, 512}, sq_tiny[] = {17, 64};
+    const ptrdiff_t sq_full[] = {64, 128, 256, 512, 1024, 2048}, sq_quick[] = {64, 128, 256, 512};
+    const ptrdiff_t sq_tiny[] = {17, 64};
     const ptrdiff_t *sq = g_size == SIZE_FULL ? sq_full : (g_size == SIZE_QUICK ? sq_quick : sq_tiny);
-    const int nsq = g_size == SIZE_FULL ? 4 : 2;
+    const int nsq = g_size == SIZE_FULL ? 6 : (g_size == SIZE_QUICK ? 4 : 2);
     for (int si = 0; si < nsets; ++si) {
         const int s = sets[si];
         parml_use_kernel_set(s);
