@@ -7,6 +7,7 @@ Environment:
 import glob
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -47,10 +48,15 @@ def _compiler():
 
 
 def probe_openmp():
-    """Compile and run a tiny OpenMP program; return (compile_flags, link_flags) or None."""
+    """Compile and run a tiny OpenMP program; return (compile_flags, link_flags) or None.
+
+    With the user's CPPFLAGS/CFLAGS and LDFLAGS, as the extensions are built: that is how a
+    runtime outside the compiler's search paths is found (macOS: Homebrew's libomp)."""
     cc = _compiler()
     if shutil.which(cc[0]) is None:
         return None
+    env_c = shlex.split(os.environ.get("CPPFLAGS", "")) + shlex.split(os.environ.get("CFLAGS", ""))
+    env_l = shlex.split(os.environ.get("LDFLAGS", ""))
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         exe = os.path.join(tmp, "probe")
@@ -58,7 +64,7 @@ def probe_openmp():
             f.write(OMP_PROBE)
         for cflags, lflags in OMP_CANDIDATES:
             try:
-                subprocess.run(cc + cflags + [src, "-o", exe] + lflags, check=True,
+                subprocess.run(cc + env_c + cflags + [src, "-o", exe] + env_l + lflags, check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
                 out = subprocess.run([exe], check=True, capture_output=True, text=True, timeout=60)
             except (OSError, subprocess.SubprocessError):
