@@ -92,7 +92,8 @@ def openmp_flags():
 def write_build_info(cflags, ldflags):
     """src/parml/_build_info.json: the compiler and flags the kernels were built with, so that
     `parml bench c` compiles its C program the same way (it ships in the wheel)."""
-    info = {"cc": _compiler(), "cflags": [f for f in cflags if f not in ("-g",)],
+    # the compiler's name only: a build's sysroot or cross prefix means nothing where it runs
+    info = {"cc": [os.path.basename(_compiler()[0])], "cflags": [f for f in cflags if f != "-g"],
             "ldflags": ldflags, "openmp": bool(ldflags)}
     with open(os.path.join(HERE, "src", "parml", "_build_info.json"), "w") as f:
         json.dump(info, f, indent=1)

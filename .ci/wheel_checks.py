@@ -13,9 +13,11 @@ import argparse
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 
 MAX_WHEEL_BYTES = 10 * 1024 * 1024
@@ -40,6 +42,10 @@ def repo_extensions(repo):
                   for p in glob.glob(os.path.join(repo, "pyx", "parml", "_kernels", "*.pyx")))
 
 
+BENCH_C_SDIST = "src/parml/benchmarks/c/parml_bench.c"
+BENCH_C_WHEEL = "parml/benchmarks/c/parml_bench.c"
+
+
 # ---------------------------------------------------------------------------------------------
 def cmd_sdist(args):
     with tarfile.open(args.sdist) as tf:
@@ -56,7 +62,9 @@ def cmd_sdist(args):
                                                   recursive=True)]
     for p in pxd:
         check(any(n.endswith("/" + p) for n in names), f"sdist lacks {p}")
-    bad = [n for n in names if re.search(r"(\.(so|o|c|pyc)$)|(^build/)|(^dist/)|(__pycache__)", n)]
+    check(BENCH_C_SDIST in s, f"sdist lacks {BENCH_C_SDIST} (parml bench c)")
+    bad = [n for n in names if n != BENCH_C_SDIST and re.search(
+        r"(\.(so|o|c|pyc)$)|(^build/)|(^dist/)|(__pycache__)|_build_info\.json$", n)]
     check(not bad, f"sdist carries build products: {bad[:10]}")
     ok(f"sdist {os.path.basename(args.sdist)}: {len(names)} entries, setup.py, pyproject.toml, "
        f"README.md, LICENSE, {len(repo_headers(args.repo))} headers, "
@@ -119,7 +127,11 @@ def cmd_contents(args):
         gomp = [n for n in libs if re.fullmatch(r"parml\.libs/libgomp-[0-9a-f]{8,}\.so[.\d]*", n)]
         check(len(gomp) == 1, f"expected one hashed libgomp under parml.libs/, found {libs}")
         # Nothing that does not belong.
-        bad = [n for n in names if re.search(
+        # The C benchmark's source and the build flags ship: parml bench c compiles the one with
+        # the other against the headers above.
+        for f in (BENCH_C_WHEEL, "parml/_build_info.json"):
+            check(f in s, f"wheel lacks {f} (parml bench c)")
+        bad = [n for n in names if n != BENCH_C_WHEEL and re.search(
             r"(^|/)(tests?|build|__pycache__)/|\.(c|cpp|o|a|pyc|pyx|pxd)$|\.egg-info", n)]
         check(not bad, f"wheel carries tests, sources or build products: {bad[:10]}")
         top = sorted({n.split("/")[0] for n in names})
@@ -180,26 +192,20 @@ def cmd_installed(args):
     ok(f"threadpool_limits(1|3, 'openmp') sets parml's limit (effective_n_threads() == 1), "
        f"restored to {before}; a 2-thread team gets 2 threads")
 
-    # C headers: parml.get_include() (parml/parml.h preferred; parml/kernel_sets.h accepted while
-    # parml.h is not part of this revision).
+    # C headers: parml.get_include() is the package's own include directory, with parml.h.
     inc = os.path.join(pkg, "include")
-    if os.path.isfile(os.path.join(inc, "parml", "parml.h")):
-        d = parml.get_include()
-        check(os.path.isfile(os.path.join(d, "parml", "parml.h")), f"get_include() = {d} lacks parml/parml.h")
-        check(os.path.realpath(d) == os.path.realpath(inc), f"get_include() = {d}, not the package's {inc}")
-        ok(f"parml.get_include() = {d} holds parml/parml.h")
-    else:
-        check(os.path.isfile(os.path.join(inc, "parml", "kernel_sets.h")),
-              f"{inc} holds neither parml/parml.h nor parml/kernel_sets.h")
-        try:
-            d = parml.get_include()
-        except RuntimeError as e:
-            check("parml.h" in str(e), f"get_include() failed: {e}")
-            ok(f"headers in {inc} (parml/kernel_sets.h; no parml/parml.h in this revision, so "
-               f"get_include() says: {str(e)[:60]}...)")
-        else:
-            check(os.path.isfile(os.path.join(d, "parml", "kernel_sets.h")), f"get_include() = {d} lacks headers")
-            ok(f"parml.get_include() = {d} holds parml/kernel_sets.h")
+    d = parml.get_include()
+    check(os.path.isfile(os.path.join(d, "parml", "parml.h")), f"get_include() = {d} lacks parml/parml.h")
+    check(os.path.realpath(d) == os.path.realpath(inc), f"get_include() = {d}, not the package's {inc}")
+    ok(f"parml.get_include() = {d} holds parml/parml.h")
+    # The C benchmark needs a compiler: here, with none, it must say so and exit 2 (no traceback).
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        res = subprocess.run([sys.executable, "-m", "parml", "bench", "c", "--tiny", "--out",
+                              tempfile.mkdtemp()], capture_output=True, text=True, timeout=120)
+        check(res.returncode == 2 and "no C compiler found" in res.stderr
+              and "Traceback" not in res.stderr,
+              f"parml bench c without a compiler: rc {res.returncode}, {res.stderr[-300:]!r}")
+        ok("parml bench c without a compiler: 'no C compiler found', exit status 2")
 
     # GEMM against numpy, both dtypes, odd shapes and layouts, 1 and 2 threads.
     rng = np.random.default_rng(0)

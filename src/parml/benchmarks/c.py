@@ -66,10 +66,16 @@ def compile_bench(out_dir):
     exe = os.path.join(out_dir, "parml_bench")
     cmd = cc + cflags + ["-I", parml.get_include(), SOURCE, "-o", exe] + ldflags + ["-lm", "-lpthread"]
     res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0 and not info:
-        # no recorded flags and no OpenMP: a serial build still benchmarks every kernel
-        cmd = [c for c in cmd if c != "-fopenmp"]
-        res = subprocess.run(cmd, capture_output=True, text=True)
+    omp = {"-fopenmp", "-Xpreprocessor", "-lomp"}
+    if res.returncode != 0 and omp & set(cmd):
+        # this compiler has no OpenMP: the program still runs every kernel on parml's pool, and
+        # n_threads defaults to 1 (say --threads N for the multi-threaded rows)
+        serial = [c for c in cmd if c not in omp]
+        res2 = subprocess.run(serial, capture_output=True, text=True)
+        if res2.returncode == 0:
+            print("parml bench c: compiled without OpenMP (the compiler refused "
+                  f"{' '.join(sorted(omp & set(cmd)))})", file=sys.stderr)
+            cmd, res = serial, res2
     if res.returncode != 0:
         raise RuntimeError("compiling the C benchmark failed:\n  " + " ".join(cmd) + "\n"
                            + res.stderr.strip()[-3000:])
