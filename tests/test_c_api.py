@@ -150,8 +150,9 @@ def test_bench_c_unsupported_or_unknown_isa(tmp_path):
         assert isa in res.stderr
 
 
-def test_bench_c_without_a_compiler_says_so(tmp_path):
-    env = {"PATH": str(tmp_path), "CC": ""}
+@pytest.mark.parametrize("cc", ["", "/bin/false"])
+def test_bench_c_without_a_compiler_says_so(tmp_path, cc):
+    env = {"PATH": str(tmp_path), "CC": cc}
     res = _bench(["--tiny"], tmp_path, **env)
     assert res.returncode == 2
     assert "no C compiler found" in res.stderr

@@ -35,8 +35,8 @@ def build_info():
 
 
 def find_compiler(info):
-    """The C compiler command (a list), or None: $CC, then the one the kernels were built with,
-    then Python's, cc, gcc and clang."""
+    """The C compiler command (a list), or None: the first of $CC, the one the kernels were built
+    with, Python's, cc, gcc and clang that is on PATH and answers ``--version``."""
     cands = []
     if os.environ.get("CC"):
         cands.append(os.environ["CC"].split())
@@ -46,9 +46,17 @@ def find_compiler(info):
         cands.append(sysconfig.get_config_var("CC").split())
     cands += [["cc"], ["gcc"], ["clang"]]
     for cmd in cands:
-        if cmd and shutil.which(cmd[0]) is not None:
+        if cmd and shutil.which(cmd[0]) is not None and _answers(cmd):
             return cmd
     return None
+
+
+def _answers(cmd):
+    """Whether cmd runs as a compiler driver (``--version`` succeeds): CC=/bin/false is none."""
+    try:
+        return subprocess.run(cmd + ["--version"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def compile_bench(out_dir):
