@@ -154,17 +154,21 @@ def effective_n_threads(n_threads=None):
 
 
 class FasterOfTwo:
-    """For a call repeated many times (an L-BFGS objective: one memory-bound pass over X each),
-    which of ``n_threads`` and 1 thread to use next, by timing the calls themselves.
+    """For a call repeated many times (an L-BFGS objective: one memory-bound pass over X each; a
+    small product of a given size), which of ``n_threads`` and 1 thread to use next, by timing
+    the calls themselves.
 
     Beside a process busy on one core, or in stretches when a VM's second vCPU adds no memory
     bandwidth, the 2-thread pass can be no faster than the 1-thread one, and a helper preempted
     while holding a task makes it slower (a LogisticRegression fit measured 0.82-1.16x its
-    1-thread time beside a busy core). Calls 0 and 2 use ``n_threads``, call 1 one thread; then
-    the count with the lower of its last two times is used, and the other is timed again after
-    8 calls, then after 16, 32, ... while it keeps losing (back to 8 when the choice changes).
-    Only for kernels whose results do not depend on the thread count (tasks cut by shape,
-    reduced in a fixed order), so switching never changes the answer."""
+    1-thread time beside a busy core). Calls 0 and 1 use ``n_threads``, call 2 one thread; then
+    the count with the lower of its last two times is used, and the other is timed again, in two
+    calls in a row, after 8 calls, then after 16, 32, ... while it keeps losing (back to 8 when
+    the choice changes). Probes come in pairs because the first call on n threads after a run on
+    one pays for waking the pool's sleeping helpers (they spin ~50 us after their last job): timed
+    alone, that cold call made 2 threads lose to 1 for every product of 0.1-0.4 ms, where warm
+    they were 1.4-1.9x faster. Only for kernels whose results do not depend on the thread count
+    (tasks cut by shape, reduced in a fixed order), so switching never changes the answer."""
 
     FIRST_GAP = 8
 
@@ -180,13 +184,13 @@ class FasterOfTwo:
         if self.n_threads <= 1:
             return 1
         if self.calls < 3:
-            return 1 if self.calls == 1 else self.n_threads
-        if self.calls == self.next_probe:
+            return 1 if self.calls == 2 else self.n_threads
+        if self.next_probe <= self.calls <= self.next_probe + 1:
             return 1 if self.best == self.n_threads else self.n_threads
         return self.best
 
     def record(self, n, seconds):
-        probed = self.calls == self.next_probe
+        probed = self.calls == self.next_probe + 1      # the second call of a probe pair
         self.calls += 1
         if self.n_threads <= 1:
             return
@@ -200,3 +204,5 @@ class FasterOfTwo:
         elif probed:                        # the other count lost again: time it less often
             self.gap *= 2
             self.next_probe = self.calls + self.gap
+
+

@@ -15,12 +15,13 @@ _FLOAT_DTYPES = (_F32, _F64)
 # When a second thread pays: a product runs on n threads only when one thread would take at least
 # GEMM_PARALLEL_MIN_SECONDS, predicted from this process's measured one-thread rate of the active
 # micro-kernel (calibrated once per kernel set and dtype, ~1 ms), so the rule holds on a 17
-# GFLOP/s core and on a 100+ GFLOP/s one alike. 0.15 ms: with the AVX2 set, MLP layer products
-# of 0.2-0.4 ms ran 1.4-1.7x faster on 2 threads (docs/benchmarks.md). Below
+# GFLOP/s core and on a 100+ GFLOP/s one alike. 30 us: a pool round trip costs ~5 us, and with
+# the AVX2 set 2 threads ran 128^3 (57 us on one) in 29 us and 96^3 float64 (44 us) 1.6x faster;
+# 64^3 (7-14 us) gained nothing. Below
 # GEMM_SPLIT_MIN_SECONDS each size class also times n threads against one on its own products
 # (_small_tuner, below); above it a product is cut into 3 tasks per thread, so a thread that loses
 # its core mid-product (another busy process) leaves a third of its share to the others.
-GEMM_PARALLEL_MIN_SECONDS = 1.5e-4
+GEMM_PARALLEL_MIN_SECONDS = 3.0e-5
 GEMM_SPLIT_MIN_SECONDS = 8.0e-3
 GEMM_DIRECT_MAX_MNK = 24 ** 3              # m*n*k at or below: direct loop, no packing
 ADD_PARALLEL_MIN_SIZE = 1 << 17            # elements; below: one thread (bandwidth-bound)
