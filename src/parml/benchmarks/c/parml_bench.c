@@ -682,9 +682,9 @@ int main(int argc, char **argv)
         if (sink == 42) fprintf(stderr, " ");
     }
     fprintf(stderr, "\n");
-    printf("{\"api_version\": %d, \"threads\": [%d%s%d], \"clock_ghz\": %.4g, "
-           "\"read_gbs\": [%.4g, %.4g], \"perf\": \"%s\",\n \"rows\": [",
-           PARML_API_VERSION, threads[0], nthr > 1 ? ", " : "", nthr > 1 ? threads[1] : 0,
+    printf("{\"api_version\": %d, \"threads\": [%d", PARML_API_VERSION, threads[0]);
+    if (nthr > 1) printf(", %d", threads[1]);
+    printf("], \"clock_ghz\": %.4g, \"read_gbs\": [%.4g, %.4g], \"perf\": \"%s\",\n \"rows\": [",
            g_hz / 1e9, g_read_bw[0] / 1e9, g_read_bw[1] / 1e9, g_perf_note);
     double peaks[PARML_N_SETS];
     for (int i = 0; i < nsets; ++i) peaks[sets[i]] = fma_peak(sets[i]);
