@@ -90,6 +90,23 @@ typedef struct {
             for (int j_ = 0; j_ < (nr); ++j_) ci_[j_] = ti_[j_];                                   \
     }
 
+/* The two entry points of a micro-kernel written as one inlined body NAME##_body(k, a, ar, ac,
+ * b, rs_b, c, rs_c, mr, nr, accumulate): NAME reads a packed A panel (ar = 1, ac = MR, constants,
+ * so it compiles as if written alone) and NAME##_a reads A in place (parml_ukr_a_*_fn). */
+#define PARML_DEFINE_UKR_ENTRIES(TARGET, T, MR, NAME)                                              \
+    TARGET static void NAME(ptrdiff_t k, const T *PARML_RESTRICT a, const T *PARML_RESTRICT b,    \
+                            ptrdiff_t rs_b, T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr, int nr,  \
+                            int accumulate)                                                        \
+    {                                                                                              \
+        NAME##_body(k, a, 1, MR, b, rs_b, c, rs_c, mr, nr, accumulate);                            \
+    }                                                                                              \
+    TARGET static void NAME##_a(ptrdiff_t k, const T *PARML_RESTRICT a, ptrdiff_t ar, ptrdiff_t ac,\
+                                const T *PARML_RESTRICT b, ptrdiff_t rs_b, T *PARML_RESTRICT c,   \
+                                ptrdiff_t rs_c, int mr, int nr, int accumulate)                    \
+    {                                                                                              \
+        NAME##_body(k, a, ar, ac, b, rs_b, c, rs_c, mr, nr, accumulate);                           \
+    }
+
 #if defined(__GNUC__) || defined(__clang__)
 #define PARML_RESTRICT __restrict__
 #else

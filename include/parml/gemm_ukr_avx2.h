@@ -61,20 +61,7 @@
         }                                                                                          \
         if (!full) PARML_TILE_TO_C(T, c, rs_c, tile, 2 * W, mr, nr, accumulate)                   \
     }                                                                                              \
-    PARML_AVX2_TARGET static void NAME(ptrdiff_t k, const T *PARML_RESTRICT a,                     \
-                                       const T *PARML_RESTRICT b, ptrdiff_t rs_b,                  \
-                                       T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr, int nr,        \
-                                       int accumulate)                                             \
-    {                                                                                              \
-        NAME##_body(k, a, 1, MR, b, rs_b, c, rs_c, mr, nr, accumulate);                            \
-    }                                                                                              \
-    PARML_AVX2_TARGET static void NAME##_a(ptrdiff_t k, const T *PARML_RESTRICT a, ptrdiff_t ar,   \
-                                           ptrdiff_t ac, const T *PARML_RESTRICT b,                \
-                                           ptrdiff_t rs_b, T *PARML_RESTRICT c, ptrdiff_t rs_c,    \
-                                           int mr, int nr, int accumulate)                         \
-    {                                                                                              \
-        NAME##_body(k, a, ar, ac, b, rs_b, c, rs_c, mr, nr, accumulate);                           \
-    }
+    PARML_DEFINE_UKR_ENTRIES(PARML_AVX2_TARGET, T, MR, NAME)
 
 PARML_DEFINE_AVX2_UKR(double, __m256d, 4, pd, _mm256_broadcast_sd, PARML_D256_MR, parml_ukr_d_avx2)
 PARML_DEFINE_AVX2_UKR(float, __m256, 8, ps, _mm256_broadcast_ss, PARML_S256_MR, parml_ukr_s_avx2)

@@ -77,20 +77,7 @@
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
-    PARML_AVX512_TARGET static void NAME(ptrdiff_t k, const T *PARML_RESTRICT a,                   \
-                                         const T *PARML_RESTRICT b, ptrdiff_t rs_b,                \
-                                         T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr, int nr,      \
-                                         int accumulate)                                           \
-    {                                                                                              \
-        NAME##_body(k, a, 1, MR, b, rs_b, c, rs_c, mr, nr, accumulate);                            \
-    }                                                                                              \
-    PARML_AVX512_TARGET static void NAME##_a(ptrdiff_t k, const T *PARML_RESTRICT a, ptrdiff_t ar, \
-                                             ptrdiff_t ac, const T *PARML_RESTRICT b,              \
-                                             ptrdiff_t rs_b, T *PARML_RESTRICT c, ptrdiff_t rs_c,  \
-                                             int mr, int nr, int accumulate)                       \
-    {                                                                                              \
-        NAME##_body(k, a, ar, ac, b, rs_b, c, rs_c, mr, nr, accumulate);                           \
-    }
+    PARML_DEFINE_UKR_ENTRIES(PARML_AVX512_TARGET, T, MR, NAME)
 
 PARML_DEFINE_AVX512_UKR(double, __m512d, 8, pd, __mmask8, PARML_D512_MR, parml_ukr_d_avx512)
 PARML_DEFINE_AVX512_UKR(float, __m512, 16, ps, __mmask16, PARML_S512_MR, parml_ukr_s_avx512)
