@@ -1,5 +1,6 @@
 """The parml command: --version, --help, info, demo and a tiny benchmark run, as a user runs them."""
 import json
+import os
 import subprocess
 import sys
 
@@ -58,3 +59,18 @@ def test_bench_gemm_quick_writes_results(tmp_path):
     assert r.returncode == 0, r.stderr
     data = json.loads((tmp_path / "gemm.json").read_text())
     assert data["rows"] and all(row["parml_gflops"] > 0 for row in data["rows"])
+
+
+def test_info_into_a_closed_pipe_is_quiet():
+    """`parml info | head -1`: the reader leaves before parml writes; no BrokenPipeError
+    traceback and exit status 0."""
+    r, w = os.pipe()
+    os.close(r)                        # every write to w now fails with EPIPE
+    try:
+        res = subprocess.run([sys.executable, "-m", "parml", "info"], stdout=w,
+                             stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(w)
+    err = res.stderr.decode()
+    assert res.returncode == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err

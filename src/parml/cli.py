@@ -264,10 +264,16 @@ def main(argv=None):
         ap.print_help()
         return 0
     t0 = time.perf_counter()
-    rc = {"info": cmd_info, "demo": cmd_demo, "bench": cmd_bench,
-          "serve": cmd_serve}[args.command](args)
-    if args.command not in ("info", "serve"):
-        print(f"\n[{time.perf_counter() - t0:.1f} s]")
+    try:
+        rc = {"info": cmd_info, "demo": cmd_demo, "bench": cmd_bench,
+              "serve": cmd_serve}[args.command](args)
+        if args.command not in ("info", "serve"):
+            print(f"\n[{time.perf_counter() - t0:.1f} s]")
+        sys.stdout.flush()   # here, not at exit, so that a closed pipe is caught below
+    except BrokenPipeError:
+        # the reader went away (`parml info | head`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return rc
 
 
