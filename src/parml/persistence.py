@@ -13,6 +13,11 @@ array is checked against its recorded dtype, shape, size and hash (which catch c
 inconsistent edits; they are not a signature); the fitted model is then checked for consistency
 (feature counts, layer chains) and must predict one finite row. With ``mmap=True`` arrays are
 memory-mapped read-only, so every process serving the model shares one copy in the page cache.
+
+This module knows the format, not the estimators: it stores public fitted attributes itself and
+asks each estimator for the rest through the protocol of parml._core.persist (``_save_state``,
+``_restore_state``, ``_check_restored``). Adding an estimator means adding its class to
+``_registry``, the allow-list of what a file may name.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import tempfile
 import warnings
 
 import numpy as np
+
+from parml._core.persist import Persistent, decode_value as _dec, encode_value as _enc
 
 FORMAT = "parml-model"
 FORMAT_VERSION = 1
@@ -61,55 +68,7 @@ def _public_module(cls):
     return ".".join(parts) + "." + cls.__name__
 
 
-# ---- parameters: JSON with type tags for what JSON cannot say --------------------------------
-
-def _enc(v):
-    if v is None or isinstance(v, (bool, str)):
-        return v
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return f if np.isfinite(f) else {"__float__": repr(f)}
-    if isinstance(v, tuple):
-        return {"__tuple__": [_enc(x) for x in v]}
-    if isinstance(v, list):
-        return [_enc(x) for x in v]
-    if isinstance(v, dict):
-        return {"__dict__": [[_enc(k), _enc(x)] for k, x in v.items()]}
-    if isinstance(v, type) and issubclass(v, np.generic) or isinstance(v, np.dtype):
-        return {"__dtype__": np.dtype(v).name}
-    if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" and v.ndim <= 1:
-        return [_enc(x) for x in v.tolist()]
-    raise TypeError(f"cannot store a value of type {type(v).__name__} in a parml model file")
-
-
-def _dec(v):
-    if isinstance(v, list):
-        return [_dec(x) for x in v]
-    if isinstance(v, dict):
-        if set(v) == {"__tuple__"}:
-            return tuple(_dec(x) for x in v["__tuple__"])
-        if set(v) == {"__dict__"}:
-            return {_dec(k): _dec(x) for k, x in v["__dict__"]}
-        if set(v) == {"__dtype__"} and v["__dtype__"] in ("float32", "float64"):
-            return np.dtype(v["__dtype__"]).type
-        if set(v) == {"__float__"} and v["__float__"] in ("nan", "inf", "-inf"):
-            return float(v["__float__"])
-        raise ModelFormatError(f"model file holds an unknown value {v!r}")
-    return v
-
-
 # ---- save ------------------------------------------------------------------------------------
-
-# Private attributes that carry fitted state, by how they are stored.
-_LABEL_BINARIZER = "_label_binarizer"
-_SGD_STATE = "_sgd_state"
-_FOREST = "_forest"          # tree ensembles: flat node arrays
-_BASELINE = "_baseline"      # tree ensembles: the raw score before any tree
-_FLAT = "_flat"              # decision trees and random forests: all node arrays, flat
-_FRAME_CATS = "_frame_categories"  # HGB: categories of a dataframe's categorical columns
-
 
 def _sha256(path):
     h = hashlib.sha256()
@@ -139,7 +98,7 @@ def save(estimator, path, *, overwrite=False):
     a half-written model. ``overwrite=True`` replaces an existing model directory."""
     reg = _registry()
     name = _public_module(type(estimator))
-    if reg.get(name) is not type(estimator):
+    if reg.get(name) is not type(estimator) or not isinstance(estimator, Persistent):
         raise TypeError(f"parml.save stores parml estimators only, not {type(estimator).__name__}")
     if not any(k.endswith("_") and not k.startswith("_") for k in vars(estimator)):
         raise ValueError(f"{type(estimator).__name__} is not fitted; fit it before saving")
@@ -156,7 +115,7 @@ def save(estimator, path, *, overwrite=False):
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would hide the model from a service user
     try:
         os.mkdir(os.path.join(tmp, ARRAYS))
-        arrays, attrs, extra = {}, {}, {}
+        arrays, attrs = {}, {}
 
         def put(key, a):
             a = _storable_array(a, key)
@@ -167,35 +126,9 @@ def save(estimator, path, *, overwrite=False):
                            "bytes": os.path.getsize(fpath), "sha256": _sha256(fpath)}
 
         for k, v in vars(estimator).items():
-            if k == _LABEL_BINARIZER:
-                put(f"{k}.classes_", v.classes_)
-                extra[k] = {"y_type_": v.y_type_, "sparse_input_": bool(v.sparse_input_),
-                            "neg_label": int(v.neg_label), "pos_label": int(v.pos_label)}
-            elif k == _SGD_STATE:
-                for f in ("V", "b", "state", "Q", "A", "Ab"):
-                    if getattr(v, f) is not None:
-                        put(f"{k}.{f}", getattr(v, f))
-                extra[k] = {"fields": [f for f in ("V", "b", "state", "Q", "A", "Ab")
-                                       if getattr(v, f) is not None]}
-            elif k == _FOREST:
-                flat = v.flat()
-                for f in v.keys() + ("roots", "tree_output"):
-                    put(f"{k}.{f}", flat[f] if flat is not None else np.zeros(0))
-                if v.known is not None:
-                    put(f"{k}.known", v.known)
-                extra[k] = {"n_outputs": int(v.n_outputs), "categorical": v.known is not None}
-            elif k == _BASELINE:
-                put(k, v)
-            elif k == _FRAME_CATS:
-                if v:
-                    extra[k] = {str(i): [_enc(c) for c in cats] for i, cats in v.items()}
-            elif k == _FLAT:
-                for f, a in v.items():
-                    put(f"{k}.{f}", a)
-                extra[k] = {"keys": sorted(v), "width": int(v["value"].shape[1])}
-            elif k.startswith("_") or not k.endswith("_"):
-                continue  # training scratch (optimiser moments, thread tuner, random state)
-            elif isinstance(v, np.ndarray):
+            if k.startswith("_") or not k.endswith("_"):
+                continue  # private state goes through _save_state; the rest is training scratch
+            if isinstance(v, np.ndarray):
                 put(k, v)
             elif isinstance(v, list) and v and all(isinstance(x, np.ndarray) for x in v):
                 for i, x in enumerate(v):
@@ -203,6 +136,7 @@ def save(estimator, path, *, overwrite=False):
                 attrs[k] = {"__arrays__": len(v)}
             else:
                 attrs[k] = _enc(v)
+        extra = estimator._save_state(put)
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "parml_version": _version(), "estimator": name,
                 "params": {k: _enc(v) for k, v in estimator.get_params(deep=False).items()
@@ -372,66 +306,28 @@ def _build(path, meta, mmap, verify):
                 raise ModelFormatError(f"{path}: attribute {k} lacks some of its arrays") from None
         else:
             setattr(est, k, _dec(v))
-    if _LABEL_BINARIZER in meta["extra"]:
-        from sklearn.preprocessing import LabelBinarizer
-        e = meta["extra"][_LABEL_BINARIZER]
-        lb = LabelBinarizer(neg_label=e["neg_label"], pos_label=e["pos_label"])
-        lb.classes_ = np.asarray(arrays.pop(f"{_LABEL_BINARIZER}.classes_"))
-        lb.y_type_ = e["y_type_"]
-        lb.sparse_input_ = e["sparse_input_"]
-        est._label_binarizer = lb
-    if _SGD_STATE in meta["extra"]:
-        from parml.linear_model._sgd import _State
-        st = _State.__new__(_State)
-        for f in ("V", "b", "state", "Q", "A", "Ab"):
-            key = f"{_SGD_STATE}.{f}"
-            setattr(st, f, np.array(arrays.pop(key)) if key in arrays else None)  # trained in place
-        est._sgd_state = st
-    if _FOREST in meta["extra"]:
-        from parml.ensemble._gb import _Forest
-        categorical = meta["extra"][_FOREST].get("categorical", False) is True
-        keys = _Forest.KEYS + (_Forest.CAT_KEYS if categorical else ()) + ("roots", "tree_output")
+    for k in [k for k in arrays if "." not in k and k.endswith("_") and not k.startswith("_")]:
+        setattr(est, k, arrays.pop(k))
+    extra = dict(meta["extra"])
+
+    def take(key):
         try:
-            flat = {f: arrays.pop(f"{_FOREST}.{f}") for f in keys}
-            known = arrays.pop(f"{_FOREST}.known") if categorical else None
+            return arrays.pop(key)
         except KeyError:
-            raise ModelFormatError(f"{path}: the forest's arrays are incomplete") from None
-        n_out = meta["extra"][_FOREST]["n_outputs"]
-        if not isinstance(n_out, int) or n_out < 1:
-            raise ModelFormatError(f"{path}: bad forest output count")
-        d = getattr(est, "n_features_in_", None)
-        if not isinstance(d, int) or d < 1:
-            raise ModelFormatError(f"{path}: n_features_in_ is missing or invalid")
-        try:
-            est._forest = _Forest.from_flat(flat, n_out, d, known)
-        except ValueError as e:  # children outside their tree, cycles, bad features
-            raise ModelFormatError(f"{path}: {e}") from None
-    if _FRAME_CATS in meta["extra"]:
-        try:
-            est._frame_categories = {int(i): [_dec(c) for c in cats]
-                                     for i, cats in meta["extra"][_FRAME_CATS].items()}
-        except (TypeError, ValueError, AttributeError):
-            raise ModelFormatError(f"{path}: bad categorical column categories") from None
-    if _FLAT in meta["extra"]:
-        from parml.tree._build import check_flat
-        e = meta["extra"][_FLAT]
-        try:
-            flat = {f: arrays.pop(f"{_FLAT}.{f}") for f in e["keys"]}
-        except (KeyError, TypeError):
-            raise ModelFormatError(f"{path}: the tree arrays are incomplete") from None
-        d = getattr(est, "n_features_in_", None)
-        if not isinstance(d, int) or d < 1 or not isinstance(e.get("width"), int) \
-                or e["width"] < 1:
-            raise ModelFormatError(f"{path}: n_features_in_ or the leaf width is invalid")
-        try:
-            check_flat(flat, d, e["width"])
-        except ValueError as err:  # children outside their tree, cycles, bad features
-            raise ModelFormatError(f"{path}: {err}") from None
-        est._flat = flat
-    for k, a in arrays.items():
-        if "." in k:
-            raise ModelFormatError(f"{path}: stray array {k!r}")
-        setattr(est, k, a)
+            raise ModelFormatError(f"{path}: array {key!r} of the model's state is "
+                                   "missing") from None
+
+    try:
+        est._restore_state(extra, take)
+        if extra:
+            raise ModelFormatError(f"{path}: state {sorted(extra)} is not {cls.__name__}'s")
+        if arrays:
+            raise ModelFormatError(f"{path}: stray arrays {sorted(arrays)}")
+        est._check_restored()
+    except ModelFormatError:
+        raise
+    except ValueError as e:   # children outside their tree, cycles, bad features, shapes
+        raise ModelFormatError(f"{path}: {e}") from None
     return est
 
 
@@ -443,39 +339,6 @@ def _check_model(est, path):
         for a in (v if isinstance(v, list) else [v]):
             if isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all():
                 raise ModelFormatError(f"{path}: {k} holds NaN or infinite values")
-    classes = getattr(est, "classes_", None)
-    if classes is not None:
-        n_cls = len(classes)
-        if hasattr(est, "_forest"):
-            k = est.n_trees_per_iteration_
-            ok = k == n_cls or (k == 1 and n_cls == 2)
-        elif hasattr(est, "_flat"):
-            k = est._flat["value"].shape[1]
-            ok = k == n_cls
-        elif hasattr(est, "coefs_"):
-            multilabel = getattr(getattr(est, "_label_binarizer", None), "y_type_", "") \
-                .startswith("multilabel")
-            k = est.n_outputs_
-            ok = k == n_cls or (k == 1 and n_cls == 2 and not multilabel)
-        else:
-            k = np.atleast_2d(est.coef_).shape[0]
-            ok = k == n_cls or (k == 1 and n_cls == 2)
-        if not ok or n_cls < 2:
-            raise ModelFormatError(f"{path}: {n_cls} classes do not match the model's {k} "
-                                   "outputs")
-    if hasattr(est, "coefs_"):
-        units = [d] + [c.shape[1] if c.ndim == 2 else -1 for c in est.coefs_]
-        ok = all(c.ndim == 2 and c.shape[0] == units[i] for i, c in enumerate(est.coefs_))
-        ok = ok and len(est.intercepts_) == len(est.coefs_) and all(
-            b.shape == (units[i + 1],) for i, b in enumerate(est.intercepts_))
-        ok = ok and units[-1] == getattr(est, "n_outputs_", -1)
-        if not ok:
-            raise ModelFormatError(f"{path}: the network's layer shapes do not chain")
-    elif hasattr(est, "coef_"):
-        W = np.atleast_2d(est.coef_)
-        if W.shape[-1] != d:
-            raise ModelFormatError(f"{path}: coef_ has {W.shape[-1]} columns, n_features_in_ "
-                                   f"is {d}")
     try:
         with warnings.catch_warnings():  # a probe row has no feature names: not the user's
             warnings.filterwarnings("ignore", message="X does not have valid feature names")

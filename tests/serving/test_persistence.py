@@ -873,3 +873,30 @@ def test_hgb_cyclic_tree_is_refused(tmp_path):
     (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelFormatError, match="children"):
         parml.load(path)
+
+
+def test_state_of_another_estimator_is_refused(saved):
+    """Private state is read only by the estimator that owns it: a Ridge file given an MLP's
+    label encoder, or a private array no hook takes, is not loaded."""
+    path = saved["ridge"]
+    meta = _meta(path)
+    meta["extra"]["_label_binarizer"] = {"y_type_": "binary", "sparse_input_": False,
+                                         "neg_label": 0, "pos_label": 1}
+    _write_meta(path, meta)
+    with pytest.raises(ModelFormatError, match="_label_binarizer.*not Ridge's"):
+        parml.load(path)
+    meta = _meta(path)
+    del meta["extra"]["_label_binarizer"]
+    meta["arrays"]["_secret"] = dict(meta["arrays"]["coef_"])
+    _write_meta(path, meta)
+    with pytest.raises(ModelFormatError, match="stray arrays.*_secret"):
+        parml.load(path)
+
+
+def test_missing_state_array_is_named(saved):
+    path = saved["mlp"]
+    meta = _meta(path)
+    del meta["arrays"]["_label_binarizer.classes_"]
+    _write_meta(path, meta)
+    with pytest.raises(ModelFormatError, match="_label_binarizer.classes_.*missing"):
+        parml.load(path)

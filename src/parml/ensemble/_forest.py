@@ -21,7 +21,7 @@ from parml.tree._classes import (TREE_CONSTRAINTS, DecisionTreeClassifier,
                                  DecisionTreeRegressor)
 
 
-class _BaseForest(BaseEstimator):
+class _BaseForest(TB.FlatTreesPersistent, BaseEstimator):
     _parameter_constraints: dict = {
         **TREE_CONSTRAINTS,
         "n_estimators": [Interval(Integral, 1, None, closed="left")],

@@ -21,6 +21,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from parml._core.persist import (Persistent, check_class_count, decode_value,
+                                 encode_value)
 from parml._kernels import _boost as B
 from parml._kernels import _tree_predict as TP
 from parml._threads import effective_n_threads
@@ -137,7 +139,49 @@ class _NativeGradients:
         return [(self.g[k], None if self.h is None else self.h[k]) for k in range(K)]
 
 
-class _BaseHGB(BaseEstimator):
+class _BaseHGB(Persistent, BaseEstimator):
+    def _save_state(self, put):
+        forest = self._forest
+        flat = forest.flat()
+        for f in forest.keys() + ("roots", "tree_output"):
+            put(f"_forest.{f}", flat[f] if flat is not None else np.zeros(0))
+        if forest.known is not None:
+            put("_forest.known", forest.known)
+        put("_baseline", self._baseline)
+        extra = {"_forest": {"n_outputs": int(forest.n_outputs),
+                             "categorical": forest.known is not None}}
+        cats = getattr(self, "_frame_categories", None)
+        if cats:
+            extra["_frame_categories"] = {str(i): [encode_value(c) for c in v]
+                                          for i, v in cats.items()}
+        return extra
+
+    def _restore_state(self, extra, take):
+        e = extra.pop("_forest")
+        categorical = e.get("categorical", False) is True
+        keys = _Forest.KEYS + (_Forest.CAT_KEYS if categorical else ()) + ("roots", "tree_output")
+        flat = {f: take(f"_forest.{f}") for f in keys}
+        known = take("_forest.known") if categorical else None
+        n_out = e["n_outputs"]
+        if not isinstance(n_out, int) or n_out < 1:
+            raise ValueError("bad forest output count")
+        d = getattr(self, "n_features_in_", None)
+        if not isinstance(d, int) or d < 1:
+            raise ValueError("n_features_in_ is missing or invalid")
+        self._forest = _Forest.from_flat(flat, n_out, d, known)
+        self._baseline = take("_baseline")
+        cats = extra.pop("_frame_categories", None)
+        if cats is not None:
+            try:
+                self._frame_categories = {int(i): [decode_value(c) for c in v]
+                                          for i, v in cats.items()}
+            except (TypeError, ValueError, AttributeError):
+                raise ValueError("bad categorical column categories") from None
+
+    def _check_restored(self):
+        if getattr(self, "classes_", None) is not None:
+            check_class_count(len(self.classes_), self.n_trees_per_iteration_)
+
     _parameter_constraints: dict = {
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],

@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
+from parml._core.persist import Persistent, check_class_count
 from parml._kernels import _linear
 from parml._threads import FasterOfTwo, effective_n_threads, single_threaded_blas
 
@@ -117,8 +118,16 @@ def lbfgs(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_threa
     return W, b, int(res.nit)
 
 
-class LinearModelBase(BaseEstimator):
+class LinearModelBase(Persistent, BaseEstimator):
     """Prediction through parml's decision kernel (reads float32 X as given)."""
+
+    def _check_restored(self):
+        W = np.atleast_2d(self.coef_)
+        if W.shape[-1] != self.n_features_in_:
+            raise ValueError(f"coef_ has {W.shape[-1]} columns, n_features_in_ is "
+                             f"{self.n_features_in_}")
+        if getattr(self, "classes_", None) is not None:
+            check_class_count(len(self.classes_), W.shape[0])
 
     def _coef_2d(self):
         W = np.ascontiguousarray(np.atleast_2d(self.coef_), dtype=np.float64)

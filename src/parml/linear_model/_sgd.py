@@ -30,6 +30,8 @@ SGD_STRATEGIES = ("auto", "samples", "weights", "hogwild")
 class _State:
     """What SGD carries between epochs and partial_fit calls: true weights = scale * V."""
 
+    FIELDS = ("V", "b", "state", "Q", "A", "Ab")
+
     def __init__(self, K, d, l1, average):
         self.V = np.zeros((K, d))
         self.b = np.zeros(K)
@@ -212,6 +214,28 @@ def sgd_solve(rows, yk, sw, *, loss, K, ovr, alpha, fit_intercept, strategy, n_t
 
 class _SGDBase(LinearModelBase):
     _losses = REGRESSOR_LOSSES
+
+    def _save_state(self, put):
+        st = getattr(self, "_sgd_state", None)
+        if st is None:
+            return {}
+        fields = [f for f in _State.FIELDS if getattr(st, f) is not None]
+        for f in fields:
+            put(f"_sgd_state.{f}", getattr(st, f))
+        return {"_sgd_state": {"fields": fields}}
+
+    def _restore_state(self, extra, take):
+        e = extra.pop("_sgd_state", None)
+        if e is None:
+            return
+        st = _State.__new__(_State)
+        for f in _State.FIELDS:
+            # a copy: partial_fit trains the state in place, never a shared memory map
+            st_f = np.array(take(f"_sgd_state.{f}")) if f in e["fields"] else None
+            setattr(st, f, st_f)
+        if st.V is None or st.b is None or st.state is None:
+            raise ValueError("the SGD state lacks its weights")
+        self._sgd_state = st
 
     def _fit(self, X, y, sample_weight, *, coef_init=None, intercept_init=None, partial=False,
              classes=None):

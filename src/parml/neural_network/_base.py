@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from parml import _isa, ops
+from parml._core.persist import Persistent
 from parml._kernels import _linear, _mlp
 from parml._threads import effective_n_threads, single_threaded_blas
 
@@ -55,8 +56,16 @@ def _hidden_sizes(hidden_layer_sizes):
     return [int(s) for s in sizes]
 
 
-class BaseMLP(BaseEstimator):
+class BaseMLP(Persistent, BaseEstimator):
     """Base of MLPClassifier and MLPRegressor; not for direct use."""
+
+    def _check_restored(self):
+        units = [self.n_features_in_] + [c.shape[1] if c.ndim == 2 else -1 for c in self.coefs_]
+        ok = all(c.ndim == 2 and c.shape[0] == units[i] for i, c in enumerate(self.coefs_))
+        ok = ok and len(self.intercepts_) == len(self.coefs_) and all(
+            b.shape == (units[i + 1],) for i, b in enumerate(self.intercepts_))
+        if not ok or units[-1] != getattr(self, "n_outputs_", -1):
+            raise ValueError("the network's layer shapes do not chain")
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],

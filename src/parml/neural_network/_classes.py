@@ -11,6 +11,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
+from parml._core.persist import check_class_count
+
 from ._base import BaseMLP
 
 _DOC_COMMON = """
@@ -45,6 +47,27 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _is_classifier(self):
         return True
+
+    def _save_state(self, put):
+        lb = self._label_binarizer
+        put("_label_binarizer.classes_", lb.classes_)
+        return {"_label_binarizer": {"y_type_": lb.y_type_,
+                                     "sparse_input_": bool(lb.sparse_input_),
+                                     "neg_label": int(lb.neg_label),
+                                     "pos_label": int(lb.pos_label)}}
+
+    def _restore_state(self, extra, take):
+        e = extra.pop("_label_binarizer")
+        lb = LabelBinarizer(neg_label=e["neg_label"], pos_label=e["pos_label"])
+        lb.classes_ = np.asarray(take("_label_binarizer.classes_"))
+        lb.y_type_ = e["y_type_"]
+        lb.sparse_input_ = e["sparse_input_"]
+        self._label_binarizer = lb
+
+    def _check_restored(self):
+        super()._check_restored()
+        multilabel = self._label_binarizer.y_type_.startswith("multilabel")
+        check_class_count(len(self.classes_), self.n_outputs_, one_for_two=not multilabel)
 
     def _targets(self, y, incremental, first_pass):
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):

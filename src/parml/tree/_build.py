@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from parml._core.persist import Persistent, check_class_count
 from parml._kernels import _tree_build as TB
 from parml._kernels import _tree_predict as TP
 
@@ -214,6 +215,30 @@ def check_flat(flat, n_features, W):
     value = flat["value"] if W > 1 else np.ascontiguousarray(flat["value"][:, 0])
     TP.check_forest(flat["feature"], flat["threshold"], flat["missing_left"], flat["left"],
                     flat["right"], value, flat["roots"], flat["tree_output"], n_features, W)
+
+
+class FlatTreesPersistent(Persistent):
+    """Decision trees and random forests store their node arrays, flat (``_flat``)."""
+
+    def _save_state(self, put):
+        for f, a in self._flat.items():
+            put(f"_flat.{f}", a)
+        return {"_flat": {"keys": sorted(self._flat), "width": int(self._flat["value"].shape[1])}}
+
+    def _restore_state(self, extra, take):
+        e = extra.pop("_flat")
+        flat = {f: take(f"_flat.{f}") for f in e["keys"]}
+        d = getattr(self, "n_features_in_", None)
+        if not isinstance(d, int) or d < 1 or not isinstance(e.get("width"), int) \
+                or e["width"] < 1:
+            raise ValueError("n_features_in_ or the leaf width is invalid")
+        check_flat(flat, d, e["width"])
+        self._flat = flat
+
+    def _check_restored(self):
+        if getattr(self, "classes_", None) is not None:
+            check_class_count(len(self.classes_), self._flat["value"].shape[1],
+                              one_for_two=False)
 
 
 def predict_sum(flat, X, W, n_threads):

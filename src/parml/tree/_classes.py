@@ -61,7 +61,7 @@ TREE_CONSTRAINTS = {
 }
 
 
-class _BaseTree(BaseEstimator):
+class _BaseTree(TB.FlatTreesPersistent, BaseEstimator):
     _parameter_constraints: dict = {**TREE_CONSTRAINTS, "splitter": [StrOptions({"best"})]}
 
     def _fit(self, X, y, sample_weight):
