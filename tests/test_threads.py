@@ -166,7 +166,7 @@ def test_lbfgs_runs_with_single_threaded_blas(which, monkeypatch):
     from sklearn.datasets import make_classification
     X, y = make_classification(300, 5, random_state=0)
     if which == "logistic":
-        from parml.linear_model import _base as mod
+        from parml._core import linear as mod
         from parml.linear_model import LogisticRegression as Est
         kw = {}
     else:

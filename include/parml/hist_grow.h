@@ -16,6 +16,20 @@
 #define PARML_GROW_MIN_GAIN 1e-7
 #define PARML_GROW_PAR_WORK 65536  /* rows x features below which a node's work is serial */
 
+/* The growth rules, written once: the native grower below uses them, and parml.dask's replay of
+ * best-first growth over summed histograms reads them through parml._kernels._histogram
+ * (leaf_value, may_split, MIN_GAIN). A split needs a gain above PARML_GROW_MIN_GAIN. */
+static inline double parml_grow_leaf(double G, double H, double l2)
+{
+    return H + l2 > 0 ? -G / (H + l2) : 0.0;
+}
+
+/* A node of N rows at depth `depth` may be split (max_depth < 0: no limit). */
+static inline int parml_grow_may_split(int64_t N, int depth, int64_t min_leaf, int max_depth)
+{
+    return N >= 2 * min_leaf && (max_depth < 0 || depth < max_depth);
+}
+
 typedef struct {
     /* IN data */
     const uint8_t *B;
@@ -126,7 +140,7 @@ static int parml_grow_prepare(parml_grow_ws *w, int32_t node, const parml_hbin *
                               double Hs, int64_t N, parml_split *fs, parml_split_ctx *s)
 {
     const parml_grow_ctx *c = w->c;
-    if (N < 2 * c->min_leaf || (c->max_depth >= 0 && c->depth[node] >= c->max_depth)) return 0;
+    if (!parml_grow_may_split(N, c->depth[node], c->min_leaf, c->max_depth)) return 0;
     memset(s, 0, sizeof(*s));
     s->hist = H; s->d = c->d; s->nbins = c->nbins; s->nb = c->nb; s->missing_bin = c->missing_bin;
     s->hconst = c->hconst; s->G = G; s->H = Hs; s->N = N;
@@ -171,10 +185,6 @@ static int parml_grow_best(parml_grow_ws *w, int32_t node, const parml_hbin *H, 
     return parml_grow_pick(w, node, w->fs);
 }
 
-static double parml_grow_leaf(double G, double H, double l2)
-{
-    return H + l2 > 0 ? -G / (H + l2) : 0.0;
-}
 
 static int32_t parml_grow_node(parml_grow_ctx *c, int64_t count, double value, int depth,
                                int64_t lo, int64_t hi)

@@ -7,7 +7,7 @@ import heapq
 import numpy as np
 
 from parml._kernels import _histogram as K
-from parml.ensemble._grower import MIN_GAIN, Tree, _leaf_value
+from parml._core.grower import MIN_GAIN, Tree, leaf_value
 
 
 def grow_tree_reference(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_samples_leaf=20,
@@ -44,7 +44,7 @@ def grow_tree_reference(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=N
 
     root_hist = hist_of(rows, all_rows=all_rows)
     G, H, N = sums(root_hist)
-    root = tree.add(N, _leaf_value(G, H, l2), 0)
+    root = tree.add(N, leaf_value(G, H, l2), 0)
     node_rows[root] = rows
     span[root] = (0, len(rows))
     heap, hists, n_leaves = [], {root: root_hist}, 1
@@ -60,8 +60,8 @@ def grow_tree_reference(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=N
         s0, s1 = span.pop(node)
         span_of = {0: (s0, s0 + nl), 1: (s0 + nl, s1)}
         depth = tree.depth[node] + 1
-        li = tree.add(nl, _leaf_value(s["gl"], s["hl"], l2), depth)
-        ri = tree.add(len(r) - nl, _leaf_value(s["gr"], s["hr"], l2), depth)
+        li = tree.add(nl, leaf_value(s["gl"], s["hl"], l2), depth)
+        ri = tree.add(len(r) - nl, leaf_value(s["gr"], s["hr"], l2), depth)
         b = int(s["bin"])
         tree.feature[node], tree.bin[node] = f, b
         e = data.edges[f]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from parml._kernels import _tree_predict as TP
-from parml.ensemble._grower import grow_tree, make_bins
+from parml._core.grower import grow_tree, make_bins
 
 
 def _predict(tree, X):

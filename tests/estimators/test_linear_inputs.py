@@ -408,7 +408,7 @@ def test_stream_chunk_bytes_rejects(nbytes):
 
 
 def test_stream_chunk_bytes_restores_on_error(data, tmp_path):
-    from parml.linear_model import _data
+    from parml._core import rows as _data
     before = _data._STREAM["chunk_bytes"]
     with pytest.raises(RuntimeError):
         with stream_chunk_bytes(128):

@@ -23,9 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tree_naive import (  # noqa: E402
     Params, apply_binned, grow_naive, naive_leaf_values, oob_sums_naive, verify_tree)
 
-import parml.ensemble  # noqa: E402,F401  (before parml.tree: see test_tree_models.py)
 from parml._kernels import _tree_build as TB  # noqa: E402
-from parml.ensemble._grower import make_bins  # noqa: E402
+from parml._core.grower import make_bins  # noqa: E402
 
 CRITS = ["gini", "entropy", "squared_error"]
 THREADS = [1, 2, 4]

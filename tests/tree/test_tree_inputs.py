@@ -11,7 +11,6 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 # parml.ensemble before parml.tree: see test_tree_models.py::test_import_parml_tree_first
-import parml.ensemble  # noqa: F401
 from parml.ensemble import RandomForestClassifier, RandomForestRegressor
 from parml.tree import DecisionTreeClassifier, DecisionTreeRegressor
 

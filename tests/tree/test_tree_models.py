@@ -26,7 +26,6 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification, make_friedman1
 from sklearn.utils.class_weight import compute_sample_weight
 
-import parml.ensemble  # noqa: F401  (before parml.tree: see test_import_parml_tree_first)
 from parml.ensemble import RandomForestClassifier, RandomForestRegressor
 from parml.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -102,8 +101,8 @@ def assert_same_tree(p, s, X, y):
 
 # ---- the package imports ---------------------------------------------------------------------
 def test_import_parml_tree_first():
-    """`from parml.tree import DecisionTreeClassifier` in a fresh interpreter (every other test
-    module imports parml.ensemble first to get past this)."""
+    """`from parml.tree import DecisionTreeClassifier` in a fresh interpreter, before anything
+    imports parml.ensemble."""
     r = subprocess.run([sys.executable, "-c", "from parml.tree import DecisionTreeClassifier"],
                        capture_output=True, text=True, timeout=120, cwd="/tmp")
     assert r.returncode == 0, r.stderr[-400:]
@@ -360,7 +359,7 @@ def test_estimators_carry_the_forest_tree_parameters(clf_data):
 
 
 def test_n_jobs_is_honoured_when_n_threads_is_none(monkeypatch, clf_data):
-    import parml.tree._build as B
+    import parml._core.trees as B
     seen = []
     real = B.build
 

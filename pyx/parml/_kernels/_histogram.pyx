@@ -117,6 +117,9 @@ cdef extern from "parml/hist_grow.h" nogil:
         uint32_t *cats
         ptrdiff_t n_nodes
     int parml_grow_tree(parml_grow_ctx *c)
+    double PARML_GROW_MIN_GAIN
+    double parml_grow_leaf(double G, double H, double l2)
+    int parml_grow_may_split(int64_t N, int depth, int64_t min_leaf, int max_depth)
 
 
 HBIN = np.dtype([("g", "<f8"), ("h", "<f8"), ("count", "<u4"), ("pad", "<u4")])
@@ -124,6 +127,19 @@ SPLIT = np.dtype([("gain", "<f8"), ("bin", "<i4"), ("missing_left", "<i4"), ("gl
                   ("hl", "<f8"), ("gr", "<f8"), ("hr", "<f8"), ("nl", "<i8"), ("nr", "<i8"),
                   ("is_cat", "<i4"), ("pad", "<i4"), ("cats", "<u4", (8,))])
 STRATEGIES = {"features": 0, "samples": 1}
+MIN_GAIN = PARML_GROW_MIN_GAIN   # a split needs a gain above this (hist_grow.h)
+
+
+def leaf_value(double G, double H, double l2):
+    """A leaf's value from its gradient and hessian sums, as the native grower sets it."""
+    return parml_grow_leaf(G, H, l2)
+
+
+def may_split(int64_t n, int depth, int64_t min_samples_leaf, max_depth):
+    """Whether the native grower may split a node of n rows at this depth (max_depth None: no
+    limit)."""
+    return bool(parml_grow_may_split(n, depth, min_samples_leaf,
+                                     -1 if max_depth is None else int(max_depth)))
 BIN_BLOCK = 1024  # rows per task: the block's rows stay in L2 across the feature passes
 
 

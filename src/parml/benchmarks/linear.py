@@ -41,7 +41,7 @@ def bench_gradient(X, y, probe, repeats):
     from scipy.special import expit
     from threadpoolctl import threadpool_limits
     from parml._kernels import _linear
-    from parml.linear_model._base import resolve_strategy
+    from parml._core.linear import resolve_strategy
     d = X.shape[1]
     ypm = np.where(y == 1, 1.0, -1.0)
     y01 = y.astype(np.float64)
@@ -68,7 +68,7 @@ def bench_gradient(X, y, probe, repeats):
 
 def bench_strategies(shapes, probe, repeats):
     from parml._kernels import _linear
-    from parml.linear_model._base import resolve_strategy
+    from parml._core.linear import resolve_strategy
     rng = np.random.default_rng(2)
     rows = []
     for n, d in shapes:

@@ -222,7 +222,7 @@ def _big_forest(X, y, target_bytes=210 << 20, depth=10, seed=0):
     given random complete trees of the given depth (what is measured is memory, not accuracy;
     growing 7 million real nodes would take the benchmark minutes)."""
     from parml.ensemble import HistGradientBoostingRegressor
-    from parml.ensemble._gb import _Forest
+    from parml._core.forest import Forest
     est = HistGradientBoostingRegressor(max_iter=2, early_stopping=False).fit(X, y)
     rng = np.random.default_rng(seed)
     n_nodes = 2 ** (depth + 1) - 1
@@ -232,7 +232,7 @@ def _big_forest(X, y, target_bytes=210 << 20, depth=10, seed=0):
     left = np.full(n_nodes, -1, np.int32)
     right = np.full(n_nodes, -1, np.int32)
     left[inner], right[inner] = 2 * inner + 1, 2 * inner + 2
-    forest = _Forest(1)
+    forest = Forest(1)
     for _ in range(n_trees):
         forest.add({"feature": rng.integers(0, X.shape[1], n_nodes).astype(np.int32),
                     "threshold": rng.standard_normal(n_nodes),

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import inspect
 import itertools
 import sys
 import time
@@ -40,17 +39,16 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
+from parml._core import grower as _grower
+from parml._core.forest import Forest
+from parml._core.grower import Tree, make_bins
 from parml._kernels import _histogram as KH
 from parml._threads import effective_n_threads
 from parml.ensemble import HistGradientBoostingClassifier as _LocalClassifier
 from parml.ensemble import HistGradientBoostingRegressor as _LocalRegressor
-from parml.ensemble import _grower
-from parml.ensemble._gb import _Forest
-from parml.ensemble._grower import Tree, make_bins
 
 from . import _hgb_worker as W
 from ._common import DaskPredictMixin, get_client, partitions, release
@@ -61,14 +59,6 @@ MAX_RECOVERIES = 3  # lost workers survived in one fit (Dask's allowed-failures 
 # 0.7 ms a round (measured: 52-55 vs 62-65 ms per iteration, 200k x 28, 31 leaves). Larger
 # shards run in the actor thread so the worker keeps answering (heartbeats, data transfers).
 INLINE_MAX_CELLS = 1 << 26   # rows x features of a shard
-
-
-def _default(fn, name, fallback):
-    """A keyword default of the local grower's, so a change there is followed here."""
-    try:
-        return inspect.signature(fn).parameters[name].default
-    except (KeyError, TypeError, ValueError):
-        return fallback
 
 
 class _TreeGrowth:
@@ -94,10 +84,9 @@ class _TreeGrowth:
             self.hist[0] = root_hist
             heapq.heappush(self.heap, (-cand[1]["gain"], root, cand))
 
-    # ---- the local grower's rules, on summed histograms --------------------------------------
+    # ---- the local grower's rules (parml._core.grower), on summed histograms -----------------
     def _value(self, G, H):
-        l2 = self.c["l2"]
-        return -G / (H + l2) if H + l2 > 0 else 0.0
+        return _grower.leaf_value(G, H, self.c["l2"])
 
     def _sums(self, hist):
         G = float(hist["g"][0].sum())
@@ -106,18 +95,14 @@ class _TreeGrowth:
         return G, H, N
 
     def _may_split(self, n, depth):
-        c = self.c
-        return n >= 2 * c["min_samples_leaf"] and (c["max_depth"] is None or depth < c["max_depth"])
+        return _grower.may_split(n, depth, self.c["min_samples_leaf"], self.c["max_depth"])
 
     def _best_split(self, hist, G, H, N, depth):
         c = self.c
-        if not self._may_split(N, depth):
-            return None
-        s = KH.find_splits(hist, c["nb"], c["missing_bin"], G, H, N, l2=c["l2"],
-                           min_hessian=c["min_hessian"], min_leaf=c["min_samples_leaf"],
-                           hconst=c["hconst"], n_threads=c["n_threads"])
-        f = int(np.argmax(s["gain"]))  # first best in feature order, as the grower
-        return (f, s[f]) if s["gain"][f] > c["min_gain"] else None
+        return _grower.best_split(hist, G, H, N, depth, nb=c["nb"], missing_bin=c["missing_bin"],
+                                  l2=c["l2"], min_samples_leaf=c["min_samples_leaf"],
+                                  max_depth=c["max_depth"], hconst=c["hconst"],
+                                  min_hessian=c["min_hessian"], n_threads=c["n_threads"])
 
     # ---- the replay ----------------------------------------------------------------------------
     def _replay(self):
@@ -401,14 +386,9 @@ class _Run:
                                  "with warm_start=False to start over.")
         self.K = K
 
-        # the local fit's random draws, in its order: validation split, bin-edge sample
-        # (a warm start replays the first fit's generator state, as the local fit does)
-        if old is not None and hasattr(old, "_rng_state"):
-            rng = np.random.RandomState()
-            rng.set_state(old._rng_state)
-        else:
-            rng = check_random_state(est.random_state)
-        rng_state = rng.get_state()
+        # the local fit's draws, in random_draws's order: validation split, bin-edge sample
+        rng, rng_state = _grower.random_draws(est.random_state,
+                                              getattr(old, "_rng_state", None))
         self.masks = [None] * len(sizes)
         if use_val:
             y_all = np.concatenate([s["y"] for s in summaries])
@@ -422,7 +402,7 @@ class _Run:
         binned = self._bin_edges(sizes, rng.randint(2**31), nt)
 
         self.groups = self.place(sizes)
-        self.forest = _Forest(K)
+        self.forest = Forest(K)
         self.baseline = None
         if old is not None:
             for arrays, k in old._forest.parts:
@@ -452,8 +432,7 @@ class _Run:
         c = {"nb": binned.nb, "missing_bin": binned.missing_bin, "edges": binned.edges,
              "l2": float(est.l2_regularization), "min_samples_leaf": est.min_samples_leaf,
              "max_depth": est.max_depth, "max_leaf_nodes": est.max_leaf_nodes or 2**31 - 1,
-             "min_hessian": _default(_grower.grow_tree, "min_hessian", 1e-3),
-             "min_gain": getattr(_grower, "MIN_GAIN", 1e-7), "n_threads": nt}
+             "min_hessian": _grower.MIN_HESSIAN, "n_threads": nt}
         train_scores = list(old.train_score_) if old is not None else []
         val_scores = list(old.validation_score_) if old is not None else []
         watched = val_scores if use_val else train_scores
@@ -547,10 +526,8 @@ class _Run:
         client = self.client
         n_train = [s - (0 if m is None else int(m.sum())) for s, m in zip(sizes, self.masks)]
         total = sum(n_train)
-        subsample = _default(make_bins, "subsample", 200_000)
-        if total > subsample:
-            idx = np.sort(np.random.default_rng(seed).choice(total, subsample, replace=False))
-        else:
+        idx = _grower.bin_sample(total, _grower.BIN_SUBSAMPLE, seed)
+        if idx is None:
             idx = np.arange(total)
         bounds = np.cumsum([0] + n_train)
         cut = np.searchsorted(idx, bounds)

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from parml._kernels import _histogram as K
-from parml.ensemble._gb import _Forest
+from parml._core.forest import Forest
 
 from ._common import worker_n_threads
 
@@ -283,7 +283,7 @@ class Shard:
         if self.validation:
             blocks.append((self.Xv, self.raw_val))
         for arrays, k in spec["trees"]:
-            one = _Forest(self.K)
+            one = Forest(self.K)
             one.add(arrays, k)
             for X, out in blocks:
                 one.predict(X, out, self.nt)
@@ -322,7 +322,7 @@ class Shard:
                     self.raw[self.rows[(k, sid)], k] += v
             if self.validation:
                 for arrays, k in update["trees"]:
-                    one = _Forest(self.K)
+                    one = Forest(self.K)
                     one.add(arrays, k)
                     one.predict(self.Xv, self.raw_val, self.nt)
             self.iter_done = it

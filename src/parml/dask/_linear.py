@@ -312,7 +312,7 @@ def _moments_part(part, fit_intercept, n_threads):
 
 class _Objective:
     """f(theta) -> (value, gradient) of (1/S) sum_i s_i loss_i + ||W||^2 / (2 C S), exactly the
-    local estimators' objective (parml.linear_model._base.objective), with every evaluation one
+    local estimators' objective (parml._core.linear.objective), with every evaluation one
     round of tasks on the cluster."""
 
     def __init__(self, client, futures, *, K, d, S, C, fit_intercept, loss, strategy, n_threads):
@@ -355,9 +355,9 @@ class _Objective:
 
 
 def _lbfgs(fun, x0, *, tol, max_iter, verbose):
-    """scipy's L-BFGS-B with the local driver's options (parml.linear_model._base), so both
+    """scipy's L-BFGS-B with the local driver's options (parml._core.linear), so both
     follow the same path up to rounding."""
-    from parml.linear_model._base import run_lbfgs
+    from parml._core.linear import run_lbfgs
     return run_lbfgs(fun, x0, tol=tol, max_iter=max_iter, verbose=verbose,
                      what="L-BFGS on Dask", passes="loss+gradient rounds")
 
@@ -411,8 +411,8 @@ class LogisticRegression(DaskPredictMixin, ClassifierMixin, BaseEstimator):
         self.client = client
 
     def _check_params(self):
-        from parml.linear_model._logistic import _check_common
-        _check_common(self)
+        from parml._core.linear import check_regularised_fit_params
+        check_regularised_fit_params(self)
         if self.penalty not in ("l2", None):
             raise ValueError(f"penalty must be 'l2' or None, got {self.penalty!r}")
         if self.solver != "lbfgs":
@@ -433,7 +433,7 @@ class LogisticRegression(DaskPredictMixin, ClassifierMixin, BaseEstimator):
         from sklearn.utils.multiclass import check_classification_targets
 
         from parml.linear_model import LogisticRegression as Local
-        from parml.linear_model._base import LOSS, resolve_strategy
+        from parml._core.linear import LOSS, resolve_strategy
 
         self._check_params()
         old = (getattr(self, "coef_", None), getattr(self, "intercept_", None))
@@ -532,7 +532,7 @@ def _solve_gram(G, d, alpha, cond):
     estimator; when the system is (nearly) singular, the minimum-norm solution of the normal
     equations with eigenvalues below cond * the largest dropped (the local estimator would go
     back to the data for an SVD, which a distributed fit cannot do cheaply)."""
-    from parml.linear_model._ridge import solve_gram
+    from parml._core.linear import solve_gram
 
     def singular(M, B):
         evals, evecs = scipy.linalg.eigh(M, check_finite=False)
@@ -544,8 +544,8 @@ def _solve_gram(G, d, alpha, cond):
 
 def _fit_least_squares(est, X, y, sample_weight, alpha, solver, local_cls):
     """LinearRegression / Ridge on the cluster: one round of Gram tasks (or L-BFGS rounds)."""
-    from parml.linear_model._base import LOSS, resolve_strategy
-    from parml.linear_model._ridge import GRAM_MAX_FEATURES
+    from parml._core.linear import LOSS, resolve_strategy
+    from parml._core.linear import GRAM_MAX_FEATURES
 
     _forget_fit(est)
     t_start = time.perf_counter()

@@ -16,14 +16,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from parml._threads import effective_n_threads
-from parml.tree import _build as TB
-from parml.tree._classes import (TREE_CONSTRAINTS, DecisionTreeClassifier,
-                                 DecisionTreeRegressor)
+from parml._core import trees as TB
+from parml.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 
 class _BaseForest(TB.FlatTreesPersistent, BaseEstimator):
     _parameter_constraints: dict = {
-        **TREE_CONSTRAINTS,
+        **TB.TREE_CONSTRAINTS,
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "bootstrap": ["boolean"],
         "oob_score": ["boolean", callable],

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state, compute_sample_weight
+from sklearn.utils import compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -21,98 +21,18 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from parml._core.forest import Forest
+from parml._core.grower import grow_tree, make_bins, random_draws
 from parml._core.persist import (Persistent, check_class_count, decode_value,
                                  encode_value)
+from parml._core.rows import plain_rows
 from parml._kernels import _boost as B
-from parml._kernels import _tree_predict as TP
 from parml._threads import effective_n_threads
 from parml._tuner import ThreadTuner
-from parml.linear_model._data import plain_rows
 
 from . import _categorical as C
 from . import _gb_losses as L
 from ._gb_scoring import Progress, ScoreKeeper, scoring_constraint
-from ._grower import grow_tree, make_bins
-
-
-class _Forest:
-    """Trees of all iterations as flat node arrays (what the prediction kernel walks)."""
-
-    def __init__(self, n_outputs):
-        self.n_outputs = n_outputs
-        self.parts = []          # (tree arrays, output)
-        self._flat = None
-
-    KEYS = ("feature", "threshold", "missing_left", "left", "right", "value")
-    CAT_KEYS = ("node_cat", "cats")   # present when the model has categorical features
-    known = None                      # (d, 8) uint32: categories seen in training, or None
-
-    @classmethod
-    def from_flat(cls, flat, n_outputs, n_features, known=None):
-        """The forest of flat arrays (as saved by parml.save), structure checked."""
-        TP.check_forest(*(flat[k] for k in cls.KEYS), flat["roots"], flat["tree_output"],
-                        n_features, n_outputs)
-        keys = cls.KEYS
-        if known is not None:
-            TP.check_categorical((flat["node_cat"], flat["cats"], known), len(flat["feature"]),
-                                 n_features)
-            keys = cls.KEYS + cls.CAT_KEYS
-        f = cls(n_outputs)
-        f.known = known
-        bounds = list(flat["roots"]) + [len(flat["value"])]
-        for t, out in enumerate(flat["tree_output"]):
-            lo, hi = int(bounds[t]), int(bounds[t + 1])
-            f.parts.append(({k: flat[k][lo:hi] for k in keys}, int(out)))
-        f._flat = flat  # predict walks the loaded (memory-mapped, shared) arrays directly
-        return f
-
-    def add(self, arrays, output):
-        self.parts.append((arrays, output))
-        self._flat = None
-
-    def keys(self):
-        return self.KEYS + (self.CAT_KEYS if self.known is not None else ())
-
-    def flat(self):
-        """All trees as one set of node arrays (cached; None without trees)."""
-        if self._flat is None and self.parts:
-            flat = {k: np.ascontiguousarray(np.concatenate([a[k] for a, _ in self.parts]))
-                    for k in self.keys()}
-            sizes = [len(a["value"]) for a, _ in self.parts]
-            flat["roots"] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-            flat["tree_output"] = np.array([o for _, o in self.parts], dtype=np.int32)
-            self._flat = flat
-        return self._flat
-
-    def packed(self):
-        """The flat forest packed for the lockstep walk (tree_predict.h), cached with the flat
-        arrays it was made from; None for categorical forests. Kept out of pickles and model
-        files: 16 bytes per node, rebuilt on first use (a 100-tree, 31-leaf model: 100 KB)."""
-        f = self.flat()
-        if f is None or self.known is not None:
-            return None
-        cached = getattr(self, "_packed", None)
-        if cached is None or cached[0] is not f:
-            p = TP.pack_forest(*(f[k] for k in self.KEYS[:5]), f["roots"],
-                               int(f["feature"].max()) + 1 if len(f["feature"]) else 1,
-                               self.n_outputs)
-            self._packed = cached = (f, p)
-        return cached[1]
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_packed", None)
-        return state
-
-    def predict(self, X, out, n_threads, checked=True):
-        """out += the trees' leaf values for the rows of X (out: n x n_outputs float64)."""
-        f = self.flat()
-        if f is None:
-            return out
-        cat = None if self.known is None else (f["node_cat"], f["cats"], self.known)
-        return TP.predict_forest(X, *(f[k] for k in self.KEYS), f["roots"], f["tree_output"],
-                                 self.n_outputs, n_threads=n_threads, out=out, checked=checked,
-                                 categorical=cat, packed=self.packed())
 
 
 class _NativeGradients:
@@ -159,7 +79,7 @@ class _BaseHGB(Persistent, BaseEstimator):
     def _restore_state(self, extra, take):
         e = extra.pop("_forest")
         categorical = e.get("categorical", False) is True
-        keys = _Forest.KEYS + (_Forest.CAT_KEYS if categorical else ()) + ("roots", "tree_output")
+        keys = Forest.KEYS + (Forest.CAT_KEYS if categorical else ()) + ("roots", "tree_output")
         flat = {f: take(f"_forest.{f}") for f in keys}
         known = take("_forest.known") if categorical else None
         n_out = e["n_outputs"]
@@ -168,7 +88,7 @@ class _BaseHGB(Persistent, BaseEstimator):
         d = getattr(self, "n_features_in_", None)
         if not isinstance(d, int) or d < 1:
             raise ValueError("n_features_in_ is missing or invalid")
-        self._forest = _Forest.from_flat(flat, n_out, d, known)
+        self._forest = Forest.from_flat(flat, n_out, d, known)
         self._baseline = take("_baseline")
         cats = extra.pop("_frame_categories", None)
         if cats is not None:
@@ -340,16 +260,11 @@ class _BaseHGB(Persistent, BaseEstimator):
         elif sample_weight_val is not None:
             raise ValueError("sample_weight_val was passed without X_val and y_val.")
         nt = effective_n_threads(self.n_threads)
-        # Random draws, in this order: validation split, bin-edge sample seed, scorer subsample
-        # seed (parml.dask replays the first two to see the same rows). A warm start replays
-        # the first fit's generator state, so random_state=None still gives the same split and
-        # score rows (a model loaded from disk has no state kept: fresh draws then).
-        if warm and hasattr(self, "_rng_state"):
-            rng = np.random.RandomState()
-            rng.set_state(self._rng_state)
-        else:
-            rng = check_random_state(self.random_state)
-            self._rng_state = rng.get_state()
+        # the draws' order is random_draws's contract (a model loaded from disk keeps no
+        # generator state: a warm start then draws afresh)
+        rng, state = random_draws(self.random_state,
+                                  getattr(self, "_rng_state", None) if warm else None)
+        self._rng_state = state
         n = X.shape[0]
         es = self.early_stopping if self.early_stopping != "auto" else n > 10_000
         self.do_early_stopping_ = bool(es)
@@ -383,7 +298,7 @@ class _BaseHGB(Persistent, BaseEstimator):
             self._baseline = self._baseline_of(Yt, swt)
             raw = np.tile(self._baseline, (len(Xt), 1))
             raw_val = None if Xv is None else np.tile(self._baseline, (len(Xv), 1))
-            self._forest = _Forest(K)
+            self._forest = Forest(K)
             if cat_mask is not None:  # categories seen in training; others are missing later
                 self._forest.known = C.known_categories(data.B, cat_mask, data.missing_bin)
             self.train_score_, self.validation_score_ = [], []
@@ -429,7 +344,7 @@ class _BaseHGB(Persistent, BaseEstimator):
                 self._forest.add(arrays, k)
                 trees.append(tree)
                 if raw_val is not None:
-                    part = _Forest(K)
+                    part = Forest(K)
                     part.known = self._forest.known
                     part.add(arrays, k)
                     part.predict(Xv, raw_val, nt)
@@ -471,7 +386,7 @@ class _BaseHGB(Persistent, BaseEstimator):
         out = np.tile(self._baseline, (X.shape[0], 1))
         nt = effective_n_threads(self.n_threads)
         for it in range(self.n_iter_):
-            part = _Forest(K)
+            part = Forest(K)
             part.known = self._forest.known
             for arrays, k in self._forest.parts[it * K:(it + 1) * K]:
                 part.add(arrays, k)

@@ -3,7 +3,7 @@
 Every estimator takes ``n_threads`` (None: all CPUs this process may use) and accepts an
 ``np.memmap`` X, which is streamed in chunks rather than copied."""
 
-from ._data import iter_npy_chunks, stream_chunk_bytes
+from parml._core.rows import iter_npy_chunks, stream_chunk_bytes
 from ._logistic import LogisticRegression
 from ._ridge import LinearRegression, Ridge
 from ._sgd import SGDClassifier, SGDRegressor

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from scipy.special import expit, softmax
 
-from ._base import (LOSS, LinearClassifierBase, check_n_threads, class_sample_weight,
-                    encode_classes, lbfgs, objective, resolve_strategy)
-from ._data import check_sample_weight, check_X_fit
+from parml._core.linear import (LOSS, check_regularised_fit_params, lbfgs, objective,
+                                resolve_strategy)
+from parml._core.rows import check_sample_weight, check_X_fit
+
+from ._base import LinearClassifierBase, check_n_threads, class_sample_weight, encode_classes
 
 SOLVERS = ("lbfgs", "gd", "sgd")
-
-
-def _check_common(est):
-    if not (isinstance(est.C, numbers.Real) and not isinstance(est.C, bool) and est.C > 0):
-        raise ValueError(f"C must be a positive number, got {est.C!r}")
-    if not (isinstance(est.tol, numbers.Real) and est.tol >= 0):
-        raise ValueError(f"tol must be a non-negative number, got {est.tol!r}")
-    if isinstance(est.max_iter, bool) or not isinstance(est.max_iter, numbers.Integral) \
-            or est.max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {est.max_iter!r}")
 
 
 class LogisticRegression(LinearClassifierBase):
@@ -51,7 +41,7 @@ class LogisticRegression(LinearClassifierBase):
         self.n_threads = n_threads
 
     def fit(self, X, y, sample_weight=None):
-        _check_common(self)
+        check_regularised_fit_params(self)
         if self.penalty not in ("l2", None):
             raise ValueError(f"penalty must be 'l2' or None, got {self.penalty!r}")
         if self.solver not in SOLVERS:

@@ -12,15 +12,11 @@ from sklearn.base import MultiOutputMixin, RegressorMixin
 
 from parml._kernels import _linear
 
-from ._base import LOSS, LinearModelBase, check_n_threads, lbfgs, resolve_strategy
-from ._data import check_sample_weight, check_X_fit
+from parml._core.linear import (GRAM_MAX_FEATURES, LOSS, Singular, lbfgs, resolve_strategy,
+                                solve_gram)
+from parml._core.rows import check_sample_weight, check_X_fit
 
-# Normal equations square the condition number; below this reciprocal condition estimate
-# (from the Cholesky diagonal) LinearRegression falls back to an SVD least-squares solve.
-RCOND_MIN = 1e-10
-# Above this many features a d x d Gram matrix (8 d^2 bytes) is not built by "auto".
-GRAM_MAX_FEATURES = 8192
-
+from ._base import LinearModelBase, check_n_threads
 
 def _centres(rows, y2, sw, fit_intercept, nt):
     d, T = rows.d, y2.shape[1]
@@ -34,35 +30,6 @@ def _centres(rows, y2, sw, fit_intercept, nt):
         mx += part
     my = (y2.sum(axis=0) if sw is None else sw @ y2)
     return mx / S, my / S, S
-
-
-class Singular(Exception):
-    """Raised by a `singular` handler of solve_gram to give up on the normal equations."""
-
-
-def solve_gram(G, d, alphas, singular):
-    """Coefficients (d, T) from the centred Gram matrix G of [X | Y] ((d + T) x (d + T)): a
-    Cholesky solve of (X'X + alpha I) b = X'y per target; when that system is (nearly)
-    singular, singular(M, B) gives the target's solution (or raises Singular). Shared by the
-    local Ridge / LinearRegression and parml.dask's, which build G from partitions."""
-    A, B = G[:d, :d], G[:d, d:]
-    T = B.shape[1]
-    coef = np.empty((d, T))
-    for t in range(T) if np.ndim(alphas) else [None]:
-        a = float(alphas if t is None else alphas[t])
-        cols = slice(None) if t is None else slice(t, t + 1)
-        M = A + a * np.eye(d)
-        try:
-            L, low = scipy.linalg.cho_factor(M, check_finite=False)
-            dg = np.abs(np.diag(L))
-            ok = dg.min() > 0 and (dg.min() / dg.max()) ** 2 >= RCOND_MIN
-        except np.linalg.LinAlgError:
-            ok = False
-        if ok:
-            coef[:, cols] = scipy.linalg.cho_solve((L, low), B[:, cols], check_finite=False)
-        else:
-            coef[:, cols] = singular(M, B[:, cols])
-    return coef
 
 
 def _gram_solve(rows, y2, sw, mx, my, alphas, nt, exact_fallback):

@@ -15,9 +15,11 @@ from sklearn.utils._available_if import available_if
 
 from parml._kernels import _linear, _shuffle
 
-from ._base import (LOSS, LinearClassifierBase, LinearModelBase, check_n_threads,
-                    encode_classes, ovr_class_weight, resolve_strategy)
-from ._data import Rows, check_sample_weight, check_X_fit
+from parml._core.linear import LOSS, resolve_strategy
+from parml._core.rows import Rows, check_sample_weight, check_X_fit
+
+from ._base import (LinearClassifierBase, LinearModelBase, check_n_threads, encode_classes,
+                    ovr_class_weight)
 
 CLASSIFIER_LOSSES = ("hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron",
                      "squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
@@ -463,7 +465,7 @@ class SGDClassifier(LinearClassifierBase, _SGDBase):
 def _refit_rows(est, X, y, nt):
     """partial_fit after the first call: same validation, features must match (reset=False)."""
     from sklearn.utils.validation import validate_data
-    from ._data import _require_finite
+    from parml._core.rows import _require_finite
     if isinstance(X, np.memmap):
         return check_X_fit(est, X, y, nt)
     X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], order="C", reset=False,

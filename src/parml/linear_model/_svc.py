@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import (LOSS, LinearClassifierBase, check_n_threads, ovr_class_weight,
-                    encode_classes, lbfgs, resolve_strategy)
-from ._data import check_sample_weight, check_X_fit
-from ._logistic import _check_common
+from parml._core.linear import LOSS, check_regularised_fit_params, lbfgs, resolve_strategy
+from parml._core.rows import check_sample_weight, check_X_fit
+
+from ._base import LinearClassifierBase, check_n_threads, encode_classes, ovr_class_weight
 
 
 class LinearSVC(LinearClassifierBase):
@@ -39,7 +39,7 @@ class LinearSVC(LinearClassifierBase):
         self.n_threads = n_threads
 
     def fit(self, X, y, sample_weight=None):
-        _check_common(self)
+        check_regularised_fit_params(self)
         if self.penalty != "l2":
             raise ValueError(f"penalty must be 'l2', got {self.penalty!r}")
         if self.loss not in ("hinge", "squared_hinge"):

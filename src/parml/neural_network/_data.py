@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d, validate_data
 
 from parml._kernels import _linear
-from parml.linear_model._data import _STREAM, check_memmap_X, plain_rows
+from parml._core.rows import _STREAM, check_memmap_X, plain_rows
 
 
 def _finite(X, n_threads, name, dtype):

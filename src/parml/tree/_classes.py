@@ -3,17 +3,14 @@ natively on binned features (max_bins per feature), with subtrees built in paral
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from parml._core import trees as TB
 from parml._threads import effective_n_threads
-
-from . import _build as TB
 
 
 class TreeView:
@@ -40,29 +37,10 @@ class TreeView:
         self.n_classes = np.array([n_classes or 1])
 
 
-# the growth parameters trees and forests share (scikit-learn's constraints, plus max_bins)
-TREE_CONSTRAINTS = {
-    "max_depth": [Interval(Integral, 1, None, closed="left"), None],
-    "min_samples_split": [Interval(Integral, 2, None, closed="left"),
-                          Interval(Real, 0.0, 1.0, closed="right")],
-    "min_samples_leaf": [Interval(Integral, 1, None, closed="left"),
-                         Interval(Real, 0.0, 1.0, closed="neither")],
-    "min_weight_fraction_leaf": [Interval(Real, 0.0, 0.5, closed="both")],
-    "max_features": [Interval(Integral, 1, None, closed="left"),
-                     Interval(Real, 0.0, 1.0, closed="right"),
-                     StrOptions({"sqrt", "log2"}), None],
-    "random_state": ["random_state"],
-    "max_leaf_nodes": [Interval(Integral, 2, None, closed="left"), None],
-    "min_impurity_decrease": [Interval(Real, 0.0, None, closed="left")],
-    "ccp_alpha": [Interval(Real, 0.0, None, closed="left")],
-    "monotonic_cst": [None],
-    "max_bins": [Interval(Integral, 2, 255, closed="both")],
-    "n_threads": [None, Integral],
-}
 
 
 class _BaseTree(TB.FlatTreesPersistent, BaseEstimator):
-    _parameter_constraints: dict = {**TREE_CONSTRAINTS, "splitter": [StrOptions({"best"})]}
+    _parameter_constraints: dict = {**TB.TREE_CONSTRAINTS, "splitter": [StrOptions({"best"})]}
 
     def _fit(self, X, y, sample_weight):
         self._validate_params()

@@ -6,17 +6,41 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from parml._core.grower import Binned, make_bins
 from parml._core.persist import Persistent, check_class_count
+from parml._core.rows import plain_rows
 from parml._kernels import _tree_build as TB
 from parml._kernels import _tree_predict as TP
 
-# node arrays kept per tree; KEYS are what prediction walks (as parml.ensemble._gb._Forest)
+# node arrays kept per tree; KEYS are what prediction walks (as parml._core.forest.Forest)
 KEYS = ("feature", "threshold", "missing_left", "left", "right", "value")
 EXTRA = ("bin", "impurity", "wsum", "gain", "count", "depth")
+
+# the growth parameters trees and forests share (scikit-learn's constraints, plus max_bins)
+TREE_CONSTRAINTS = {
+    "max_depth": [Interval(Integral, 1, None, closed="left"), None],
+    "min_samples_split": [Interval(Integral, 2, None, closed="left"),
+                          Interval(Real, 0.0, 1.0, closed="right")],
+    "min_samples_leaf": [Interval(Integral, 1, None, closed="left"),
+                         Interval(Real, 0.0, 1.0, closed="neither")],
+    "min_weight_fraction_leaf": [Interval(Real, 0.0, 0.5, closed="both")],
+    "max_features": [Interval(Integral, 1, None, closed="left"),
+                     Interval(Real, 0.0, 1.0, closed="right"),
+                     StrOptions({"sqrt", "log2"}), None],
+    "random_state": ["random_state"],
+    "max_leaf_nodes": [Interval(Integral, 2, None, closed="left"), None],
+    "min_impurity_decrease": [Interval(Real, 0.0, None, closed="left")],
+    "ccp_alpha": [Interval(Real, 0.0, None, closed="left")],
+    "monotonic_cst": [None],
+    "max_bins": [Interval(Integral, 2, 255, closed="both")],
+    "n_threads": [None, Integral],
+}
 
 
 def check_unsupported(est):
@@ -43,7 +67,6 @@ def check_X_fit(est, X, y, classifier):
 
 
 def check_X_predict(est, X):
-    from parml.linear_model._data import plain_rows
     if not plain_rows(est, X):  # plain float rows skip scikit-learn's validation (latency)
         X = validate_data(est, X, dtype=[np.float64, np.float32], order="C",
                           ensure_all_finite="allow-nan", reset=False)
@@ -99,7 +122,6 @@ def resolve_max_features(mf, d):
 def bins_for(X, max_bins, random_state, n_threads, weights=None):
     """X binned; edges from the rows of positive weight only (a row of weight 0 must change
     nothing, not even a threshold)."""
-    from parml.ensemble._grower import make_bins  # lazily: parml.ensemble imports parml.tree
     rows = None if weights is None or (weights > 0).all() else np.flatnonzero(weights > 0)
     return make_bins(X, max_bins, random_state=random_state, n_threads=n_threads, edge_rows=rows)
 
@@ -141,7 +163,6 @@ def n_bootstrap(max_samples, n, weights):
 def rebin(X, edges, missing_bin, n_threads):
     """X binned on edges computed earlier (a warm start continues on the first fit's bins)."""
     from parml._kernels import _histogram as H
-    from parml.ensemble._grower import Binned
     B = H.bin_data(X, edges, missing_bin, n_threads)
     return Binned(B, edges, missing_bin, missing_bin + 1)
 

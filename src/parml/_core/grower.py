@@ -11,8 +11,47 @@ import numpy as np
 
 from parml._kernels import _histogram as K
 
-# a split must gain at least this much (guards against splitting on rounding noise)
-MIN_GAIN = 1e-7
+# The growth rules come from the native grower (hist_grow.h), so that every caller, parml.dask's
+# replay included, applies the same ones: a split must gain more than MIN_GAIN (guards against
+# splitting on rounding noise), leaf values and the may-split test are hist_grow.h's.
+MIN_GAIN = K.MIN_GAIN
+leaf_value = K.leaf_value
+may_split = K.may_split
+# a split side needs at least this hessian sum (grow_tree's default; parml.dask uses it too)
+MIN_HESSIAN = 1e-3
+
+
+def best_split(hist, G, H, N, depth, *, nb, missing_bin, l2, min_samples_leaf, max_depth,
+               hconst=0.0, min_hessian=MIN_HESSIAN, n_threads=1):
+    """The split the native grower would make of a node with this histogram and sums, as
+    (feature, split record), or None: the first best feature in feature order, if its gain is
+    above MIN_GAIN and the node may split at all."""
+    if not may_split(N, depth, min_samples_leaf, max_depth):
+        return None
+    s = K.find_splits(hist, nb, missing_bin, G, H, N, l2=l2, min_hessian=min_hessian,
+                      min_leaf=min_samples_leaf, hconst=hconst, n_threads=n_threads)
+    f = int(np.argmax(s["gain"]))
+    return (f, s[f]) if s["gain"][f] > MIN_GAIN else None
+
+
+def random_draws(random_state, saved_state=None):
+    """The random generator of a HistGradientBoosting fit, and its state to keep for a warm
+    start (which replays it: a fit with random_state=None then holds out the same rows).
+
+    Local and Dask fits draw from it in this order, so that both see the same rows:
+
+    1. the validation split, ``train_test_split(..., random_state=rng)``, when early stopping
+       holds rows out;
+    2. the seed of the bin-edge sample, ``rng.randint(2**31)``;
+    3. the seed of the scorer's training-row subsample, ``rng.randint(2**31)`` (local fits).
+    """
+    if saved_state is not None:
+        rng = np.random.RandomState()
+        rng.set_state(saved_state)
+    else:
+        from sklearn.utils import check_random_state
+        rng = check_random_state(random_state)
+    return rng, rng.get_state()
 
 
 @dataclass
@@ -39,7 +78,19 @@ def _midpoints(a, b):
     return m
 
 
-def make_bins(X, max_bins=255, subsample=200_000, random_state=0, n_threads=1, is_cat=None,
+# bin edges come from at most this many rows
+BIN_SUBSAMPLE = 200_000
+
+
+def bin_sample(n, subsample, seed):
+    """Which of n rows (sorted indices) the bin edges are computed from, or None for all: the
+    same rows for make_bins and for parml.dask, which gathers them from its partitions."""
+    if n <= subsample:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, subsample, replace=False))
+
+
+def make_bins(X, max_bins=255, subsample=BIN_SUBSAMPLE, random_state=0, n_threads=1, is_cat=None,
               edge_rows=None):
     """Bin edges from quantiles of (a subsample of) X, then X binned: Binned. is_cat: boolean
     mask of categorical features, whose values are integer codes < max_bins (checked by the
@@ -59,9 +110,9 @@ def make_bins(X, max_bins=255, subsample=200_000, random_state=0, n_threads=1, i
         top = {f: np.nanmax(X[:, f]) if not np.isnan(X[:, f]).all() else 0.0
                for f in np.flatnonzero(cat)}
     rows = X if edge_rows is None else X[edge_rows]
-    if len(rows) > subsample:
-        rng = np.random.default_rng(random_state)
-        rows = rows[np.sort(rng.choice(len(rows), subsample, replace=False))]
+    pick = bin_sample(len(rows), subsample, random_state)
+    if pick is not None:
+        rows = rows[pick]
     def feature_edges(f):
         if cat[f]:  # codes 0..top: edges at the half-integers, so bin = code
             return np.arange(int(top[f]), dtype=np.float64) + 0.5
@@ -130,12 +181,8 @@ class Tree:
         return a
 
 
-def _leaf_value(G, H, l2):
-    return -G / (H + l2) if H + l2 > 0 else 0.0
-
-
 def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_samples_leaf=20,
-              l2=0.0, min_hessian=1e-3, hconst=0.0, n_threads=1, strategy="features"):
+              l2=0.0, min_hessian=MIN_HESSIAN, hconst=0.0, n_threads=1, strategy="features"):
     """One tree on gradients g and hessians h (float32, one per training row; h None with
     hconst > 0 for a constant hessian), grown best-first in one native call (hist_grow.h).
     Returns (Tree, leaves) where leaves maps each leaf node to the int32 rows it holds (views of
