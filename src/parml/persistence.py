@@ -271,7 +271,9 @@ def load(path, mmap=True, *, verify=True, check=True):
     verify : bool
         Check every array's sha256 (reads each file once).
     check : bool
-        Check the model's consistency and that it predicts one row of zeros to a finite value.
+        Check that every float array is finite and that the model predicts one row of zeros
+        to a finite value. (Whether the loaded parts fit together, classes against outputs
+        and layer shapes, is always checked: it costs nothing.)
     """
     path = os.fspath(path)
     meta = read_metadata(path)

@@ -23,7 +23,8 @@ class Persistent:
     def _restore_state(self, extra, take):
         """Rebuild the private state ``_save_state`` stored. ``extra`` is its returned dict:
         pop every entry used (what is left is an error). ``take(key)`` returns a stored array
-        and consumes it (parml.load reports one that is absent). Raise ValueError for inconsistent state."""
+        and consumes it (parml.load reports one that is absent). Raise ValueError for
+        inconsistent state."""
 
     def _check_restored(self):
         """ValueError unless the loaded attributes fit together (outputs, shapes)."""
