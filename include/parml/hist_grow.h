@@ -1,24 +1,27 @@
-/* One gradient-boosting tree grown best-first in one native call, on the hist.h kernels: the
- * root histogram, then repeatedly the candidate with the largest gain is split: its rows are
- * partitioned (in parallel for large nodes), the smaller child's histogram is built (gathering
- * its gradients in parallel), the sibling's is the parent's minus it, and both children's best
- * splits are found. Included by _histogram.pyx after hist.h.
+/* Best-first growth of one gradient-boosting tree on the hist.h kernels, in two parts:
  *
- * Same rules and order as a Python driver over the same kernels would have: ties in the
- * candidate heap go to the older node, ties among features to the first feature. Every kernel is
- * deterministic, so the tree is the same for any n_threads. Small nodes run on one thread: a
- * parallel region costs more than their work. */
+ * - the grower (parml_grower_*): the tree's rules and state. It holds each candidate node's
+ *   histogram and best split, and a heap.h heap of candidates; given the histogram of the
+ *   smaller child of the node it splits, it takes the sibling's as the parent's minus it and
+ *   finds both children's best splits. It never sees rows: histograms come from a source.
+ * - the sources: parml_grow_tree below (local rows: partition the node's rows in place, build
+ *   the smaller child's histogram from them), and parml.dask, which sums the workers'
+ *   histograms and drives the same grower through _histogram.Grower.
+ *
+ * Ties in the candidate heap go to the older node, ties among features to the first feature.
+ * Every kernel is deterministic, so the tree is the same for any n_threads. Small nodes run on
+ * one thread: a parallel region costs more than their work. */
 #ifndef PARML_HIST_GROW_H
 #define PARML_HIST_GROW_H
 
+#include "heap.h"
 #include "hist.h"
 
 #define PARML_GROW_MIN_GAIN 1e-7
 #define PARML_GROW_PAR_WORK 65536  /* rows x features below which a node's work is serial */
 
-/* The growth rules, written once: the native grower below uses them, and parml.dask's replay of
- * best-first growth over summed histograms reads them through parml._kernels._histogram
- * (leaf_value, may_split, MIN_GAIN). A split needs a gain above PARML_GROW_MIN_GAIN. */
+/* The growth rules, written once (exported to Python by _histogram: leaf_value, may_split,
+ * MIN_GAIN). A split needs a gain above PARML_GROW_MIN_GAIN. */
 static inline double parml_grow_leaf(double G, double H, double l2)
 {
     return H + l2 > 0 ? -G / (H + l2) : 0.0;
@@ -30,6 +33,16 @@ static inline int parml_grow_may_split(int64_t N, int depth, int64_t min_leaf, i
     return N >= 2 * min_leaf && (max_depth < 0 || depth < max_depth);
 }
 
+/* Which child of a split with nl rows left and nr right gets its histogram built (the other's
+ * is the parent's minus it): the smaller, the left one on a tie. */
+static inline int parml_grow_small_is_left(int64_t nl, int64_t nr)
+{
+    return nl <= nr;
+}
+
+/* What a tree is grown from and into. The grower reads the histogram layout (d, nb,
+ * missing_bin, nbins, hconst, is_cat) and the parameters, and writes the nodes; the rows and
+ * gradients (B, n, g, h, rows, m, all_rows, strategy) are read only by the local source. */
 typedef struct {
     /* IN data */
     const uint8_t *B;
@@ -60,68 +73,50 @@ typedef struct {
     ptrdiff_t n_nodes;
 } parml_grow_ctx;
 
+
+/* ---- the grower ------------------------------------------------------------------------------ */
 typedef struct { double gain; int32_t node; } parml_grow_cand;
-
-static int parml_grow_before(parml_grow_cand a, parml_grow_cand b)
-{   /* Python's heapq on (-gain, node): larger gain first, then the older node */
-    return a.gain > b.gain || (a.gain == b.gain && a.node < b.node);
-}
-
-static void parml_grow_push(parml_grow_cand *hp, ptrdiff_t *n, parml_grow_cand x)
-{
-    ptrdiff_t i = (*n)++;
-    while (i > 0 && parml_grow_before(x, hp[(i - 1) / 2])) { hp[i] = hp[(i - 1) / 2]; i = (i - 1) / 2; }
-    hp[i] = x;
-}
-
-static parml_grow_cand parml_grow_pop(parml_grow_cand *hp, ptrdiff_t *n)
-{
-    parml_grow_cand top = hp[0], x = hp[--(*n)];
-    ptrdiff_t i = 0;
-    for (;;) {
-        ptrdiff_t l = 2 * i + 1, b = i;
-        parml_grow_cand bx = x;
-        if (l < *n && parml_grow_before(hp[l], bx)) { b = l; bx = hp[l]; }
-        if (l + 1 < *n && parml_grow_before(hp[l + 1], bx)) b = l + 1;
-        if (b == i) break;
-        hp[i] = hp[b];
-        i = b;
-    }
-    if (*n > 0) hp[i] = x;
-    return top;
-}
+PARML_HEAP_DEFINE(parml_grow_heap, parml_grow_cand)
 
 typedef struct {
     parml_grow_ctx *c;
-    parml_hbin **hist;       /* per node: its histogram while it is a candidate */
-    parml_split *split;      /* per node: its chosen split */
+    parml_hbin **hist;       /* per node: its histogram while it is a candidate (owned) */
+    parml_split *split;      /* per node: its best split, while it is a candidate and after */
     parml_split *fs;         /* 2 x d: per-feature bests of the two children (scratch) */
-    float *og, *oh;          /* m: gathered gradients (scratch) */
-    int32_t *tmp;            /* m: partition scratch */
-    ptrdiff_t *pscratch;
-} parml_grow_ws;
+    parml_grow_cand *heap, *scratch;  /* max_leaves + 1 each; scratch: parml_grower_best's */
+    ptrdiff_t nh, leaves;
+} parml_grower;
 
-static int parml_grow_threads(const parml_grow_ctx *c, ptrdiff_t rows)
+static void parml_grower_free(parml_grower *t)
 {
-    return rows * c->d >= PARML_GROW_PAR_WORK ? c->n_threads : 1;
+    if (t->hist)
+        for (ptrdiff_t k = 0; k < 2 * t->c->max_leaves - 1; ++k) free(t->hist[k]);
+    free(t->hist); free(t->split); free(t->fs); free(t->heap); free(t->scratch);
+    t->hist = NULL; t->split = NULL; t->fs = NULL; t->heap = NULL; t->scratch = NULL;
 }
 
-static int parml_grow_hist(parml_grow_ws *w, ptrdiff_t lo, ptrdiff_t hi, int all, parml_hbin *out)
+/* 0, or -1 when memory ran out (t is then freed). c->max_leaves >= 2. */
+static int parml_grower_init(parml_grower *t, parml_grow_ctx *c)
 {
-    const parml_grow_ctx *c = w->c;
-    parml_hist_ctx h;
-    memset(&h, 0, sizeof(h));
-    h.B = c->B; h.n = c->n; h.d = c->d; h.nbins = c->nbins;
-    h.m = hi - lo;
-    h.hist = out;
-    if (all) {
-        h.rows = NULL; h.og = c->g; h.oh = c->h;
-    } else {
-        h.rows = c->rows + lo;
-        h.g_full = c->g; h.h_full = c->h;
-        h.og = w->og; h.oh = c->h ? w->oh : NULL;
+    const ptrdiff_t cap = 2 * c->max_leaves - 1;
+    memset(t, 0, sizeof(*t));
+    t->c = c;
+    c->n_nodes = 0;
+    t->hist = (parml_hbin **)calloc((size_t)cap, sizeof(parml_hbin *));
+    t->split = (parml_split *)calloc((size_t)cap, sizeof(parml_split));
+    t->fs = (parml_split *)malloc(sizeof(parml_split) * (size_t)(c->d > 0 ? 2 * c->d : 1));
+    t->heap = (parml_grow_cand *)malloc(sizeof(parml_grow_cand) * (size_t)(c->max_leaves + 1));
+    t->scratch = (parml_grow_cand *)malloc(sizeof(parml_grow_cand) * (size_t)(c->max_leaves + 1));
+    if (!t->hist || !t->split || !t->fs || !t->heap || !t->scratch) {
+        parml_grower_free(t);
+        return -1;
     }
-    return parml_build_histogram(&h, c->strategy, parml_grow_threads(c, hi - lo), c->pf);
+    return 0;
+}
+
+static size_t parml_grower_hist_bytes(const parml_grow_ctx *c)
+{
+    return (size_t)(c->d * c->nbins) * sizeof(parml_hbin);
 }
 
 static void parml_grow_sums(const parml_grow_ctx *c, const parml_hbin *H, double *G, double *Hs,
@@ -136,10 +131,11 @@ static void parml_grow_sums(const parml_grow_ctx *c, const parml_hbin *H, double
 
 /* A node's split search: set up its context (out = its per-feature scratch); 0 if the node
  * cannot split (too few rows, or at max_depth). */
-static int parml_grow_prepare(parml_grow_ws *w, int32_t node, const parml_hbin *H, double G,
-                              double Hs, int64_t N, parml_split *fs, parml_split_ctx *s)
+static int parml_grow_prepare(const parml_grower *t, int32_t node, const parml_hbin *H,
+                              double G, double Hs, int64_t N, parml_split *fs,
+                              parml_split_ctx *s)
 {
-    const parml_grow_ctx *c = w->c;
+    const parml_grow_ctx *c = t->c;
     if (!parml_grow_may_split(N, c->depth[node], c->min_leaf, c->max_depth)) return 0;
     memset(s, 0, sizeof(*s));
     s->hist = H; s->d = c->d; s->nbins = c->nbins; s->nb = c->nb; s->missing_bin = c->missing_bin;
@@ -149,18 +145,31 @@ static int parml_grow_prepare(parml_grow_ws *w, int32_t node, const parml_hbin *
     return 1;
 }
 
-/* The best of a node's per-feature splits into w->split[node]; 1 if it is worth taking. Ties
+/* The best of a node's per-feature splits into t->split[node]; 1 if it is worth taking. Ties
  * go to the first feature. */
-static int parml_grow_pick(parml_grow_ws *w, int32_t node, const parml_split *fs)
+static int parml_grow_pick(parml_grower *t, int32_t node, const parml_split *fs)
 {
-    const parml_grow_ctx *c = w->c;
+    const parml_grow_ctx *c = t->c;
     ptrdiff_t best = 0;
     for (ptrdiff_t f = 1; f < c->d; ++f)
         if (fs[f].gain > fs[best].gain) best = f;
     if (!(c->d > 0 && fs[best].gain > PARML_GROW_MIN_GAIN)) return 0;
-    w->split[node] = fs[best];
+    t->split[node] = fs[best];
     c->feature[node] = (int32_t)best;  /* provisional until the node is split */
     return 1;
+}
+
+/* A candidate keeps its histogram (H, owned from here on) and joins the heap; any other node
+ * frees it and stays a leaf. */
+static void parml_grow_offer(parml_grower *t, int32_t node, int ok, parml_hbin *H)
+{
+    if (ok) {
+        t->hist[node] = H;
+        parml_grow_heap_push(t->heap, &t->nh, (parml_grow_cand){t->split[node].gain, node});
+    } else {
+        free(H);
+        t->c->feature[node] = 0;
+    }
 }
 
 /* Both children's split searches in one parallel region: task t is feature t % d of child
@@ -173,18 +182,6 @@ static void parml_grow_split2_task(void *vctx, ptrdiff_t t, int worker)
     (void)worker;
     parml_split_feature(q->s[t / q->d], t % q->d);
 }
-
-/* The root's best split into w->split[node]; returns 1 if it has one worth taking. */
-static int parml_grow_best(parml_grow_ws *w, int32_t node, const parml_hbin *H, double G,
-                           double Hs, int64_t N)
-{
-    const parml_grow_ctx *c = w->c;
-    parml_split_ctx s;
-    if (!parml_grow_prepare(w, node, H, G, Hs, N, w->fs, &s)) return 0;
-    parml_find_splits(&s, c->d * c->nbins >= 16384 ? c->n_threads : 1, c->pf);
-    return parml_grow_pick(w, node, w->fs);
-}
-
 
 static int32_t parml_grow_node(parml_grow_ctx *c, int64_t count, double value, int depth,
                                int64_t lo, int64_t hi)
@@ -199,105 +196,188 @@ static int32_t parml_grow_node(parml_grow_ctx *c, int64_t count, double value, i
     return id;
 }
 
-/* Grow the tree; returns 0, or -1 when memory ran out. */
+/* The root (node 0), from its histogram H (owned from here on), spanning rows lo..hi. */
+static void parml_grower_root(parml_grower *t, parml_hbin *H, int64_t lo, int64_t hi)
+{
+    parml_grow_ctx *c = t->c;
+    double G, Hs;
+    int64_t N;
+    parml_split_ctx s;
+    parml_grow_sums(c, H, &G, &Hs, &N);
+    const int32_t root = parml_grow_node(c, N, parml_grow_leaf(G, Hs, c->l2), 0, lo, hi);
+    t->leaves = 1;
+    int ok = parml_grow_prepare(t, root, H, G, Hs, N, t->fs, &s);
+    if (ok) {
+        parml_find_splits(&s, c->d * c->nbins >= 16384 ? c->n_threads : 1, c->pf);
+        ok = parml_grow_pick(t, root, t->fs);
+    }
+    parml_grow_offer(t, root, ok, H);
+}
+
+/* The node best-first splits next, or -1 once the tree is final. */
+static int32_t parml_grower_next(const parml_grower *t)
+{
+    return t->nh > 0 && t->leaves < t->c->max_leaves ? t->heap[0].node : -1;
+}
+
+/* The first k candidates in the order best-first would take them, into nodes; returns how
+ * many (at most k). What a source may prepare ahead: no other node is split before these. */
+static ptrdiff_t parml_grower_best(const parml_grower *t, ptrdiff_t k, int32_t *nodes)
+{
+    ptrdiff_t n = t->nh, j = 0;
+    memcpy(t->scratch, t->heap, sizeof(parml_grow_cand) * (size_t)n);
+    while (j < k && n > 0) nodes[j++] = parml_grow_heap_pop(t->scratch, &n).node;
+    return j;
+}
+
+/* Whether splitting candidate `node` needs its smaller child's histogram: only if a child could
+ * be split after it (a leaf left to add, and a child large and shallow enough). */
+static int parml_grower_wants_hist(const parml_grower *t, int32_t node)
+{
+    const parml_grow_ctx *c = t->c;
+    const parml_split *s = &t->split[node];
+    const int dep = c->depth[node] + 1;
+    return t->leaves + 1 < c->max_leaves
+        && (parml_grow_may_split(s->nl, dep, c->min_leaf, c->max_depth)
+            || parml_grow_may_split(s->nr, dep, c->min_leaf, c->max_depth));
+}
+
+/* Split the node parml_grower_next names, nl rows to the left. small: the histogram of the
+ * smaller child (the left one if small_left), owned from here on; NULL exactly when
+ * parml_grower_wants_hist says it is not needed. */
+static void parml_grower_split(parml_grower *t, int64_t nl, parml_hbin *small, int small_left)
+{
+    parml_grow_ctx *c = t->c;
+    const int32_t node = parml_grow_heap_pop(t->heap, &t->nh).node;
+    const parml_split s = t->split[node];
+    const int64_t lo = c->lo[node], hi = c->hi[node];
+    const int dep = c->depth[node] + 1;
+    const int32_t li = parml_grow_node(c, nl, parml_grow_leaf(s.gl, s.hl, c->l2), dep, lo, lo + nl);
+    const int32_t ri = parml_grow_node(c, hi - lo - nl, parml_grow_leaf(s.gr, s.hr, c->l2), dep,
+                                       lo + nl, hi);
+    c->bin[node] = s.bin; c->missing_left[node] = (uint8_t)s.missing_left;
+    c->node_cat[node] = (uint8_t)s.is_cat;
+    if (s.is_cat) memcpy(c->cats + 8 * (ptrdiff_t)node, s.cats, 8 * sizeof(uint32_t));
+    c->left[node] = li; c->right[node] = ri; c->gain[node] = s.gain;
+    t->leaves += 1;
+    parml_hbin *parent = t->hist[node];
+    t->hist[node] = NULL;
+    if (!small) {  /* both children stay leaves */
+        free(parent);
+        return;
+    }
+    parml_hist_subtract(parent, small, parent, c->d * c->nbins);  /* parent := sibling */
+    parml_hbin *hk[2] = {small_left ? small : parent, small_left ? parent : small};
+    const int32_t kids[2] = {li, ri};
+    parml_split_ctx sc[2];
+    int can[2];
+    parml_grow_split2 q;
+    ptrdiff_t nq = 0;
+    q.d = c->d;
+    for (int k = 0; k < 2; ++k) {
+        double G, Hs;
+        int64_t N;
+        parml_grow_sums(c, hk[k], &G, &Hs, &N);
+        can[k] = parml_grow_prepare(t, kids[k], hk[k], G, Hs, N, t->fs + k * c->d, &sc[k]);
+        if (can[k]) q.s[nq++] = &sc[k];
+    }
+    /* the searches, in parallel when there is enough of them (results never depend on it) */
+    if (nq > 0 && c->d > 0) {
+        if (c->n_threads > 1 && c->pf != NULL && nq * c->d * c->nbins >= 8192)
+            c->pf(nq * c->d, c->n_threads, parml_grow_split2_task, &q);
+        else
+            for (ptrdiff_t j = 0; j < nq * c->d; ++j) parml_grow_split2_task(&q, j, 0);
+    }
+    for (int k = 0; k < 2; ++k)
+        parml_grow_offer(t, kids[k], can[k] && parml_grow_pick(t, kids[k], t->fs + k * c->d),
+                         hk[k]);
+}
+
+/* Candidates still waiting once the tree is final stay leaves. */
+static void parml_grower_finish(parml_grower *t)
+{
+    for (ptrdiff_t k = 0; k < t->nh; ++k) t->c->feature[t->heap[k].node] = 0;
+}
+
+/* ---- the local source: the tree's rows, partitioned in place -------------------------------- */
+typedef struct {
+    const parml_grow_ctx *c;
+    float *og, *oh;          /* m: gathered gradients (scratch) */
+    int32_t *tmp;            /* m: partition scratch */
+    ptrdiff_t *pscratch;
+} parml_grow_rows;
+
+static int parml_grow_threads(const parml_grow_ctx *c, ptrdiff_t rows)
+{
+    return rows * c->d >= PARML_GROW_PAR_WORK ? c->n_threads : 1;
+}
+
+/* The histogram of rows lo..hi of c->rows (all: every training row, in order) into a new
+ * buffer; NULL when memory ran out. */
+static parml_hbin *parml_grow_hist(const parml_grow_rows *w, ptrdiff_t lo, ptrdiff_t hi, int all)
+{
+    const parml_grow_ctx *c = w->c;
+    const size_t bytes = parml_grower_hist_bytes(c);
+    parml_hbin *out = (parml_hbin *)malloc(bytes ? bytes : 1);
+    parml_hist_ctx h;
+    if (!out) return NULL;
+    memset(&h, 0, sizeof(h));
+    h.B = c->B; h.n = c->n; h.d = c->d; h.nbins = c->nbins;
+    h.m = hi - lo;
+    h.hist = out;
+    if (all) {
+        h.rows = NULL; h.og = c->g; h.oh = c->h;
+    } else {
+        h.rows = c->rows + lo;
+        h.g_full = c->g; h.h_full = c->h;
+        h.og = w->og; h.oh = c->h ? w->oh : NULL;
+    }
+    if (parml_build_histogram(&h, c->strategy, parml_grow_threads(c, hi - lo), c->pf)) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Grow the tree from the local rows; returns 0, or -1 when memory ran out. */
 static int parml_grow_tree(parml_grow_ctx *c)
 {
-    const ptrdiff_t cap = 2 * c->max_leaves - 1;
-    const size_t hsize = (size_t)(c->d * c->nbins) * sizeof(parml_hbin);
-    parml_grow_ws w;
-    parml_grow_cand *heap = NULL;
+    parml_grower t;
+    parml_grow_rows w;
     int rc = -1;
     memset(&w, 0, sizeof(w));
     w.c = c;
-    c->n_nodes = 0;
-    w.hist = (parml_hbin **)calloc((size_t)cap, sizeof(parml_hbin *));
-    w.split = (parml_split *)calloc((size_t)cap, sizeof(parml_split));
-    w.fs = (parml_split *)malloc(sizeof(parml_split) * (size_t)(c->d > 0 ? 2 * c->d : 1));
+    if (parml_grower_init(&t, c)) return -1;
     w.og = (float *)malloc(sizeof(float) * (size_t)(c->m > 0 ? c->m : 1));
     w.oh = (float *)malloc(sizeof(float) * (size_t)(c->m > 0 ? c->m : 1));
     w.tmp = (int32_t *)malloc(sizeof(int32_t) * (size_t)(c->m > 0 ? c->m : 1));
     w.pscratch = (ptrdiff_t *)malloc(sizeof(ptrdiff_t) * (size_t)(2 * (c->m / PARML_PART_BLOCK + 2)));
-    heap = (parml_grow_cand *)malloc(sizeof(*heap) * (size_t)(c->max_leaves + 1));
-    if (!w.hist || !w.split || !w.fs || !w.og || !w.oh || !w.tmp || !w.pscratch || !heap) goto out;
+    if (!w.og || !w.oh || !w.tmp || !w.pscratch) goto out;
 
-    parml_hbin *root_h = (parml_hbin *)malloc(hsize ? hsize : 1);
-    if (!root_h) goto out;
-    if (parml_grow_hist(&w, 0, c->m, c->all_rows, root_h)) { free(root_h); goto out; }
-    double G, Hs;
-    int64_t N;
-    parml_grow_sums(c, root_h, &G, &Hs, &N);
-    const int32_t root = parml_grow_node(c, N, parml_grow_leaf(G, Hs, c->l2), 0, 0, c->m);
-    ptrdiff_t nh = 0, leaves = 1;
-    if (parml_grow_best(&w, root, root_h, G, Hs, N)) {
-        w.hist[root] = root_h;
-        parml_grow_push(heap, &nh, (parml_grow_cand){w.split[root].gain, root});
-    } else {
-        free(root_h);
-    }
-    while (nh > 0 && leaves < c->max_leaves) {
-        const int32_t node = parml_grow_pop(heap, &nh).node;
-        const parml_split s = w.split[node];
-        const int32_t f = c->feature[node];
+    parml_hbin *root = parml_grow_hist(&w, 0, c->m, c->all_rows);
+    if (!root) goto out;
+    parml_grower_root(&t, root, 0, c->m);
+    for (int32_t node; (node = parml_grower_next(&t)) >= 0; ) {
+        const parml_split *s = &t.split[node];
         const int64_t lo = c->lo[node], hi = c->hi[node];
         const ptrdiff_t nl = parml_partition_parallel(
-            c->B, c->n, c->rows + lo, hi - lo, f, s.bin, s.missing_left, c->missing_bin,
-            w.tmp, w.pscratch, parml_grow_threads(c, hi - lo), c->pf, s.is_cat ? s.cats : NULL);
-        const int dep = c->depth[node] + 1;
-        const int32_t li = parml_grow_node(c, nl, parml_grow_leaf(s.gl, s.hl, c->l2), dep,
-                                           lo, lo + nl);
-        const int32_t ri = parml_grow_node(c, hi - lo - nl, parml_grow_leaf(s.gr, s.hr, c->l2),
-                                           dep, lo + nl, hi);
-        c->bin[node] = s.bin; c->missing_left[node] = (uint8_t)s.missing_left;
-        c->node_cat[node] = (uint8_t)s.is_cat;
-        if (s.is_cat) memcpy(c->cats + 8 * (ptrdiff_t)node, s.cats, 8 * sizeof(uint32_t));
-        c->left[node] = li; c->right[node] = ri; c->gain[node] = s.gain;
-        leaves += 1;
-        parml_hbin *parent = w.hist[node];
-        w.hist[node] = NULL;
-        parml_hbin *small = (parml_hbin *)malloc(hsize ? hsize : 1);
-        if (!small) { free(parent); goto out; }
-        const int left_small = nl <= hi - lo - nl;
-        const int64_t slo = left_small ? lo : lo + nl, shi = left_small ? lo + nl : hi;
-        if (parml_grow_hist(&w, slo, shi, 0, small)) { free(small); free(parent); goto out; }
-        parml_hist_subtract(parent, small, parent, c->d * c->nbins);  /* parent := sibling */
-        parml_hbin *hl_ = left_small ? small : parent, *hr_ = left_small ? parent : small;
-        const int32_t kids[2] = {li, ri};
-        parml_hbin *hk[2] = {hl_, hr_};
-        parml_split_ctx sc[2];
-        int can[2];
-        parml_grow_split2 q;
-        ptrdiff_t nq = 0;
-        q.d = c->d;
-        for (int k = 0; k < 2; ++k) {
-            parml_grow_sums(c, hk[k], &G, &Hs, &N);
-            can[k] = parml_grow_prepare(&w, kids[k], hk[k], G, Hs, N, w.fs + k * c->d, &sc[k]);
-            if (can[k]) q.s[nq++] = &sc[k];
+            c->B, c->n, c->rows + lo, hi - lo, c->feature[node], s->bin, s->missing_left,
+            c->missing_bin, w.tmp, w.pscratch, parml_grow_threads(c, hi - lo), c->pf,
+            s->is_cat ? s->cats : NULL);
+        const int small_left = parml_grow_small_is_left(nl, hi - lo - nl);
+        parml_hbin *small = NULL;
+        if (parml_grower_wants_hist(&t, node)) {
+            small = small_left ? parml_grow_hist(&w, lo, lo + nl, 0)
+                               : parml_grow_hist(&w, lo + nl, hi, 0);
+            if (!small) goto out;
         }
-        /* the searches, in parallel when there is enough of them (results never depend on it) */
-        if (nq > 0 && c->d > 0) {
-            if (c->n_threads > 1 && c->pf != NULL && nq * c->d * c->nbins >= 8192)
-                c->pf(nq * c->d, c->n_threads, parml_grow_split2_task, &q);
-            else
-                for (ptrdiff_t t = 0; t < nq * c->d; ++t) parml_grow_split2_task(&q, t, 0);
-        }
-        for (int k = 0; k < 2; ++k) {
-            if (can[k] && parml_grow_pick(&w, kids[k], w.fs + k * c->d)) {
-                w.hist[kids[k]] = hk[k];
-                parml_grow_push(heap, &nh, (parml_grow_cand){w.split[kids[k]].gain, kids[k]});
-            } else {
-                free(hk[k]);
-                c->feature[kids[k]] = 0;
-            }
-        }
+        parml_grower_split(&t, nl, small, small_left);
     }
-    /* nodes still waiting stay leaves */
-    for (ptrdiff_t k = 0; k < nh; ++k) c->feature[heap[k].node] = 0;
+    parml_grower_finish(&t);
     rc = 0;
 out:
-    if (w.hist)
-        for (ptrdiff_t k = 0; k < cap; ++k) free(w.hist[k]);
-    free(w.hist); free(w.split); free(w.fs); free(w.og); free(w.oh); free(w.tmp);
-    free(w.pscratch); free(heap);
+    parml_grower_free(&t);
+    free(w.og); free(w.oh); free(w.tmp); free(w.pscratch);
     return rc;
 }
 

@@ -29,6 +29,7 @@
 
 #include "pool_api.h"
 #include "rng.h"
+#include "heap.h"
 
 enum { PARML_CRIT_GINI = 0, PARML_CRIT_ENTROPY = 1, PARML_CRIT_MSE = 2 };
 #define PARML_TB_FRONTIER 16
@@ -441,43 +442,9 @@ static int parml_tb_grow_dfs(parml_tb_grower *g, parml_tb_entry root)
     return 0;
 }
 
-/* ---- best-first growth (max_leaf_nodes): a binary max-heap on (gain, then lower id) -------- */
-typedef struct { double gain; int32_t id; parml_tb_entry e; parml_tb_split sp; } parml_tb_cand;
-
-static inline int parml_tb_before(const parml_tb_cand *a, const parml_tb_cand *b)
-{
-    return a->gain > b->gain || (a->gain == b->gain && a->id < b->id);
-}
-
-static void parml_tb_heap_push(parml_tb_cand *h, ptrdiff_t *n, parml_tb_cand x)
-{
-    ptrdiff_t i = (*n)++;
-    while (i > 0) {
-        const ptrdiff_t p = (i - 1) / 2;
-        if (!parml_tb_before(&x, &h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
-}
-
-static parml_tb_cand parml_tb_heap_pop(parml_tb_cand *h, ptrdiff_t *n)
-{
-    const parml_tb_cand top = h[0];
-    const parml_tb_cand x = h[--(*n)];
-    ptrdiff_t i = 0;
-    for (;;) {
-        ptrdiff_t l = 2 * i + 1, best = i;
-        const parml_tb_cand *bx = &x;
-        if (l < *n && parml_tb_before(&h[l], bx)) { best = l; bx = &h[l]; }
-        if (l + 1 < *n && parml_tb_before(&h[l + 1], bx)) best = l + 1;
-        if (best == i) break;
-        h[i] = h[best];
-        i = best;
-    }
-    if (*n > 0) h[i] = x;
-    return top;
-}
+/* ---- best-first growth (max_leaf_nodes): heap.h's order, gain then lower node id ---------- */
+typedef struct { double gain; int32_t node; parml_tb_entry e; parml_tb_split sp; } parml_tb_cand;
+PARML_HEAP_DEFINE(parml_tb_heap, parml_tb_cand)
 
 static int parml_tb_grow_best_first(parml_tb_grower *g, ptrdiff_t m)
 {
@@ -493,17 +460,17 @@ static int parml_tb_grow_best_first(parml_tb_grower *g, ptrdiff_t m)
     if (sp.ok) parml_tb_heap_push(heap, &nh, (parml_tb_cand){sp.gain, id, {0, m, 0, -1, 0}, sp});
     while (nh > 0 && leaves < max_leaves) {
         const parml_tb_cand cd = parml_tb_heap_pop(heap, &nh);
-        parml_tb_set_split(&g->nodes, cd.id, &cd.sp);
+        parml_tb_set_split(&g->nodes, cd.node, &cd.sp);
         const ptrdiff_t nl = parml_tb_partition(g, cd.e.lo, cd.e.hi, &cd.sp);
         leaves += 1;
         const ptrdiff_t bounds[3] = {cd.e.lo, cd.e.lo + nl, cd.e.hi};
         for (int side = 0; side < 2; ++side) {
             id = parml_tb_node(g, bounds[side], bounds[side + 1], cd.e.depth + 1, &sp);
             if (id < 0) { free(heap); return -1; }
-            parml_tb_link(&g->nodes, cd.id, side, id);
+            parml_tb_link(&g->nodes, cd.node, side, id);
             if (sp.ok)
                 parml_tb_heap_push(heap, &nh, (parml_tb_cand){
-                    sp.gain, id, {bounds[side], bounds[side + 1], cd.e.depth + 1, cd.id, side}, sp});
+                    sp.gain, id, {bounds[side], bounds[side + 1], cd.e.depth + 1, cd.node, side}, sp});
         }
     }
     free(heap);

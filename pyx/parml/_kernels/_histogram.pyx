@@ -6,6 +6,8 @@ import numpy as np
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uintptr_t
 from libc.stddef cimport ptrdiff_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
 from parml._kernels._kernel_sets cimport active_set
@@ -120,6 +122,19 @@ cdef extern from "parml/hist_grow.h" nogil:
     double PARML_GROW_MIN_GAIN
     double parml_grow_leaf(double G, double H, double l2)
     int parml_grow_may_split(int64_t N, int depth, int64_t min_leaf, int max_depth)
+    int parml_grow_small_is_left(int64_t nl, int64_t nr)
+    ctypedef struct parml_grower:
+        parml_hbin **hist
+        parml_split *split
+        ptrdiff_t nh, leaves
+    int parml_grower_init(parml_grower *t, parml_grow_ctx *c)
+    void parml_grower_free(parml_grower *t)
+    void parml_grower_root(parml_grower *t, parml_hbin *H, int64_t lo, int64_t hi)
+    int32_t parml_grower_next(const parml_grower *t)
+    ptrdiff_t parml_grower_best(const parml_grower *t, ptrdiff_t k, int32_t *nodes)
+    int parml_grower_wants_hist(const parml_grower *t, int32_t node)
+    void parml_grower_split(parml_grower *t, int64_t nl, parml_hbin *small, int small_left)
+    void parml_grower_finish(parml_grower *t)
 
 
 HBIN = np.dtype([("g", "<f8"), ("h", "<f8"), ("count", "<u4"), ("pad", "<u4")])
@@ -135,11 +150,6 @@ def leaf_value(double G, double H, double l2):
     return parml_grow_leaf(G, H, l2)
 
 
-def may_split(int64_t n, int depth, int64_t min_samples_leaf, max_depth):
-    """Whether the native grower may split a node of n rows at this depth (max_depth None: no
-    limit)."""
-    return bool(parml_grow_may_split(n, depth, min_samples_leaf,
-                                     -1 if max_depth is None else int(max_depth)))
 BIN_BLOCK = 1024  # rows per task: the block's rows stay in L2 across the feature passes
 
 
@@ -427,3 +437,202 @@ def grow_tree_native(B, nb, int missing_bin, Py_ssize_t nbins, g, h, double hcon
         raise MemoryError("grow_tree: out of memory")
     k = c.n_nodes
     return {key: a[:k] for key, a in nodes.items()}, rows
+
+
+_NODE_DTYPES = (("feature", np.int32), ("bin", np.int32), ("left", np.int32), ("right", np.int32),
+                ("depth", np.int32), ("missing_left", np.uint8), ("value", np.float64),
+                ("gain", np.float64), ("count", np.int64), ("lo", np.int64), ("hi", np.int64),
+                ("node_cat", np.uint8))
+
+
+cdef parml_hbin *_own_hist(object hist, Py_ssize_t d, Py_ssize_t nbins, str what,
+                           bint copy=True) except? NULL:
+    """A malloc'ed copy of a (d, nbins) HBIN histogram, for the grower to own (copy false: only
+    the check, returning NULL)."""
+    if not isinstance(hist, np.ndarray) or hist.dtype != HBIN or hist.shape != (d, nbins):
+        raise ValueError(f"Grower: {what} must be a {HBIN} array of shape {(d, nbins)}")
+    if not copy:
+        return NULL
+    cdef const uint8_t[::1] raw = np.ascontiguousarray(hist).view(np.uint8).reshape(-1)
+    cdef size_t size = <size_t>(d * nbins) * sizeof(parml_hbin)
+    cdef parml_hbin *out = <parml_hbin *>malloc(size)
+    if out == NULL:
+        raise MemoryError("Grower: out of memory")
+    memcpy(out, &raw[0], size)
+    return out
+
+
+cdef class Grower:
+    """Best-first growth of one tree (hist_grow.h's grower) from histograms the caller supplies:
+    the rules, the candidate order, the leaf values and the node numbering are the local
+    grower's (grow_tree_native, whose histograms come from local rows). parml.dask drives it
+    with histograms summed over its workers::
+
+        t = Grower(root_hist, nb, missing_bin, max_leaves=31, ...)
+        while (node := t.next()) >= 0:      # the node best-first splits next, or -1
+            s = t.split_of(node)            # feature, bin, missing_left, nl, nr, small_left
+            small = (histogram of its smaller child) if t.wants_hist(node) else None
+            left, right = t.split(node, small)
+        nodes = t.nodes()                   # what grow_tree_native returns, less the rows
+
+    t.best(k) lists the next k candidates in order: the nodes a source may prepare ahead.
+    Histograms are HBIN arrays of shape (d, nbins); the grower copies them."""
+    cdef parml_grow_ctx c
+    cdef parml_grower t
+    cdef bint live
+    cdef Py_ssize_t d, nbins
+    cdef object nb, is_cat, node_arrays, cats
+
+    def __cinit__(self):
+        self.live = False
+
+    def __init__(self, root_hist, nb, int missing_bin, *, Py_ssize_t max_leaves, max_depth,
+                 long long min_leaf, double l2, double min_hessian, double hconst=0.0,
+                 int n_threads=1, is_cat=None):
+        if not isinstance(root_hist, np.ndarray) or root_hist.ndim != 2:
+            raise ValueError("Grower: root_hist must be a 2-D histogram array")
+        cdef Py_ssize_t d = root_hist.shape[0], nbins = root_hist.shape[1]
+        if d < 1 or not 1 <= nbins <= 256 or not 0 <= missing_bin < nbins:
+            raise ValueError("Grower: need d >= 1, 1 <= nbins <= 256 and missing_bin < nbins")
+        if not isinstance(nb, np.ndarray) or nb.dtype != np.int32 or nb.shape != (d,):
+            raise ValueError(f"Grower: nb must be an int32 array of shape ({d},)")
+        if nb.min() < 1 or nb.max() > missing_bin:
+            raise ValueError("Grower: nb must be in 1..missing_bin")
+        if is_cat is not None and (not isinstance(is_cat, np.ndarray) or is_cat.dtype != np.uint8
+                                   or is_cat.shape != (d,)):
+            raise ValueError(f"Grower: is_cat must be a uint8 array of shape ({d},) or None")
+        if max_leaves < 2 or min_leaf < 1:
+            raise ValueError("Grower: max_leaves >= 2 and min_leaf >= 1")
+        if hconst < 0:
+            raise ValueError("Grower: hconst must be >= 0")
+        self.d, self.nbins = d, nbins
+        self.nb = np.ascontiguousarray(nb)
+        self.is_cat = None if is_cat is None else np.ascontiguousarray(is_cat)
+        cdef parml_hbin *root = _own_hist(root_hist, d, nbins, "root_hist")
+        cdef int64_t N = 0
+        cdef Py_ssize_t b
+        for b in range(nbins):
+            N += root[b].count
+        # a leaf holds at least min_leaf rows: no tree has more than N // min_leaf leaves
+        cdef Py_ssize_t L = max(2, min(max_leaves, N // min_leaf + 1))
+        self.node_arrays = {k: np.zeros(2 * L - 1, dtype=dt) for k, dt in _NODE_DTYPES}
+        self.cats = np.zeros((2 * L - 1, 8), dtype=np.uint32)
+        cdef const int32_t[::1] nbv = self.nb
+        cdef const uint8_t[::1] catv
+        memset(&self.c, 0, sizeof(self.c))
+        self.c.d, self.c.nbins, self.c.missing_bin = d, nbins, missing_bin
+        self.c.nb = &nbv[0]
+        if self.is_cat is not None:
+            catv = self.is_cat
+            self.c.is_cat = &catv[0]
+        self.c.hconst = hconst
+        self.c.max_leaves = L
+        self.c.max_depth = -1 if max_depth is None else int(max_depth)
+        self.c.min_leaf, self.c.l2, self.c.min_hessian = min_leaf, l2, min_hessian
+        self.c.n_threads, self.c.pf = n_threads, parallel_for
+        self._bind_nodes()
+        if parml_grower_init(&self.t, &self.c) != 0:
+            free(root)
+            raise MemoryError("Grower: out of memory")
+        self.live = True
+        parml_hist_use_set(active_set())
+        with nogil:
+            parml_grower_root(&self.t, root, 0, N)
+
+    cdef _bind_nodes(self):
+        cdef int32_t[::1] i32
+        cdef uint8_t[::1] u8
+        cdef double[::1] f64
+        cdef int64_t[::1] i64
+        cdef uint32_t[:, ::1] cats = self.cats
+        a = self.node_arrays
+        i32 = a["feature"]; self.c.feature = &i32[0]
+        i32 = a["bin"]; self.c.bin = &i32[0]
+        i32 = a["left"]; self.c.left = &i32[0]
+        i32 = a["right"]; self.c.right = &i32[0]
+        i32 = a["depth"]; self.c.depth = &i32[0]
+        u8 = a["missing_left"]; self.c.missing_left = &u8[0]
+        u8 = a["node_cat"]; self.c.node_cat = &u8[0]
+        f64 = a["value"]; self.c.value = &f64[0]
+        f64 = a["gain"]; self.c.gain = &f64[0]
+        i64 = a["count"]; self.c.count = &i64[0]
+        i64 = a["lo"]; self.c.lo = &i64[0]
+        i64 = a["hi"]; self.c.hi = &i64[0]
+        self.c.cats = &cats[0, 0]
+
+    def __dealloc__(self):
+        if self.live:
+            parml_grower_free(&self.t)
+
+    cdef int _candidate(self, Py_ssize_t node) except -1:
+        if not self.live:
+            raise ValueError("Grower: the tree is final (nodes() was called)")
+        if not 0 <= node < self.c.n_nodes or self.t.hist[node] == NULL:
+            raise ValueError(f"Grower: node {node} is not a candidate for splitting")
+        return 0
+
+    @property
+    def n_leaves(self):
+        return self.t.leaves
+
+    def next(self):
+        """The node best-first splits next, or -1 once the tree is final."""
+        return parml_grower_next(&self.t) if self.live else -1
+
+    def best(self, Py_ssize_t k):
+        """The first k candidates (fewer if there are fewer) in the order best-first would
+        split them: no other node is split before these."""
+        out = np.empty(max(0, min(k, self.t.nh)), dtype=np.int32)
+        cdef int32_t[::1] o = out
+        if self.live and len(out):
+            parml_grower_best(&self.t, len(out), &o[0])
+        return out
+
+    def split_of(self, Py_ssize_t node):
+        """A candidate's best split: feature, bin, missing_left, gain, nl and nr (rows to each
+        side), small_left (whether the left child is the one whose histogram split() takes)."""
+        self._candidate(node)
+        cdef parml_split s = self.t.split[node]
+        return {"feature": int(self.c.feature[node]), "bin": int(s.bin),
+                "missing_left": bool(s.missing_left), "gain": s.gain, "nl": int(s.nl),
+                "nr": int(s.nr), "small_left": bool(parml_grow_small_is_left(s.nl, s.nr))}
+
+    def wants_hist(self, Py_ssize_t node):
+        """Whether splitting candidate `node` needs its smaller child's histogram (a child of it
+        could still be split)."""
+        self._candidate(node)
+        return bool(parml_grower_wants_hist(&self.t, <int32_t>node))
+
+    def split(self, Py_ssize_t node, small=None):
+        """Split `node`, which must be next(); small: its smaller child's histogram (see
+        split_of), needed when wants_hist(node) is true. A histogram prepared ahead for a split
+        whose children can no longer be split (no leaf left to add) is not used. Returns the
+        children."""
+        self._candidate(node)
+        if node != parml_grower_next(&self.t):
+            raise ValueError(f"Grower: node {node} is not the one best-first splits next "
+                             f"({parml_grower_next(&self.t)})")
+        cdef bint want = parml_grower_wants_hist(&self.t, <int32_t>node)
+        if want and small is None:
+            raise ValueError(f"Grower: splitting node {node} needs its smaller child's histogram")
+        cdef parml_split s = self.t.split[node]
+        if small is not None:
+            _own_hist(small, self.d, self.nbins, "small", False)  # checked even when unused
+        cdef parml_hbin *h = _own_hist(small, self.d, self.nbins, "small", True) if want else NULL
+        cdef int small_left = parml_grow_small_is_left(s.nl, s.nr)
+        parml_hist_use_set(active_set())
+        with nogil:
+            parml_grower_split(&self.t, s.nl, h, small_left)
+        return int(self.c.left[node]), int(self.c.right[node])
+
+    def nodes(self):
+        """The final tree: per-node arrays as grow_tree_native returns them (lo/hi: each node's
+        span of rows in the order of the parent's split, left rows first)."""
+        if self.live:
+            parml_grower_finish(&self.t)
+            parml_grower_free(&self.t)
+            self.live = False
+        k = self.c.n_nodes
+        out = {key: a[:k] for key, a in self.node_arrays.items()}
+        out["cats"] = self.cats[:k]
+        return out

@@ -1,7 +1,7 @@
 """Binning, and growing one histogram tree from binned data: best-first (max_leaf_nodes) with an
 optional max_depth. The whole tree grows in one native call (include/parml/hist_grow.h): the
 smaller child's histogram is built and the sibling's is the parent's minus it; Python only
-turns the node arrays into a Tree."""
+turns the node arrays into a Tree (tree_from_nodes, which parml.dask's trees go through too)."""
 
 from __future__ import annotations
 
@@ -11,27 +11,13 @@ import numpy as np
 
 from parml._kernels import _histogram as K
 
-# The growth rules come from the native grower (hist_grow.h), so that every caller, parml.dask's
-# replay included, applies the same ones: a split must gain more than MIN_GAIN (guards against
-# splitting on rounding noise), leaf values and the may-split test are hist_grow.h's.
+# The growth rules live in the native grower (hist_grow.h), which local fits drive from their
+# rows (grow_tree) and parml.dask from summed histograms (_histogram.Grower): a split must gain
+# more than MIN_GAIN (guards against splitting on rounding noise); leaf values are -G / (H + l2).
 MIN_GAIN = K.MIN_GAIN
 leaf_value = K.leaf_value
-may_split = K.may_split
 # a split side needs at least this hessian sum (grow_tree's default; parml.dask uses it too)
 MIN_HESSIAN = 1e-3
-
-
-def best_split(hist, G, H, N, depth, *, nb, missing_bin, l2, min_samples_leaf, max_depth,
-               hconst=0.0, min_hessian=MIN_HESSIAN, n_threads=1):
-    """The split the native grower would make of a node with this histogram and sums, as
-    (feature, split record), or None: the first best feature in feature order, if its gain is
-    above MIN_GAIN and the node may split at all."""
-    if not may_split(N, depth, min_samples_leaf, max_depth):
-        return None
-    s = K.find_splits(hist, nb, missing_bin, G, H, N, l2=l2, min_hessian=min_hessian,
-                      min_leaf=min_samples_leaf, hconst=hconst, n_threads=n_threads)
-    f = int(np.argmax(s["gain"]))
-    return (f, s[f]) if s["gain"][f] > MIN_GAIN else None
 
 
 def random_draws(random_state, saved_state=None):
@@ -181,6 +167,32 @@ class Tree:
         return a
 
 
+def tree_from_nodes(nodes, edges, categorical=False):
+    """A Tree from a grower's node arrays (grow_tree_native or Grower.nodes()): each split's
+    threshold is the upper edge of its bin (bin -1: -inf, the last bin: +inf); categorical:
+    keep the categorical splits' sets (their threshold is never read)."""
+    tree = Tree()
+    split = nodes["left"] >= 0
+    th = np.zeros(len(split))
+    for j in np.flatnonzero(split):
+        e, b = edges[nodes["feature"][j]], int(nodes["bin"][j])
+        th[j] = -np.inf if b < 0 else (e[b] if b < len(e) else np.inf)
+    if categorical:
+        tree.node_cat, tree.cats = nodes["node_cat"], nodes["cats"]
+        th[nodes["node_cat"] == 1] = 0.0
+    tree.feature = nodes["feature"].tolist()
+    tree.bin = nodes["bin"].tolist()
+    tree.threshold = th.tolist()
+    tree.missing_left = nodes["missing_left"].astype(int).tolist()
+    tree.left = nodes["left"].tolist()
+    tree.right = nodes["right"].tolist()
+    tree.value = nodes["value"].tolist()
+    tree.count = nodes["count"].tolist()
+    tree.gain = nodes["gain"].tolist()
+    tree.depth = nodes["depth"].tolist()
+    return tree
+
+
 def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_samples_leaf=20,
               l2=0.0, min_hessian=MIN_HESSIAN, hconst=0.0, n_threads=1, strategy="features"):
     """One tree on gradients g and hessians h (float32, one per training row; h None with
@@ -193,27 +205,9 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
         data.B, data.nb, data.missing_bin, data.nbins, g, h, hconst if h is None else 0.0, rows,
         max_leaf_nodes, max_depth, min_samples_leaf, l2, min_hessian, strategy, n_threads,
         data.is_cat)
-    tree = Tree()
-    split = nodes["left"] >= 0
-    th = np.zeros(len(split))
-    for j in np.flatnonzero(split):
-        e, b = data.edges[nodes["feature"][j]], int(nodes["bin"][j])
-        th[j] = -np.inf if b < 0 else (e[b] if b < len(e) else np.inf)
-    tree.feature = nodes["feature"].tolist()
-    tree.bin = nodes["bin"].tolist()
-    tree.threshold = th.tolist()
-    tree.missing_left = nodes["missing_left"].astype(int).tolist()
-    tree.left = nodes["left"].tolist()
-    tree.right = nodes["right"].tolist()
-    tree.value = nodes["value"].tolist()
-    tree.count = nodes["count"].tolist()
-    tree.gain = nodes["gain"].tolist()
-    tree.depth = nodes["depth"].tolist()
+    tree = tree_from_nodes(nodes, data.edges, data.is_cat is not None)
     tree.rows_buffer = buf
-    if data.is_cat is not None:
-        tree.node_cat, tree.cats = nodes["node_cat"], nodes["cats"]
-        th[nodes["node_cat"] == 1] = 0.0  # a set, not a threshold: never read for these
-        tree.threshold = th.tolist()
+    split = nodes["left"] >= 0
     leaves = np.flatnonzero(~split)
     tree.leaf_spans = {int(j): (int(nodes["lo"][j]), int(nodes["hi"][j])) for j in leaves}
     return tree, {j: buf[a:b] for j, (a, b) in tree.leaf_spans.items()}

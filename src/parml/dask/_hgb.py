@@ -12,15 +12,15 @@ One boosting iteration (K trees per iteration, all K grown in the same rounds)::
     until every tree is final:
       expand(splits of the nodes to try) --------> partition those nodes' rows; histogram
                                            <------ of each smaller child only
-      add; sibling = parent - smaller child;
-      children's best splits; replay best-first
+      add; the grower splits best-first:
+      sibling = parent - smaller child, children's best splits
 
 Best-first growth (max_leaf_nodes) is sequential: which node is split next depends on the gains
 of the children of the last one. To need only about one round per tree level, the driver
 expands speculatively: each round it asks for every node best-first could still split (the
 best `max_leaf_nodes - leaves` candidates; a node ranked lower can never be reached), then
-replays the local grower's heap over the gains it knows and pauses at the first node not yet
-expanded. Expansions the replay never takes are dropped (their rows belong to the leaf above
+lets the native grower (the local fit's, fed with summed histograms) split as far as the
+expansions go, pausing at the first node not yet expanded. Expansions the replay never takes are dropped (their rows belong to the leaf above
 them). A split whose children can never be split (one leaf left to add, or children too small
 or too deep) needs no histogram: it goes to the workers with the next message instead of a
 round of its own. The tree, node numbering included, is the local grower's.
@@ -29,7 +29,6 @@ round of its own. The tree, node numbering included, is the local grower's.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import sys
 import time
@@ -44,7 +43,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from parml._core import grower as _grower
 from parml._core.forest import Forest
-from parml._core.grower import Tree, make_bins
+from parml._core.grower import make_bins, tree_from_nodes
 from parml._kernels import _histogram as KH
 from parml._threads import effective_n_threads
 from parml.ensemble import HistGradientBoostingClassifier as _LocalClassifier
@@ -62,130 +61,77 @@ INLINE_MAX_CELLS = 1 << 26   # rows x features of a shard
 
 
 class _TreeGrowth:
-    """One tree: the local grower's best-first order replayed over speculative expansions.
-    Nodes on the workers are named by sid (speculative id); tree nodes get the local grower's
-    numbers as the replay creates them."""
+    """One tree: the native grower (parml._kernels._histogram.Grower, the local fit's rules and
+    order) fed with summed histograms, over speculative expansions. Nodes on the workers are
+    named by sid (speculative id); tree nodes are the grower's."""
 
     def __init__(self, k, root_hist, c):
         self.k, self.c = k, c
-        self.tree = Tree()
-        G, H, N = self._sums(root_hist)
-        root = self.tree.add(N, self._value(G, H), 0)
-        self.sid_of = {root: 0}
+        self.grower = KH.Grower(root_hist, c["nb"], c["missing_bin"],
+                                max_leaves=c["max_leaf_nodes"], max_depth=c["max_depth"],
+                                min_leaf=c["min_samples_leaf"], l2=c["l2"],
+                                min_hessian=c["min_hessian"], hconst=c["hconst"],
+                                n_threads=c["n_threads"])
+        self.sid_of = {0: 0}    # tree node -> sid
         self.next_sid = 1
-        self.hist = {}          # sid -> histogram, for nodes that may still be expanded
-        self.depth = {0: 0}     # sid -> depth
         self.children = {}      # sid -> (left sid, right sid), once split on the workers
-        self.cand = {}          # sid -> best split (feature, record) or None
-        self.pending = []       # expansions waiting for histograms: (sid, lsid, rsid, small_left)
-        self.heap, self.n_leaves = [], 1
-        cand = self._best_split(root_hist, G, H, N, 0)
-        if cand is not None:
-            self.hist[0] = root_hist
-            heapq.heappush(self.heap, (-cand[1]["gain"], root, cand))
+        self.small = {}         # sid -> its smaller child's summed histogram (None: not needed)
+        self.pending = []       # expansions waiting for histograms: (sid, left sid, right sid)
 
-    # ---- the local grower's rules (parml._core.grower), on summed histograms -----------------
-    def _value(self, G, H):
-        return _grower.leaf_value(G, H, self.c["l2"])
-
-    def _sums(self, hist):
-        G = float(hist["g"][0].sum())
-        N = int(hist["count"][0].sum())
-        H = self.c["hconst"] * N if self.c["hconst"] > 0 else float(hist["h"][0].sum())
-        return G, H, N
-
-    def _may_split(self, n, depth):
-        return _grower.may_split(n, depth, self.c["min_samples_leaf"], self.c["max_depth"])
-
-    def _best_split(self, hist, G, H, N, depth):
-        c = self.c
-        return _grower.best_split(hist, G, H, N, depth, nb=c["nb"], missing_bin=c["missing_bin"],
-                                  l2=c["l2"], min_samples_leaf=c["min_samples_leaf"],
-                                  max_depth=c["max_depth"], hconst=c["hconst"],
-                                  min_hessian=c["min_hessian"], n_threads=c["n_threads"])
-
-    # ---- the replay ----------------------------------------------------------------------------
     def _replay(self):
-        """Advance best-first as far as the known expansions go; True once the tree is final."""
-        tree, c = self.tree, self.c
-        while self.heap and self.n_leaves < c["max_leaf_nodes"]:
-            _, node, (f, s) = self.heap[0]
+        """Split best-first as far as the known expansions go; True once the tree is final."""
+        g = self.grower
+        while (node := g.next()) >= 0:
             sid = self.sid_of[node]
             if sid not in self.children:
                 return False
-            heapq.heappop(self.heap)
-            depth = tree.depth[node] + 1
-            li = tree.add(int(s["nl"]), self._value(s["gl"], s["hl"]), depth)
-            ri = tree.add(int(s["nr"]), self._value(s["gr"], s["hr"]), depth)
-            b = int(s["bin"])
-            e = c["edges"][f]
-            tree.feature[node], tree.bin[node] = f, b
-            tree.threshold[node] = -np.inf if b < 0 else (e[b] if b < len(e) else np.inf)
-            tree.missing_left[node] = int(s["missing_left"])
-            tree.left[node], tree.right[node], tree.gain[node] = li, ri, float(s["gain"])
-            self.n_leaves += 1
-            for idx, csid in zip((li, ri), self.children[sid]):
-                self.sid_of[idx] = csid
-                cand = self.cand.get(csid)
-                if cand is not None:
-                    heapq.heappush(self.heap, (-cand[1]["gain"], idx, cand))
+            left, right = g.split(node, self.small.pop(sid))
+            self.sid_of[left], self.sid_of[right] = self.children[sid]
         return True
 
     def requests(self):
         """Instructions for the next message: tuples (output, sid, feature, bin,
         missing_left, left sid, right sid, small is left, histogram wanted); none with a
         histogram wanted once the tree is final."""
-        out = []
+        g, out = self.grower, []
         while not self._replay():
-            reach = self.c["max_leaf_nodes"] - self.n_leaves
+            # a node ranked below the leaves still to add can never be split
             wanted = False
-            for _, node, (f, s) in heapq.nsmallest(reach, self.heap):
-                sid = self.sid_of[node]
+            for node in g.best(self.c["max_leaf_nodes"] - g.n_leaves):
+                sid = self.sid_of[int(node)]
                 if sid in self.children:
                     continue
+                s = g.split_of(int(node))
                 lsid, rsid = self.next_sid, self.next_sid + 1
                 self.next_sid += 2
-                small_left = bool(s["nl"] <= s["nr"])  # the grower's choice, by global counts
-                depth = self.depth[sid] + 1
-                want = reach >= 2 and (self._may_split(int(s["nl"]), depth)
-                                       or self._may_split(int(s["nr"]), depth))
+                want = g.wants_hist(int(node))
                 if want:
-                    self.pending.append((sid, lsid, rsid, small_left))
+                    self.pending.append((sid, lsid, rsid))
                     wanted = True
-                else:  # both children stay leaves: their values are in the split record
+                else:  # both children stay leaves: the grower has their values
                     self.children[sid] = (lsid, rsid)
-                    self.depth[lsid] = self.depth[rsid] = depth
-                    self.hist.pop(sid, None)
-                out.append((self.k, sid, f, int(s["bin"]), bool(s["missing_left"]), lsid,
-                            rsid, small_left, want))
+                    self.small[sid] = None
+                out.append((self.k, sid, s["feature"], s["bin"], s["missing_left"], lsid, rsid,
+                            s["small_left"], want))
             if wanted:
                 break
         return out
 
     def receive(self, small_hists):
         """The summed smaller-child histograms of the pending expansions, in their order."""
-        for (sid, lsid, rsid, small_left), small in zip(self.pending, small_hists):
-            parent = self.hist.pop(sid)
-            big = KH.subtract(parent, small)
-            depth = self.depth[sid] + 1
-            for csid, h in ((lsid, small if small_left else big),
-                            (rsid, big if small_left else small)):
-                self.depth[csid] = depth
-                G, H, N = self._sums(h)
-                cand = self._best_split(h, G, H, N, depth)
-                self.cand[csid] = cand
-                if cand is not None:
-                    self.hist[csid] = h
+        for (sid, lsid, rsid), small in zip(self.pending, small_hists):
+            self.small[sid] = small
             self.children[sid] = (lsid, rsid)
         self.pending = []
 
     def finish(self, learning_rate):
         """(tree arrays with scaled leaf values, {sid the workers hold: value to add})."""
-        arrays = self.tree.arrays()
+        nodes = self.grower.nodes()
+        arrays = tree_from_nodes(nodes, self.c["edges"]).arrays()
         arrays["value"] *= learning_rate
         values = {}
         for node, sid in self.sid_of.items():
-            if self.tree.left[node] >= 0:
+            if arrays["left"][node] >= 0:
                 continue
             v = float(arrays["value"][node])
             stack = [sid]
