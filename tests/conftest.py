@@ -35,10 +35,10 @@ class _AlwaysN:
     def __init__(self, dt, flops, nt):
         self.nt = nt
 
-    def next(self):
+    def threads(self):
         return self.nt
 
-    def record(self, n, seconds):
+    def record(self, seconds):
         pass
 
 

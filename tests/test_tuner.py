@@ -1,5 +1,13 @@
-"""The measuring 1-vs-n thread tuner (parml._tuner) as a state machine, with scripted timings."""
-from parml._tuner import ThreadTuner
+"""parml's one thread tuner (include/parml/tuner.h, _kernels._tuner.Tuner) as a state machine,
+with scripted timings: against a reference written from its description, and by behaviour, for
+each plan (boosting iterations, MLP batches, L-BFGS calls and small products)."""
+import pickle
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parml._kernels._tuner import PLANS, Tuner, _plan_fields
 
 
 def drive(tuner, cost, units):
@@ -12,42 +20,132 @@ def drive(tuner, cost, units):
     return seen
 
 
-def test_keeps_n_threads_when_they_are_faster():
-    t = ThreadTuner(4)
-    seen = drive(t, lambda nt: 1.0 / nt, 200)
+class Reference:
+    """The documented algorithm, written plainly: [warm-up on n] -> probe n -> probe 1 -> run
+    the faster for `exploit` units -> probe again; confirmations double the period up to
+    exploit_max, a change resets it; with skip_first the first unit of a probe or of a run after
+    one is not timed; a window of run units (a probe's timed length) slower than the losing
+    side's last probe starts a probe at once."""
+
+    def __init__(self, n, plan, adapt=True):
+        self.p = p = _plan_fields(plan)
+        self.n, self.adapt, self.best = n, adapt and n > 1, n
+        self.timed = p["probe"] - p["skip_first"]
+        self.exploit = p["exploit"]
+        self.other = None            # the loser's probe time, once there was a probe
+        if p["warmup"]:
+            self.exploit = p["warmup"]
+            self._run()
+        else:
+            self._probe()
+
+    def _run(self):
+        self.mode, self.k, self.window = "run", 0, []
+
+    def _probe(self):
+        self.mode, self.k, self.sums = "probe", 0, {self.n: 0.0, 1: 0.0}
+
+    def threads(self):
+        if not self.adapt:
+            return self.n
+        if self.mode == "run":
+            return self.best
+        return self.n if self.k < self.p["probe"] else 1
+
+    def record(self, seconds):
+        if not self.adapt:
+            return
+        P, skip = self.p["probe"], self.p["skip_first"]
+        if self.mode == "run":
+            self.k += 1
+            early = False
+            if self.other is not None and not (skip and self.k == 1):
+                self.window.append(seconds)
+                if len(self.window) == self.timed:
+                    early = sum(self.window) > self.other
+                    self.window = []
+            if early:
+                self.exploit = self.p["exploit"]
+            if early or self.k >= self.exploit:
+                self._probe()
+            return
+        side = self.n if self.k < P else 1
+        if not (skip and self.k % P == 0):
+            self.sums[side] += seconds
+        self.k += 1
+        if self.k < 2 * P:
+            return
+        best = self.n if self.sums[self.n] < self.sums[1] else 1
+        if best != self.best:
+            self.exploit = self.p["exploit"]
+        elif self.exploit < self.p["exploit"]:
+            self.exploit = self.p["exploit"]
+        else:
+            self.exploit = min(2 * self.exploit, self.p["exploit_max"])
+        self.best = best
+        self.other = self.sums[1 if best == self.n else self.n]
+        self._run()
+
+
+@pytest.mark.parametrize("plan", PLANS)
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 8), costs=st.lists(st.floats(0.1, 10.0), min_size=1, max_size=600),
+       adapt=st.booleans())
+def test_matches_the_reference(plan, n, costs, adapt):
+    t, r = Tuner(n, plan, adapt), Reference(n, plan, adapt)
+    for c in costs:
+        a, b = t.threads(), r.threads()
+        assert a == b
+        t.record(c * (1 if a == 1 else 1.3))
+        r.record(c * (1 if b == 1 else 1.3))
+    assert t.best == (r.best if r.adapt else n)
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_keeps_n_threads_when_they_are_faster(plan):
+    p = _plan_fields(plan)
+    units = 40 * p["exploit_max"]
+    t = Tuner(4, plan)
+    seen = drive(t, lambda nt: 1.0 / nt, units)
     assert t.best == 4 and t.switches == 0
     # after the first probes, one thread runs only during probes, whose period doubles
-    assert seen.count(1) < 200 * 0.1
-    assert t.exploit == ThreadTuner.EXPLOIT_MAX
+    assert seen.count(1) < units * 0.1
+    assert t.exploit == p["exploit_max"]
 
 
-def test_switches_to_one_thread_when_it_is_faster():
-    t = ThreadTuner(2)
-    seen = drive(t, lambda nt: 1.0 if nt == 1 else 1.3, 200)
+@pytest.mark.parametrize("plan", PLANS)
+def test_switches_to_one_thread_when_it_is_faster(plan):
+    p = _plan_fields(plan)
+    t = Tuner(2, plan)
+    seen = drive(t, lambda nt: 1.0 if nt == 1 else 1.3, 10 * p["exploit_max"])
     assert t.best == 1 and t.switches == 1
-    assert seen[-50:].count(2) <= 2 * ThreadTuner.PROBE
+    assert seen[-50:].count(2) <= 2 * p["probe"]
 
 
-def test_follows_a_change_of_machine():
-    t = ThreadTuner(2)
-    drive(t, lambda nt: 1.0 / nt, 100)
+@pytest.mark.parametrize("plan", PLANS)
+def test_follows_a_change_of_machine(plan):
+    m = _plan_fields(plan)["exploit_max"]
+    t = Tuner(2, plan)
+    drive(t, lambda nt: 1.0 / nt, 4 * m)
     assert t.best == 2
-    drive(t, lambda nt: 1.0 if nt == 1 else 2.0, 200)   # now a core is busy
+    drive(t, lambda nt: 1.0 if nt == 1 else 2.0, 4 * m)   # now a core is busy
     assert t.best == 1
-    drive(t, lambda nt: 1.0 / nt, 300)
+    drive(t, lambda nt: 1.0 / nt, 4 * m)
     assert t.best == 2 and t.switches == 2
 
 
-def test_one_thread_or_off_never_probes():
-    for t in (ThreadTuner(1), ThreadTuner(4, adapt=False)):
+@pytest.mark.parametrize("plan", PLANS)
+def test_one_thread_or_off_never_probes(plan):
+    for t in (Tuner(1, plan), Tuner(4, plan, adapt=False)):
         seen = drive(t, lambda nt: 1.0, 50)
-        assert set(seen) == {t.n_max}
+        assert set(seen) == {t.n_threads}
         assert t.switches == 0
 
 
-def test_the_first_unit_is_not_timed():
-    """The first unit wakes the pool and first-touches buffers: it must not decide."""
-    t = ThreadTuner(2)
+def test_the_first_iteration_is_not_timed():
+    """A boosting fit's first iteration wakes the pool and first-touches buffers: it must not
+    decide."""
+    t = Tuner(2, "iterations")
     calls = []
 
     def cost(nt):
@@ -55,3 +153,31 @@ def test_the_first_unit_is_not_timed():
         return 100.0 if len(calls) == 1 else 1.0 / nt
     drive(t, cost, 40)
     assert calls[0] == 2 and t.best == 2 and t.switches == 0
+
+
+@pytest.mark.parametrize("plan", ["batches", "calls"])
+def test_a_probes_first_unit_is_not_timed(plan):
+    """The first unit on n threads after a run on one pays for waking the helpers."""
+    t = Tuner(2, plan)
+    prev = [None]
+
+    def cost(nt):
+        cold = nt == 2 and prev[0] != 2
+        prev[0] = nt
+        return 50.0 if cold else 1.0 / nt
+    drive(t, cost, 2000)
+    assert t.best == 2 and t.switches == 0
+
+
+def test_stats_and_pickling():
+    t = Tuner(3, "batches")
+    drive(t, lambda nt: 1.0, 10)
+    s = t.stats()
+    assert s["units_many"] + s["units_one"] == 10 and set(s) >= {"switches", "best"}
+    u = pickle.loads(pickle.dumps(t))   # starts afresh, with the same settings
+    assert (u.n_threads, u.plan, u.stats()["units_many"]) == (3, "batches", 0)
+
+
+def test_unknown_plan_is_refused():
+    with pytest.raises(ValueError, match="plan must be one of"):
+        Tuner(2, "epochs")

@@ -5,7 +5,8 @@ import numpy as np
 
 from . import _isa
 from ._kernels import _elementwise, _gemm
-from ._threads import FasterOfTwo, effective_n_threads
+from ._kernels._tuner import Tuner
+from ._threads import effective_n_threads
 
 __all__ = ["matmul", "add"]
 
@@ -63,7 +64,8 @@ def _gemm_seconds(flops, dt):
 # a 0.4 ms product and then loses its core makes the caller wait for it (2 threads took 1.4-1.7x
 # the 1-thread time there). So products are grouped by dtype and size (a power of two of FLOPs),
 # and each group times n threads against one on its own products, in time per FLOP, and keeps
-# the faster (parml._threads.FasterOfTwo: the loser is timed again after 8, 16, 32 ... products).
+# the faster (the "calls" plan of parml's one thread tuner, include/parml/tuner.h: the loser is
+# timed again after 8, 16, 32 ... products).
 # The choice never changes a result: the GEMM is bitwise identical for every thread count.
 _small_tuners = {}
 
@@ -72,7 +74,7 @@ def _small_tuner(dt, flops, nt):
     key = (dt.char, int(flops).bit_length(), nt)
     tuner = _small_tuners.get(key)
     if tuner is None:
-        tuner = _small_tuners[key] = FasterOfTwo(nt)
+        tuner = _small_tuners[key] = Tuner(nt, "calls")
     return tuner
 
 
@@ -200,14 +202,14 @@ def matmul(A, B, out=None, *, n_threads=None):
     tuner = None
     if nt > 1 and 0.0 < seconds < GEMM_SPLIT_MIN_SECONDS:
         tuner = _small_tuner(dt, 2.0 * m * n * k, nt)
-        nt = tuner.next()
+        nt = tuner.threads()
     tasks = nt * 3 if (nt > 1 and seconds >= GEMM_SPLIT_MIN_SECONDS) else nt
     gemm = _gemm.gemm_f64 if dt == _F64 else _gemm.gemm_f32
     t0 = time.perf_counter() if tuner is not None else 0.0
     if gemm(A, B, target, nt, _isa.kernel_set_id(), tasks, direct) != 0:
         raise MemoryError(f"{func}: could not allocate GEMM packing buffers")
     if tuner is not None:
-        tuner.record(nt, (time.perf_counter() - t0) / (2.0 * m * n * k))
+        tuner.record((time.perf_counter() - t0) / (2.0 * m * n * k))
     if target is not out:
         out[...] = target
     return out

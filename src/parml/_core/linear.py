@@ -14,7 +14,8 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
 from parml._kernels import _linear
-from parml._threads import FasterOfTwo, single_threaded_blas
+from parml._kernels._tuner import Tuner
+from parml._threads import single_threaded_blas
 
 LOSS = _linear.LOSS_IDS
 STRATEGIES = ("auto", "samples", "weights")
@@ -62,16 +63,16 @@ def objective(rows, y, sw, *, loss, K, ovr, eps, C, fit_intercept, strategy, n_t
     KD = K * d
     zeros_b = np.zeros(K)
     buf = np.empty(KD + K + 1)
-    chooser = FasterOfTwo(n_threads)   # (the passes give the same bits on any thread count)
+    chooser = Tuner(n_threads, "calls")   # (the passes give the same bits on any thread count)
 
     def fun(theta):
         W = theta[:KD].reshape(K, d)
         b = theta[KD:] if fit_intercept else zeros_b
-        nt = chooser.next()
+        nt = chooser.threads()
         t0 = time.perf_counter()
         tot = loss_grad(rows, y, sw, W, np.ascontiguousarray(b), loss, ovr, eps, strategy,
                         nt, out=buf, cw=cw)
-        chooser.record(nt, time.perf_counter() - t0)
+        chooser.record(time.perf_counter() - t0)
         f = tot[-1] / S + 0.5 * reg * float(theta[:KD] @ theta[:KD])
         g = np.zeros_like(theta)   # the intercept part stays 0 without an intercept
         g[:KD] = tot[:KD] / S + reg * theta[:KD]

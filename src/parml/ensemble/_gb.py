@@ -28,7 +28,7 @@ from parml._core.persist import (Persistent, check_class_count, decode_value,
 from parml._core.rows import plain_rows
 from parml._kernels import _boost as B
 from parml._threads import effective_n_threads
-from parml._tuner import ThreadTuner
+from parml._kernels._tuner import Tuner
 
 from . import _categorical as C
 from . import _gb_losses as L
@@ -314,7 +314,8 @@ class _BaseHGB(Persistent, BaseEstimator):
         native = _NativeGradients(loss, Yt, swt)
         # iterations are alike: measure whether nt threads beat one (a busy core makes the
         # many short parallel regions of an iteration wait for a preempted helper)
-        tuner = self._thread_tuner = ThreadTuner(nt, adapt=len(Xt) * Xt.shape[1] >= 2**20)
+        tuner = self._thread_tuner = Tuner(nt, "iterations",
+                                           adapt=len(Xt) * Xt.shape[1] >= 2**20)
         for it in range(self.n_iter_, self.max_iter):
             t_it = time.perf_counter()
             nt = tuner.threads()

@@ -1,0 +1,161 @@
+/* The thread tuner: for work that repeats (boosting iterations, MLP batches, L-BFGS objective
+ * passes, small products of one size), whether n threads or one runs it faster, by timing the
+ * work itself. It is the only one in parml: _kernels._tuner.Tuner wraps it for Python loops,
+ * and the MLP epoch (mlp_impl.h) calls it per batch.
+ *
+ * Why measure: on an idle machine a second thread pays (1.4-1.9x); when another process keeps
+ * one core busy, every short parallel region waits for the preempted helper, and n threads
+ * become slower than one (0.82-1.16x a LogisticRegression fit's 1-thread time). So:
+ *
+ *   [warm-up on n] -> probe n (plan.probe units) -> probe 1 (plan.probe units) -> run the faster
+ *   for `exploit` units -> probe again ...
+ *
+ * A probe that confirms the choice doubles the exploit period (from plan.exploit up to
+ * plan.exploit_max), so a steady machine pays little for timing the losing side; a change of
+ * choice resets it. The exploited units are timed too, in windows as long as a probe: a window
+ * slower than the losing side's last probe (a busy core arrived) starts a probe at once. With
+ * plan.skip_first, the first unit of a probe, and of a run after one, is not timed: it pays for
+ * the switch (waking the pool's sleeping helpers). Only for work whose results do not depend on the
+ * thread count, so switching never changes an answer. */
+#ifndef PARML_TUNER_H
+#define PARML_TUNER_H
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    int probe;              /* units run on each side per probe (>= 1) */
+    int skip_first;         /* 1: the first unit of a probe is not timed */
+    int64_t warmup;         /* units on n threads before the first probe, untimed */
+    int64_t exploit;        /* units between probes after a change of choice */
+    int64_t exploit_max;    /* ... doubling up to this while the choice holds */
+} parml_tuner_plan;
+
+/* The plans, by the length of a unit:
+ * - a boosting iteration (tens of ms) is long enough to time alone; its first run wakes the
+ *   pool and first-touches the buffers, so it is a warm-up;
+ * - an MLP batch (~0.1-1 ms) is timed over 4, the first after a switch left out; 96 batches
+ *   between probes (1536 at most, ~0.3 s of the reference network);
+ * - an L-BFGS pass or a small product (0.1-10 ms) is timed in pairs, the cold first one left
+ *   out; a fit makes tens to hundreds of them, so probes start after 8. */
+#define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128})
+#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536})
+#define PARML_TUNER_CALLS ((parml_tuner_plan){2, 1, 0, 8, 4096})
+
+typedef struct {
+    parml_tuner_plan plan;
+    int n_max;              /* threads allowed; 1: always one */
+    int adapt;              /* 0: always n_max */
+    int phase;              /* 0 exploit, 1 probing n_max, 2 probing 1 */
+    int64_t count;          /* units run in this phase */
+    int64_t exploit;        /* units to run before the next probe */
+    int best;               /* the count chosen by the last probe */
+    double t_many, t_one;   /* timed seconds of the two probes */
+    int watching;           /* 1 once a probe has timed the losing side */
+    double t_other;         /* the losing side's timed seconds in the last probe */
+    double w_sum;           /* timed seconds of the exploited units in the current window */
+    int w_n;                /* ... and how many */
+    int64_t switches;       /* how often the choice changed (benchmarks report it) */
+    int64_t units_many, units_one;
+} parml_tuner;
+
+static inline double parml_now(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#else
+    timespec_get(&ts, TIME_UTC);
+#endif
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static inline void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_tuner_plan plan)
+{
+    memset(t, 0, sizeof(*t));
+    if (plan.probe < 1) plan.probe = 1;
+    if (plan.skip_first && plan.probe < 2) plan.probe = 2;  /* one unit timed, at least */
+    if (plan.exploit < 1) plan.exploit = 1;
+    if (plan.exploit_max < plan.exploit) plan.exploit_max = plan.exploit;
+    t->plan = plan;
+    t->n_max = n_max > 1 ? n_max : 1;
+    t->adapt = adapt && t->n_max > 1;
+    t->best = t->n_max;
+    if (plan.warmup > 0) {
+        t->phase = 0;
+        t->exploit = plan.warmup;
+    } else {
+        t->phase = 1;
+        t->exploit = plan.exploit;
+    }
+}
+
+/* Threads for the next unit. */
+static inline int parml_tuner_threads(parml_tuner *t)
+{
+    int nt;
+    if (!t->adapt) nt = t->n_max;
+    else if (t->phase == 1) nt = t->n_max;
+    else if (t->phase == 2) nt = 1;
+    else nt = t->best;
+    if (nt > 1) t->units_many++;
+    else t->units_one++;
+    return nt;
+}
+
+/* Seconds the unit just run took, on the count parml_tuner_threads gave. */
+static inline void parml_tuner_record(parml_tuner *t, double seconds)
+{
+    if (!t->adapt) return;
+    t->count++;
+    if (t->phase == 0) {
+        int probe_now = t->count >= t->exploit;
+        if (t->watching && (!t->plan.skip_first || t->count > 1)) {
+            t->w_sum += seconds;
+            if (++t->w_n == t->plan.probe - t->plan.skip_first) {
+                if (t->w_sum > t->t_other) {   /* the choice looks wrong now: probe again */
+                    probe_now = 1;
+                    t->exploit = t->plan.exploit;
+                }
+                t->w_sum = 0.0;
+                t->w_n = 0;
+            }
+        }
+        if (probe_now) {
+            t->phase = 1;
+            t->count = 0;
+            t->t_many = 0.0;
+            t->w_sum = 0.0;
+            t->w_n = 0;
+        }
+        return;
+    }
+    if (!t->plan.skip_first || t->count > 1) {
+        if (t->phase == 1) t->t_many += seconds;
+        else t->t_one += seconds;
+    }
+    if (t->count < t->plan.probe) return;
+    if (t->phase == 1) {
+        t->phase = 2;
+        t->t_one = 0.0;
+    } else {
+        const int best = t->t_many < t->t_one ? t->n_max : 1;
+        if (best != t->best) {
+            t->switches++;
+            t->exploit = t->plan.exploit;
+        } else if (t->exploit < t->plan.exploit) {
+            t->exploit = t->plan.exploit;   /* after the warm-up */
+        } else {
+            t->exploit = 2 * t->exploit < t->plan.exploit_max ? 2 * t->exploit
+                                                              : t->plan.exploit_max;
+        }
+        t->best = best;
+        t->t_other = best == t->n_max ? t->t_one : t->t_many;
+        t->watching = 1;
+        t->phase = 0;
+    }
+    t->count = 0;
+}
+
+#endif

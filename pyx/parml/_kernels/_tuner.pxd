@@ -1,0 +1,27 @@
+from libc.stdint cimport int64_t
+
+
+cdef extern from "parml/tuner.h" nogil:
+    ctypedef struct parml_tuner_plan:
+        int probe
+        int skip_first
+        int64_t warmup, exploit, exploit_max
+    ctypedef struct parml_tuner:
+        parml_tuner_plan plan
+        int n_max, adapt, phase
+        int64_t count, exploit
+        int best
+        double t_many, t_one
+        int64_t switches, units_many, units_one
+    parml_tuner_plan PARML_TUNER_ITERATIONS
+    parml_tuner_plan PARML_TUNER_BATCHES
+    parml_tuner_plan PARML_TUNER_CALLS
+    double parml_now()
+    void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_tuner_plan plan)
+    int parml_tuner_threads(parml_tuner *t)
+    void parml_tuner_record(parml_tuner *t, double seconds)
+
+
+cdef class Tuner:
+    cdef parml_tuner t
+    cdef readonly str plan

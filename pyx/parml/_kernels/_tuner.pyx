@@ -1,0 +1,67 @@
+"""The thread tuner (include/parml/tuner.h) for Python loops: which of n threads and one to run
+the next unit of repeated work on, by timing the units. The MLP epoch uses the same struct from
+C (it cimports Tuner and passes its state)."""
+
+cdef parml_tuner_plan _plan(str name) except *:
+    if name == "iterations":
+        return PARML_TUNER_ITERATIONS
+    if name == "batches":
+        return PARML_TUNER_BATCHES
+    if name == "calls":
+        return PARML_TUNER_CALLS
+    raise ValueError(f"Tuner: plan must be one of {PLANS}, got {name!r}")
+
+
+PLANS = ("iterations", "batches", "calls")
+
+
+def _plan_fields(str name):
+    """A plan's constants, as tuner.h defines them (for tests and reports)."""
+    cdef parml_tuner_plan p = _plan(name)
+    return {"probe": p.probe, "skip_first": bool(p.skip_first), "warmup": p.warmup,
+            "exploit": p.exploit, "exploit_max": p.exploit_max}
+
+
+cdef class Tuner:
+    """Tuner(n_threads, plan, adapt=True): plan is "iterations" (boosting iterations),
+    "batches" (MLP batches) or "calls" (L-BFGS passes, small products); adapt=False, or one
+    thread, always gives n_threads.
+
+        nt = tuner.threads(); ...run the unit on nt threads...; tuner.record(seconds)
+    """
+
+    def __init__(self, int n_threads, str plan="iterations", bint adapt=True):
+        parml_tuner_init(&self.t, n_threads, adapt, _plan(plan))
+        self.plan = plan
+
+    def __reduce__(self):   # a pickled estimator's tuner starts afresh
+        return (Tuner, (self.t.n_max, self.plan, bool(self.t.adapt)))
+
+    @property
+    def n_threads(self):
+        return self.t.n_max
+
+    @property
+    def best(self):
+        return self.t.best
+
+    @property
+    def switches(self):
+        return self.t.switches
+
+    @property
+    def exploit(self):
+        return self.t.exploit
+
+    def threads(self):
+        """Threads for the next unit."""
+        return parml_tuner_threads(&self.t)
+
+    def record(self, double seconds):
+        """Seconds the unit just run took, on the count threads() gave."""
+        parml_tuner_record(&self.t, seconds)
+
+    def stats(self):
+        """{'units_many', 'units_one', 'switches', 'best'}: what the tuner did so far."""
+        return {"units_many": self.t.units_many, "units_one": self.t.units_one,
+                "switches": self.t.switches, "best": self.t.best}
