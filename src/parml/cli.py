@@ -59,7 +59,7 @@ def cmd_demo(args):
 
     import parml
     from . import ops
-    from .benchmarks import _harness as H
+    from .benchmarks import harness as H
 
     rng = np.random.default_rng(0)
     nt = parml.effective_n_threads()
@@ -122,7 +122,7 @@ def _demo_linear(rng):
     from sklearn.metrics import accuracy_score, log_loss
 
     import parml.linear_model as pl
-    from .benchmarks import _harness as H
+    from .benchmarks import harness as H
 
     X, y = make_classification(200_000, 50, n_informative=25, random_state=0)
     X = (X - X.mean(axis=0)) / X.std(axis=0)
@@ -154,7 +154,7 @@ def _demo_trees():
     from sklearn.metrics import roc_auc_score
 
     import parml.ensemble as pe
-    from .benchmarks import _harness as H
+    from .benchmarks import harness as H
     from .benchmarks import trees as T
 
     Xtr, ytr, Xte, yte = T._data(100_000)
@@ -179,7 +179,7 @@ def _demo_trees():
 
 def _demo_mlp():
     """The MLP on embedded synthetic data: parml against scikit-learn, same network and epochs."""
-    from .benchmarks import _harness as H
+    from .benchmarks import harness as H
     from .benchmarks import mlp as M
 
     Xtr, ytr, Xte, yte = M._data(50_000)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from parml._kernels import _probe
-from parml.benchmarks import _harness as H
+from parml.benchmarks import harness as H
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 4])

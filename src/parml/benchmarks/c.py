@@ -16,7 +16,7 @@ import sys
 import sysconfig
 import tempfile
 
-from . import _harness as H
+from . import harness as H
 
 KERNELS = ("ukr", "gemm", "add", "linear", "hist", "predict")
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "c", "parml_bench.c")

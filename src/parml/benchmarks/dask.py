@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from . import _harness as H
+from . import harness as H
 
 
 def _noop_part(part, size):

@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 import parml
-from . import _harness as H
+from . import harness as H
 
 SIZES = [256, 1024, 4096]
 

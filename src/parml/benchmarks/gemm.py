@@ -7,7 +7,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import parml
-from . import _harness as H
+from . import harness as H
 
 SQUARE = [64, 128, 256, 512, 1024, 2048, 4096]
 SQUARE_QUICK = [64, 128, 256, 512, 1024]

@@ -7,7 +7,7 @@
 * 2 threads against 1, also with another process busy on one core.
 
 The gradient, fits and threads sections end with how much faster 2 threads read memory than 1
-before and after them (_harness.read_scaling): this VM has stretches where that drops.
+before and after them (harness.read_scaling): this VM has stretches where that drops.
 
 Data: make_classification(n, 100), standardized, 80/20 split, float64."""
 import argparse
@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from . import _harness as H
+from . import harness as H
 
 
 def _timed_pair(fns, repeats, probe):

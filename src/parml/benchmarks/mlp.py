@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from . import _harness as H
+from . import harness as H
 
 HIDDEN = (256, 128)
 BATCH = 256

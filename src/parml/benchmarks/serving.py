@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from . import _harness as H
+from . import harness as H
 
 CONNECTIONS = 16
 

@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from . import _harness as H
+from . import harness as H
 
 ITERS, LEAVES, BINS = 100, 31, 255
 
