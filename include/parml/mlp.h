@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "gemm.h"
+#include "tuner.h"
 
 /* activations (hidden layers use the first four; the output layer any) */
 enum {
@@ -75,94 +76,10 @@ typedef struct {
     ptrdiff_t start, bn;
 } parml_mlp_batch_any;
 
-/* ---- thread tuner ---------------------------------------------------------------------------
- * Training repeats the same batch shape hundreds of times, so instead of guessing whether a
- * second thread pays (it does on an idle machine, 1.6x here; it costs 15% when another process
- * keeps one core busy, as the helper is preempted while it holds a task), the epoch loop measures:
- *
- *   probe n threads (PROBE batches) -> probe 1 thread (PROBE batches) -> run the faster one for
- *   EXPLOIT batches -> probe again ...
- *
- * Each probe that confirms the choice doubles the exploit period (up to EXPLOIT_MAX, ~0.3 s of
- * the reference network), so a steady machine pays little for probing the losing side; a change
- * of choice resets it.
- *
- * The first batch after a switch is not timed (waking helpers). Results never depend on the
- * thread count, so switching is free of side effects. State lives in a plain struct the caller
- * keeps between epochs. */
-#define PARML_MLP_TUNER_PROBE 4
-#define PARML_MLP_TUNER_EXPLOIT 96       /* batches between probes after a change of choice */
-#define PARML_MLP_TUNER_EXPLOIT_MAX 1536 /* ... doubling up to this while the choice holds */
-
-typedef struct {
-    int n_max;        /* threads allowed; 1 turns the tuner off */
-    int adapt;        /* 0: always n_max */
-    int phase;        /* 0 exploit, 1 probing n_max, 2 probing 1 */
-    int count;        /* batches run in this phase */
-    int best;         /* thread count chosen by the last probe */
-    int exploit;      /* batches to run before the next probe */
-    double t_many, t_one; /* timed seconds of the two probes */
-    int64_t switches; /* how often the choice changed (reported by benchmarks) */
-    int64_t batches_many, batches_one;
-} parml_mlp_tuner;
-
-static double parml_mlp_now(void)
-{
-    struct timespec ts;
-#ifdef CLOCK_MONOTONIC
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-#else
-    timespec_get(&ts, TIME_UTC);
-#endif
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int parml_mlp_tuner_threads(parml_mlp_tuner *t)
-{
-    int nt;
-    if (t->n_max <= 1) nt = 1;
-    else if (!t->adapt) nt = t->n_max;
-    else if (t->phase == 1) nt = t->n_max;
-    else if (t->phase == 2) nt = 1;
-    else nt = t->best;
-    if (nt > 1) t->batches_many++;
-    else t->batches_one++;
-    return nt;
-}
-
-static void parml_mlp_tuner_record(parml_mlp_tuner *t, double seconds)
-{
-    if (t->n_max <= 1 || !t->adapt) return;
-    t->count++;
-    if (t->phase == 0) {
-        if (t->count >= t->exploit) {
-            t->phase = 1;
-            t->count = 0;
-            t->t_many = 0;
-        }
-        return;
-    }
-    if (t->count > 1) { /* the first batch of a probe pays for the switch */
-        if (t->phase == 1) t->t_many += seconds;
-        else t->t_one += seconds;
-    }
-    if (t->count < PARML_MLP_TUNER_PROBE) return;
-    if (t->phase == 1) {
-        t->phase = 2;
-        t->t_one = 0;
-    } else {
-        const int best = t->t_many < t->t_one ? t->n_max : 1;
-        if (best != t->best) {
-            t->switches++;
-            t->exploit = PARML_MLP_TUNER_EXPLOIT;
-        } else if (t->exploit < PARML_MLP_TUNER_EXPLOIT_MAX) {
-            t->exploit *= 2;
-        }
-        t->best = best;
-        t->phase = 0;
-    }
-    t->count = 0;
-}
+/* Batches choose between n threads and one with parml's thread tuner (tuner.h, "batches" plan):
+ * training repeats the same batch shape hundreds of times, so it measures instead of guessing
+ * (two threads were 1.6x faster on an idle 2-vCPU machine, 15% slower beside a busy core). The
+ * state lives in a parml_tuner the caller keeps between epochs. */
 
 #define PT double
 #define PSFX(x) x##_d
@@ -204,7 +121,7 @@ static void parml_mlp_tuner_record(parml_mlp_tuner *t, double seconds)
 static int parml_mlp_epoch_any(const parml_mlp_net_any *net, parml_mlp_opt_any *opt,
                                const parml_mlp_batch_any *data, ptrdiff_t n, ptrdiff_t batch,
                                double *row_loss, double *loss_sum, ptrdiff_t *rows_done,
-                               parml_mlp_tuner *tuner, parml_parallel_for_fn parallel_for)
+                               parml_tuner *tuner, parml_parallel_for_fn parallel_for)
 {
     if (net->single)
         return parml_mlp_epoch_v_s(net, opt, data, n, batch, row_loss, loss_sum, rows_done, tuner,

@@ -459,11 +459,11 @@ static int PSFX(parml_mlp_step)(PSFX(parml_mlp_net) *net, PSFX(parml_mlp_opt) *o
 /* One pass over n rows in batches of `batch` (the last may be shorter). *loss_sum accumulates
  * batch loss x batch rows (scikit-learn's epoch loss is that over n); *rows_done counts the rows
  * of the batches completed. Stops at the first error. The thread count of each batch comes from
- * the tuner (parml_mlp_tuner_threads); results do not depend on it. */
+ * the tuner (parml_tuner_threads); results do not depend on it. */
 static int PSFX(parml_mlp_epoch)(PSFX(parml_mlp_net) *net, PSFX(parml_mlp_opt) *opt,
                                  const PSFX(parml_mlp_batch) *data, ptrdiff_t n, ptrdiff_t batch,
                                  double *row_loss, double *loss_sum, ptrdiff_t *rows_done,
-                                 parml_mlp_tuner *tuner, parml_parallel_for_fn parallel_for)
+                                 parml_tuner *tuner, parml_parallel_for_fn parallel_for)
 {
     PSFX(parml_mlp_batch) bt = *data;
     *loss_sum = 0;
@@ -472,12 +472,12 @@ static int PSFX(parml_mlp_epoch)(PSFX(parml_mlp_net) *net, PSFX(parml_mlp_opt) *
         double loss = 0;
         bt.start = data->start + s;
         bt.bn = s + batch < n ? batch : n - s;
-        const int nt = parml_mlp_tuner_threads(tuner);
-        const double t0 = parml_mlp_now();
+        const int nt = parml_tuner_threads(tuner);
+        const double t0 = parml_now();
         const int rc = PSFX(parml_mlp_step)(net, opt, &bt, row_loss, &loss, nt, parallel_for);
         if (rc != PARML_MLP_OK) return rc;
         /* only full batches are comparable */
-        if (bt.bn == batch) parml_mlp_tuner_record(tuner, parml_mlp_now() - t0);
+        if (bt.bn == batch) parml_tuner_record(tuner, parml_now() - t0);
         *loss_sum += loss * (double)bt.bn;
         *rows_done += bt.bn;
     }
@@ -564,7 +564,7 @@ static void PSFX(parml_mlp_net_from)(const parml_mlp_net_any *a, PSFX(parml_mlp_
 static int PSFX(parml_mlp_epoch_v)(const parml_mlp_net_any *na, parml_mlp_opt_any *oa,
                                    const parml_mlp_batch_any *ba, ptrdiff_t n, ptrdiff_t batch,
                                    double *row_loss, double *loss_sum, ptrdiff_t *rows_done,
-                                   parml_mlp_tuner *tuner, parml_parallel_for_fn parallel_for)
+                                   parml_tuner *tuner, parml_parallel_for_fn parallel_for)
 {
     PSFX(parml_mlp_net) net;
     PSFX(parml_mlp_opt) o;

@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import StandardScaler
 
-from parml._kernels import _mlp
+from parml._kernels._tuner import Tuner
 from parml.linear_model import iter_npy_chunks, stream_chunk_bytes
 from parml.neural_network import MLPClassifier, MLPRegressor
 
@@ -398,11 +398,11 @@ def test_identical_model_for_any_thread_count(model, solver, dtype, tuner, wide_
         if tuner == "forced":
             # every batch on nt threads (the default tuner may fall back to one thread on a
             # busy machine); the estimator keeps a tuner whose n_threads matches
-            est._thread_tuner = _mlp.Tuner(nt, adapt=False)
+            est._thread_tuner = Tuner(nt, "batches", adapt=False)
         est.fit(X, target)
         if nt is not None and nt > 1:
             # the batches are large enough to run in parallel (6 * 256 * 14.7k flops > 8e6)
-            assert est._thread_tuner.stats()["batches_many"] > 0
+            assert est._thread_tuner.stats()["units_many"] > 0
         fits[nt] = est
     ref = fits[1]
     for nt in fits:

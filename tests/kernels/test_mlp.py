@@ -23,6 +23,7 @@ from mlp_naive import (  # noqa: E402
 import parml
 from parml._kernels import _gemm  # noqa: E402
 from parml._kernels import _mlp  # noqa: E402
+from parml._kernels._tuner import Tuner  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
 THREADS = [1, 2, 4]
@@ -99,7 +100,7 @@ def assert_list_close(actual, desired, rtol, what):
 
 
 def tuner(n_threads):
-    return _mlp.Tuner(n_threads, adapt=False)
+    return Tuner(n_threads, "batches", adapt=False)
 
 
 def kernel_grads(coefs, intercepts, X, Y, sw, hidden, output, alpha=0.0, n_threads=1, kid=0):
@@ -530,7 +531,8 @@ def test_bitwise_identical_across_threads(rng, dtype, kid, opt, hidden):
         base, base_params = _identity_run(X, Y, weights, ordr, coefs, intercepts, tuner(1), kid,
                                           opt, hidden, batch)
         assert base[0] == 0 and base[2] == n and np.isfinite(base[1])
-        tuners = [tuner(2), tuner(4), _mlp.Tuner(4, adapt=True), _mlp.Tuner(2, adapt=True)]
+        tuners = [tuner(2), tuner(4), Tuner(4, "batches", adapt=True),
+                  Tuner(2, "batches", adapt=True)]
         for tn in tuners:
             res, params = _identity_run(X, Y, weights, ordr, coefs, intercepts, tn, kid, opt,
                                         hidden, batch)
@@ -538,10 +540,10 @@ def test_bitwise_identical_across_threads(rng, dtype, kid, opt, hidden):
             for p, q in zip(params, base_params):
                 assert np.array_equal(p, q), tn.stats()
         # the batches really ran on several threads, and the adaptive tuners also on one
-        assert tuners[0].stats()["batches_many"] == -(-n // batch)
+        assert tuners[0].stats()["units_many"] == -(-n // batch)
         for tn in tuners[2:]:
             s = tn.stats()
-            assert s["batches_many"] >= 4 and s["batches_one"] >= 4, s
+            assert s["units_many"] >= 4 and s["units_one"] >= 4, s
 
 
 @dtypes
@@ -1044,41 +1046,41 @@ def _tuner_epoch(rng, tn, n=300, batch=30):
 @pytest.mark.parametrize("adapt", [True, False])
 def test_tuner_single_thread(rng, adapt):
     for n_threads in (1, 0, -5):
-        tn = _mlp.Tuner(n_threads, adapt=adapt)
+        tn = Tuner(n_threads, "batches", adapt=adapt)
         assert tn.n_threads == 1
         _tuner_epoch(rng, tn)
         _tuner_epoch(rng, tn, n=95, batch=30)
         s = tn.stats()
-        assert s["batches_many"] == 0 and s["batches_one"] == 10 + 4
+        assert s["units_many"] == 0 and s["units_one"] == 10 + 4
         assert s["switches"] == 0 and s["best"] == 1
 
 
 def test_tuner_counts_batches(rng):
-    tn = _mlp.Tuner(3, adapt=False)
+    tn = Tuner(3, "batches", adapt=False)
     _tuner_epoch(rng, tn, n=95, batch=30)            # 3 full batches and one of 5 rows
-    assert tn.stats() == {"batches_many": 4, "batches_one": 0, "switches": 0, "best": 3}
+    assert tn.stats() == {"units_many": 4, "units_one": 0, "switches": 0, "best": 3}
     _tuner_epoch(rng, tn, n=300, batch=30)           # the state survives between epochs
-    assert tn.stats()["batches_many"] == 14
+    assert tn.stats()["units_many"] == 14
     # adaptive: 4 batches probing n threads, then 4 probing one, then the faster of the two
-    tn = _mlp.Tuner(2)
+    tn = Tuner(2, "batches")
     _tuner_epoch(rng, tn, n=300, batch=30)
     s = tn.stats()
-    assert s["batches_many"] + s["batches_one"] == 10
-    assert s["batches_many"] >= 4 and s["batches_one"] >= 4
+    assert s["units_many"] + s["units_one"] == 10
+    assert s["units_many"] >= 4 and s["units_one"] >= 4
     assert s["best"] in (1, 2) and s["switches"] in (0, 1)
 
 
 def test_tuner_pickle(rng):
-    used = _mlp.Tuner(4, adapt=False)
+    used = Tuner(4, "batches", adapt=False)
     _tuner_epoch(rng, used)
-    for tn in (used, _mlp.Tuner(3), _mlp.Tuner(1)):
+    for tn in (used, Tuner(3, "batches"), Tuner(1, "batches")):
         back = pickle.loads(pickle.dumps(tn))
-        assert type(back) is _mlp.Tuner and back.n_threads == tn.n_threads
-        assert back.stats()["batches_many"] == back.stats()["batches_one"] == 0
+        assert type(back) is Tuner and back.n_threads == tn.n_threads
+        assert back.stats()["units_many"] == back.stats()["units_one"] == 0
     # the adapt setting survives: a non-adaptive tuner never probes one thread
     back = pickle.loads(pickle.dumps(used))
     _tuner_epoch(rng, back)
-    assert back.stats()["batches_one"] == 0 and back.stats()["batches_many"] == 10
-    back = pickle.loads(pickle.dumps(_mlp.Tuner(4, adapt=True)))
+    assert back.stats()["units_one"] == 0 and back.stats()["units_many"] == 10
+    back = pickle.loads(pickle.dumps(Tuner(4, "batches", adapt=True)))
     _tuner_epoch(rng, back)
-    assert back.stats()["batches_one"] >= 4
+    assert back.stats()["units_one"] >= 4

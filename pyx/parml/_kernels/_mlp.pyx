@@ -10,6 +10,7 @@ from libc.stdlib cimport calloc, free
 from libc.stddef cimport ptrdiff_t
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
+from parml._kernels._tuner cimport Tuner, parml_tuner
 
 
 cdef extern from "parml/mlp.h" nogil:
@@ -17,7 +18,6 @@ cdef extern from "parml/mlp.h" nogil:
     int PARML_ACT_SOFTMAX, PARML_ACT_EXP
     int PARML_OPT_NONE, PARML_OPT_SGD, PARML_OPT_ADAM
     int PARML_MLP_OK, PARML_MLP_NOMEM, PARML_MLP_NONFINITE
-    int PARML_MLP_TUNER_EXPLOIT
     int PARML_N_KERNELS
     int parml_set_supported(int kernel_set)
 
@@ -53,15 +53,10 @@ cdef extern from "parml/mlp.h" nogil:
         const int64_t *idx
         ptrdiff_t start, bn
 
-    ctypedef struct parml_mlp_tuner:
-        int n_max, adapt, phase, count, best, exploit
-        double t_many, t_one
-        int64_t switches, batches_many, batches_one
-
     int parml_mlp_epoch_any(const parml_mlp_net_any *net, parml_mlp_opt_any *opt,
                             const parml_mlp_batch_any *data, ptrdiff_t n, ptrdiff_t batch,
                             double *row_loss, double *loss_sum, ptrdiff_t *rows_done,
-                            parml_mlp_tuner *tuner, parml_parallel_for_fn parallel_for)
+                            parml_tuner *tuner, parml_parallel_for_fn parallel_for)
     int parml_mlp_forward_any(const parml_mlp_net_any *net, const void *X, ptrdiff_t ldx,
                               ptrdiff_t n, void *out, ptrdiff_t chunk, int n_threads,
                               parml_parallel_for_fn parallel_for)
@@ -79,36 +74,6 @@ OPTIMIZERS = {"none": PARML_OPT_NONE, "sgd": PARML_OPT_SGD, "adam": PARML_OPT_AD
 STATUS_NONFINITE = PARML_MLP_NONFINITE
 # rows per inference task: large enough to amortise packing W, small enough to stay in L2
 FORWARD_CHUNK = 256
-
-
-cdef class Tuner:
-    """Chooses, batch by batch, between n_threads and one thread by timing both (mlp.h).
-
-    adapt=False always uses n_threads. The state survives between epochs; pickling keeps only
-    the settings."""
-    cdef parml_mlp_tuner t
-
-    def __cinit__(self, int n_threads, bint adapt=True):
-        self.t.n_max = max(n_threads, 1)
-        self.t.adapt = adapt
-        self.t.phase = 1
-        self.t.count = 0
-        self.t.best = self.t.n_max
-        self.t.exploit = PARML_MLP_TUNER_EXPLOIT
-        self.t.t_many = self.t.t_one = 0
-        self.t.switches = self.t.batches_many = self.t.batches_one = 0
-
-    def __reduce__(self):
-        return (Tuner, (self.t.n_max, bool(self.t.adapt)))
-
-    @property
-    def n_threads(self):
-        return self.t.n_max
-
-    def stats(self):
-        """{'batches_many', 'batches_one', 'switches', 'best'}: what the tuner did so far."""
-        return {"batches_many": self.t.batches_many, "batches_one": self.t.batches_one,
-                "switches": self.t.switches, "best": self.t.best}
 
 
 cdef inline void *_ptr(a):
@@ -318,7 +283,7 @@ def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssiz
     cdef ptrdiff_t done = 0
     cdef int rc
     if tuner is None:
-        tuner = Tuner(1)
+        tuner = Tuner(1, "batches")
     with nogil:
         rc = parml_mlp_epoch_any(&net.net, &opt, &data, rows, batch_size, rl, &loss_sum, &done,
                                  &tuner.t, parallel_for)

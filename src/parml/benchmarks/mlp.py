@@ -141,7 +141,7 @@ def bench_threads(data, epochs, repeats, probe, hidden, batch, label, with_torch
                 extra = ""
                 if lib == "parml":
                     st = res["parml t2"][1]._thread_tuner.stats()
-                    extra = f"{st['batches_many']}/{st['batches_many'] + st['batches_one']} batches on 2"
+                    extra = f"{st['units_many']}/{st['units_many'] + st['units_one']} batches on 2"
                 rows.append([label, "busy core" if busy else "idle", lib, f"{t1:.3f} s",
                              f"{t2:.3f} s", f"{t2 / t1:.2f}", extra, f"{n_clean}/{repeats}"])
     return rows

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from parml import _isa, ops
 from parml._core.persist import Persistent
 from parml._kernels import _linear, _mlp
+from parml._kernels._tuner import Tuner
 from parml._threads import effective_n_threads, single_threaded_blas
 
 from ._data import check_predict_X, training_source
@@ -297,7 +298,7 @@ class BaseMLP(Persistent, BaseEstimator):
             nt = n_threads
         tuner = getattr(self, "_thread_tuner", None)
         if tuner is None or tuner.n_threads != nt:
-            tuner = self._thread_tuner = _mlp.Tuner(nt)
+            tuner = self._thread_tuner = Tuner(nt, "batches")
         return tuner
 
     def _fit_stochastic(self, src, Y, units, n_threads, kernel, incremental, y_raw):
@@ -445,7 +446,7 @@ class BaseMLP(Persistent, BaseEstimator):
             rc, part, _, _, (cw, cb) = _mlp.train_epoch(
                 self.coefs_, self.intercepts_, X, Yc, swc, None, m, hidden=self.activation,
                 output=self.out_activation_, optimizer="none", alpha=0.0,
-                tuner=_mlp.Tuner(n_threads), kernel_id=kernel, return_grads=True)
+                tuner=Tuner(n_threads, "batches"), kernel_id=kernel, return_grads=True)
             if rc != 0:
                 raise _Diverged("L-BFGS diverged: the loss became NaN or infinite")
             data += part / m * Sc
