@@ -7,15 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include "clock.h"
 #include "omp_shim.h"
 #include "kernel_sets.h"
-
-static inline double parml_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* 8 independent multiply-add chains: enough to keep the FP pipes of one core busy, so a thread
  * sharing its core (SMT sibling or time slicing) shows up as a longer time. Returns seconds. */

@@ -22,7 +22,8 @@
 
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
+
+#include "clock.h"
 
 typedef struct {
     int probe;              /* units run on each side per probe (>= 1) */
@@ -59,17 +60,6 @@ typedef struct {
     int64_t switches;       /* how often the choice changed (benchmarks report it) */
     int64_t units_many, units_one;
 } parml_tuner;
-
-static inline double parml_now(void)
-{
-    struct timespec ts;
-#ifdef CLOCK_MONOTONIC
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-#else
-    timespec_get(&ts, TIME_UTC);
-#endif
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static inline void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_tuner_plan plan)
 {
