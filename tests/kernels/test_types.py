@@ -4,6 +4,7 @@ in the same order. A field moved, added, dropped or resized on either side fails
 import numpy as np
 import pytest
 
+from parml._kernels import _histogram, _tree_predict
 from parml._kernels import _types as T
 
 
@@ -56,3 +57,10 @@ def test_mirrors_convert_to_struct_memoryviews():
     with pytest.raises(ValueError):
         T.views(np.zeros(3, T.HBIN), np.zeros(2, T.SPLIT), np.zeros(1, T.QNODE.descr[:2]))
 
+
+
+def test_one_definition_each():
+    """The kernel modules hand out the mirrors themselves, not copies."""
+    assert _histogram.HBIN is T.HBIN and _histogram.SPLIT is T.SPLIT
+    assert _tree_predict.QNODE is T.QNODE
+    assert T.RECORDS["parml_hbin"] is T.HBIN
