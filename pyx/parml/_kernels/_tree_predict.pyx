@@ -286,7 +286,7 @@ def predict_forest(const floating[:, :] X not None,          # IN    n x d, rows
     if n == 0 or k == 0:
         return result
     cdef parml_forest_ctx c
-    c.X = <const char *>&X[0, 0]
+    c.X = <const char *>&X[0, 0] if d else NULL  # no column: only single-leaf trees
     c.n, c.row_bytes = n, X.strides[0]
     c.is_float = floating is float
     c.feature = &feature[0]
