@@ -397,7 +397,6 @@ def _call(args, **kw):
 BAD = {
     "B float": dict(B=lambda g: g["B"].astype(np.float64)),
     "B 1-D": dict(B=lambda g: g["B"][0].copy()),
-    "B list": dict(B=lambda g: g["B"].tolist()),
     "B not C-contiguous": dict(B=lambda g: np.asfortranarray(g["B"])),
     "B no rows": dict(B=lambda g: g["B"][:, :0].copy(), y=lambda g: g["y"][:0].copy()),
     "nb wrong length": dict(nb=lambda g: g["nb"][:1].copy()),
@@ -426,6 +425,13 @@ def test_bad_input_is_a_value_error(case):
     args = {k: (BAD[case][k](g) if k in BAD[case] else v) for k, v in g.items()}
     with pytest.raises(ValueError):
         _call(args)
+
+
+def test_non_array_input_is_a_type_error():
+    """B is taken as a typed memoryview: something without the buffer protocol is a TypeError."""
+    g = _good()
+    with pytest.raises(TypeError):
+        _call(dict(g, B=g["B"].tolist()))
 
 
 @pytest.mark.parametrize("kw", [dict(bootstrap=True, n_boot=0), dict(bootstrap=True, n_boot=-3),

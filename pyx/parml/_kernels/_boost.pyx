@@ -1,13 +1,18 @@
 # cython: language_level=3
 """The boosting loop's per-row work (include/parml/boost.h): loss gradients/hessians as float32
-and the raw-score update from a tree's leaves, in parallel over row blocks / leaves."""
+and the raw-score update from a tree's leaves, in parallel over row blocks / leaves.
+
+Array arguments are typed memoryviews marked IN / OUT / INOUT (Cython checks dtype, dimensions,
+C-contiguity and writability on the way in; None only where documented); the wrappers check
+that shapes agree and that row numbers and leaf spans stay in bounds."""
 
 import numpy as np
 
-from libc.stdint cimport int32_t, int64_t, uintptr_t
+from libc.stdint cimport int32_t, int64_t
 from libc.stddef cimport ptrdiff_t
 
 from parml._kernels._pool cimport parallel_for
+from parml._kernels._checks cimport i32_within
 
 cdef extern from "parml/boost.h" nogil:
     ctypedef struct parml_grad_ctx:
@@ -33,47 +38,42 @@ BLOCK = 8192
 SMALL = 65536  # rows below which one thread does it (a parallel region costs more)
 
 
-cdef inline void *_ptr(a):
-    return <void *><uintptr_t>a.ctypes.data
-
-
-def _need(a, dtype, shape, what, writable=False):
-    if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape \
-            or not a.flags.c_contiguous or (writable and not a.flags.writeable):
-        raise ValueError(f"boost kernel: {what} must be a C-contiguous"
-                         f"{' writable' if writable else ''} {np.dtype(dtype)} array of shape "
-                         f"{shape}")
-
-
-def gradients(str loss, raw, y, sw, g, h, int n_threads=1):
+def gradients(str loss,
+              const double[:, ::1] raw not None,  # IN   n x K raw scores
+              const double[::1] y not None,       # IN   n targets (softmax: class indices)
+              const double[::1] sw,               # IN   n sample weights, or None
+              float[:, ::1] g not None,           # OUT  K x n gradients
+              float[:, ::1] h,                    # OUT  K x n hessians, or None (see below)
+              int n_threads=1):
     """Fill g, h (float32, (K, n)) with the loss's gradients and hessians at raw (float64,
     (n, K)), times the sample weights sw (float64 (n,) or None). loss: "squared_error" (K = 1;
     h may be None without weights: a constant hessian), "logistic" (K = 1, y in {0, 1}),
     "softmax" (y holds class indices 0..K-1)."""
     if loss not in LOSSES:
         raise ValueError(f"boost kernel: loss must be one of {tuple(LOSSES)}")
-    if not isinstance(raw, np.ndarray) or raw.ndim != 2:
-        raise ValueError("boost kernel: raw must be a 2-D float64 array (n, K)")
     cdef Py_ssize_t n = raw.shape[0], K = raw.shape[1]
-    _need(raw, np.float64, (n, K), "raw")
-    _need(y, np.float64, (n,), "y")
-    if sw is not None:
-        _need(sw, np.float64, (n,), "sw")
-    _need(g, np.float32, (K, n), "g", True)
-    if h is not None:
-        _need(h, np.float32, (K, n), "h", True)
-    elif loss != "squared_error" or sw is not None:
+    if y.shape[0] != n or (sw is not None and sw.shape[0] != n):
+        raise ValueError(f"boost kernel: y and sw need one entry per row of raw ({n}), got "
+                         f"{y.shape[0]} and {None if sw is None else sw.shape[0]}")
+    if g.shape[0] != K or g.shape[1] != n or \
+            (h is not None and (h.shape[0] != K or h.shape[1] != n)):
+        raise ValueError(f"boost kernel: g and h must have shape ({K}, {n}) (raw transposed), "
+                         f"got ({g.shape[0]}, {g.shape[1]}) and "
+                         f"{None if h is None else (h.shape[0], h.shape[1])}")
+    if h is None and (loss != "squared_error" or sw is not None):
         raise ValueError("boost kernel: h is needed unless the loss is unweighted squared error")
     if loss != "softmax" and K != 1:
         raise ValueError("boost kernel: squared_error and logistic take one output")
+    if n == 0 or K == 0:
+        return
     cdef parml_grad_ctx c
     c.loss = LOSSES[loss]
-    c.raw = <const double *>_ptr(raw)
-    c.y = <const double *>_ptr(y)
-    c.sw = <const double *>_ptr(sw) if sw is not None else NULL
+    c.raw = &raw[0, 0]
+    c.y = &y[0]
+    c.sw = &sw[0] if sw is not None else NULL
     c.n, c.K = n, K
-    c.g = <float *>_ptr(g)
-    c.h = <float *>_ptr(h) if h is not None else NULL
+    c.g = &g[0, 0]
+    c.h = &h[0, 0] if h is not None else NULL
     cdef ptrdiff_t ntask = (n + BLOCK - 1) // BLOCK, t
     cdef bint par = n_threads > 1 and n >= SMALL
     with nogil:
@@ -84,43 +84,44 @@ def gradients(str loss, raw, y, sw, g, h, int n_threads=1):
                 parml_grad_task(&c, t, 0)
 
 
-def add_leaf_values(raw, Py_ssize_t k, rows, lo, hi, value, int n_threads=1,
-                    bint checked=False):
-    """raw[rows[lo[l]:hi[l]], k] += value[l] for every leaf l. The spans must be disjoint and
-    the rows in them distinct (as in a grown tree's partitioned row buffer), so no two tasks
-    add to one row. checked=True skips the O(n) distinctness scan (the grower's buffer is a
-    permutation by construction)."""
-    if not isinstance(raw, np.ndarray) or raw.ndim != 2:
-        raise ValueError("boost kernel: raw must be a 2-D float64 array (n, K)")
-    cdef Py_ssize_t n = raw.shape[0], K = raw.shape[1]
-    _need(raw, np.float64, (n, K), "raw", True)
+def add_leaf_values(double[:, ::1] raw not None,       # INOUT n x K raw scores
+                    Py_ssize_t k,
+                    const int32_t[::1] rows not None,  # IN    m row buffer (rows of raw)
+                    const int64_t[::1] lo not None,    # IN    L leaf span starts in rows
+                    const int64_t[::1] hi not None,    # IN    L leaf span ends in rows
+                    const double[::1] value not None,  # IN    L leaf values
+                    int n_threads=1, bint checked=False):
+    """raw[rows[lo[l]:hi[l]], k] += value[l] for every leaf l; returns raw. The spans must be
+    disjoint and the rows in them distinct (as in a grown tree's partitioned row buffer), so no
+    two tasks add to one row. checked=True skips the O(n) distinctness scan (the grower's buffer
+    is a permutation by construction)."""
+    cdef Py_ssize_t n = raw.shape[0], K = raw.shape[1], m = rows.shape[0], L = value.shape[0]
     if not 0 <= k < K:
         raise ValueError("boost kernel: k out of range")
-    m = len(rows) if isinstance(rows, np.ndarray) else -1
-    _need(rows, np.int32, (m,), "rows")
-    L = len(value) if isinstance(value, np.ndarray) else -1
-    _need(value, np.float64, (L,), "value")
-    _need(lo, np.int64, (L,), "lo")
-    _need(hi, np.int64, (L,), "hi")
+    if lo.shape[0] != L or hi.shape[0] != L:
+        raise ValueError(f"boost kernel: lo, hi and value need one entry per leaf, got "
+                         f"{lo.shape[0]}, {hi.shape[0]} and {L}")
     if L == 0:
-        return raw
-    order = np.argsort(lo, kind="stable")
-    if lo.min() < 0 or hi.max() > m or (hi < lo).any() \
-            or (lo[order][1:] < hi[order][:-1]).any():
+        return raw.base
+    lo_a, hi_a = np.asarray(lo), np.asarray(hi)
+    order = np.argsort(lo_a, kind="stable")
+    if lo_a.min() < 0 or hi_a.max() > m or (hi_a < lo_a).any() \
+            or (lo_a[order][1:] < hi_a[order][:L - 1]).any():
         raise ValueError("boost kernel: leaf spans must be disjoint spans of rows")
-    if m and (rows.min() < 0 or rows.max() >= n):
+    if not i32_within(rows, 0, n):
         raise ValueError("boost kernel: rows out of range")
     if not checked:
-        used = np.concatenate([rows[a:b] for a, b in zip(lo, hi)])
+        rows_a = np.asarray(rows)
+        used = np.concatenate([rows_a[a:b] for a, b in zip(lo_a, hi_a)])
         if len(used) and np.bincount(used, minlength=n).max() > 1:
             raise ValueError("boost kernel: a row appears in more than one leaf position")
     cdef parml_leaves_ctx c
-    c.raw = <double *>_ptr(raw)
+    c.raw = &raw[0, 0] if n else NULL
     c.K, c.k = K, k
-    c.rows = <const int32_t *>_ptr(rows)
-    c.lo = <const int64_t *>_ptr(lo)
-    c.hi = <const int64_t *>_ptr(hi)
-    c.value = <const double *>_ptr(value)
+    c.rows = &rows[0] if m else NULL
+    c.lo = &lo[0]
+    c.hi = &hi[0]
+    c.value = &value[0]
     cdef ptrdiff_t t, nl = L
     cdef bint par = n_threads > 1 and m >= SMALL
     with nogil:
@@ -129,4 +130,4 @@ def add_leaf_values(raw, Py_ssize_t k, rows, lo, hi, value, int n_threads=1,
         else:
             for t in range(nl):
                 parml_leaves_task(&c, t, 0)
-    return raw
+    return raw.base

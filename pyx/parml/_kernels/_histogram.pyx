@@ -1,27 +1,30 @@
 """Histogram-tree kernels (include/parml/hist.h): binning, node histograms (feature- or
 sample-parallel), the subtraction trick, best split per feature, and stable row partitioning.
-Callers validate; the wrappers re-check only what would make C read or write out of bounds."""
+
+Every array argument is a typed memoryview, marked IN / OUT / INOUT: Cython checks its dtype,
+dimensions, C-contiguity and (OUT) writability on the way in; None only where documented.
+Callers validate; the wrappers re-check only what would make C read or write out of bounds
+(shapes that must agree, row numbers, bins)."""
 
 import numpy as np
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uintptr_t
+from cython cimport floating
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
 from parml._kernels._kernel_sets cimport active_set
+from parml._kernels._types cimport parml_hbin, parml_split
+from parml._kernels._checks cimport i32_within, u8_max
+from parml._kernels._types import HBIN, SPLIT   # the records' numpy mirrors, written once there
 
 
 cdef extern from "parml/hist.h" nogil:
     enum: PARML_PART_BLOCK
     void parml_hist_use_set(int kernel_set)
     const void *parml_hist_group
-    ctypedef struct parml_hbin:
-        double g
-        double h
-        uint32_t count
-        uint32_t pad
 
     ctypedef struct parml_bin_ctx:
         const char *X
@@ -50,15 +53,6 @@ cdef extern from "parml/hist.h" nogil:
                               parml_parallel_for_fn pf)
     void parml_hist_subtract(const parml_hbin *parent, const parml_hbin *child, parml_hbin *out,
                              ptrdiff_t count)
-
-    ctypedef struct parml_split:
-        double gain
-        int32_t bin
-        int32_t missing_left
-        double gl, hl, gr, hr
-        int64_t nl, nr
-        int32_t is_cat, pad
-        uint32_t cats[8]
 
     ctypedef struct parml_split_ctx:
         const parml_hbin *hist
@@ -137,10 +131,6 @@ cdef extern from "parml/hist_grow.h" nogil:
     void parml_grower_finish(parml_grower *t)
 
 
-HBIN = np.dtype([("g", "<f8"), ("h", "<f8"), ("count", "<u4"), ("pad", "<u4")])
-SPLIT = np.dtype([("gain", "<f8"), ("bin", "<i4"), ("missing_left", "<i4"), ("gl", "<f8"),
-                  ("hl", "<f8"), ("gr", "<f8"), ("hr", "<f8"), ("nl", "<i8"), ("nr", "<i8"),
-                  ("is_cat", "<i4"), ("pad", "<i4"), ("cats", "<u4", (8,))])
 STRATEGIES = {"features": 0, "samples": 1}
 MIN_GAIN = PARML_GROW_MIN_GAIN   # a split needs a gain above this (hist_grow.h)
 
@@ -160,26 +150,24 @@ def hist_loop():
     return "scalar" if parml_hist_group == NULL else "vector"
 
 
-cdef inline void *_ptr(a):
-    return <void *><uintptr_t>a.ctypes.data
+cdef int _uint8_flags(flags, str what) except -1:
+    """Flag arguments are uint8 0/1: a bool array converts to the same memoryview, and is refused
+    like any other dtype (flags is the memoryview; its base, the caller's array)."""
+    if getattr(getattr(flags.base, "dtype", None), "kind", "u") == "b":
+        raise ValueError(f"{what} must be a uint8 array of 0/1 flags, not bool")
+    return 0
 
 
-def _need(a, dtype, shape, what, writable=False):
-    if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape \
-            or not a.flags.c_contiguous or (writable and not a.flags.writeable):
-        raise ValueError(f"histogram kernel: {what} must be a C-contiguous{' writable' if writable else ''} "
-                         f"{np.dtype(dtype)} array of shape {shape}")
-
-
-def bin_data(X, edges, int missing_bin, int n_threads=1):
+def bin_data(const floating[:, :] X not None,   # IN   n x d, rows contiguous (any row stride)
+             edges,                            # IN   d sorted float64 sequences
+             int missing_bin, int n_threads=1):
     """Binned X, shape (d, n) uint8: bin = number of edges < x; NaN -> missing_bin.
 
     X: (n, d) float32/float64 with contiguous rows; edges: d sorted float64 arrays, each with
     fewer than missing_bin entries (bins 0..len(edges[f]))."""
-    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64) \
-            or (X.shape[0] > 0 and X.shape[1] > 1 and X.strides[1] != X.itemsize):
-        raise ValueError("bin_data: X must be a 2-D float32/float64 array with contiguous rows")
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
+    if n > 0 and d > 1 and X.strides[1] != sizeof(floating):
+        raise ValueError("bin_data: X must have contiguous rows (a unit column step)")
     if len(edges) != d:
         raise ValueError("bin_data: need one edge array per feature")
     if not 1 <= missing_bin <= 255:
@@ -195,14 +183,17 @@ def bin_data(X, edges, int missing_bin, int n_threads=1):
     B = np.empty((d, n), dtype=np.uint8)
     if n == 0 or d == 0:
         return B
+    cdef const double[:, ::1] fv = flat
+    cdef const int64_t[::1] ev = eoff
+    cdef uint8_t[:, ::1] bv = B
     cdef parml_bin_ctx c
-    c.X = <const char *>_ptr(X)
+    c.X = <const char *>&X[0, 0]
     c.n, c.d, c.row_bytes = n, d, X.strides[0]
-    c.is_float = X.dtype == np.float32
-    c.edges = <const double *>_ptr(flat)
-    c.eoff = <const int64_t *>_ptr(eoff)
+    c.is_float = floating is float
+    c.edges = &fv[0, 0]
+    c.eoff = &ev[0]
     c.missing_bin = missing_bin
-    c.B = <uint8_t *>_ptr(B)
+    c.B = &bv[0, 0]
     c.block = BIN_BLOCK
     cdef ptrdiff_t ntask = (n + BIN_BLOCK - 1) // BIN_BLOCK
     cdef ptrdiff_t t
@@ -215,9 +206,14 @@ def bin_data(X, edges, int missing_bin, int n_threads=1):
     return B
 
 
-def build_histogram(B, rows, og, oh, Py_ssize_t nbins, str strategy="features",
-                    int n_threads=1, out=None, bint checked=False, bint gather=False):
-    """(d, nbins) HBIN histogram of the node's rows.
+def build_histogram(const uint8_t[:, ::1] B not None,  # IN   d x n bins
+                    const int32_t[::1] rows,           # IN   m node rows, or None (all n rows)
+                    const float[::1] og not None,      # IN   m gradients (n with gather)
+                    const float[::1] oh,               # IN   m hessians (n with gather), or None
+                    Py_ssize_t nbins, str strategy="features", int n_threads=1,
+                    parml_hbin[:, ::1] out=None,       # OUT  d x nbins, or None (allocated)
+                    bint checked=False, bint gather=False):
+    """(d, nbins) HBIN histogram of the node's rows (out, or a new array).
 
     B (d, n) uint8; rows int32 (m,) or None (all n rows); og, oh float32 (m,): gradients and
     hessians in node order (oh None: constant hessian, h left 0). gather=True: og, oh are
@@ -226,42 +222,43 @@ def build_histogram(B, rows, og, oh, Py_ssize_t nbins, str strategy="features",
     grower, whose rows and bins are valid by construction: those scans cost more than the
     histogram)."""
     parml_hist_use_set(active_set())
-    _need(B, np.uint8, B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1), "B")
     cdef Py_ssize_t d = B.shape[0], n = B.shape[1]
-    cdef Py_ssize_t m = n if rows is None else len(rows)
-    if rows is not None:
-        _need(rows, np.int32, (m,), "rows")
-        if not checked and m and (rows.min() < 0 or rows.max() >= n):
-            raise ValueError("build_histogram: rows out of range")
+    cdef Py_ssize_t m = n if rows is None else rows.shape[0]
+    if rows is not None and not checked and not i32_within(rows, 0, n):
+        raise ValueError("build_histogram: rows out of range")
     gather = gather and rows is not None
     cdef Py_ssize_t glen = n if gather else m
-    _need(og, np.float32, (glen,), "og")
-    if oh is not None:
-        _need(oh, np.float32, (glen,), "oh")
-    g_full = h_full = None
+    if og.shape[0] != glen or (oh is not None and oh.shape[0] != glen):
+        raise ValueError(f"build_histogram: og and oh need {glen} entries (one per "
+                         f"{'row of B' if gather or rows is None else 'entry of rows'}"
+                         f"), got {og.shape[0]} and {None if oh is None else oh.shape[0]}")
+    cdef const float[::1] g_full = None, h_full = None
     if gather:
         g_full, h_full = og, oh
         og = np.empty(m, dtype=np.float32)
         oh = None if h_full is None else np.empty(m, dtype=np.float32)
     if not 1 <= nbins <= 256:
         raise ValueError("build_histogram: nbins must be in 1..256")
-    if not checked and d and n and B.max() >= nbins:
+    if not checked and u8_max(B) >= nbins:
         raise ValueError("build_histogram: B holds bins >= nbins")
     if strategy not in STRATEGIES:
         raise ValueError(f"build_histogram: strategy must be one of {tuple(STRATEGIES)}")
+    result = None
     if out is None:
-        out = np.empty((d, nbins), dtype=HBIN)
-    _need(out, HBIN, (d, nbins), "out", True)
+        out = result = np.empty((d, nbins), dtype=HBIN)
+    elif out.shape[0] != d or out.shape[1] != nbins:
+        raise ValueError(f"build_histogram: out must have shape ({d}, {nbins}) (B's features x "
+                         f"nbins), got ({out.shape[0]}, {out.shape[1]})")
     cdef parml_hist_ctx c
-    c.B = <const uint8_t *>_ptr(B)
+    c.B = &B[0, 0] if d and n else NULL
     c.n, c.d, c.nbins = n, d, nbins
-    c.rows = <const int32_t *>_ptr(rows) if rows is not None else NULL
+    c.rows = &rows[0] if rows is not None and m else NULL
     c.m = m
-    c.og = <const float *>_ptr(og)
-    c.oh = <const float *>_ptr(oh) if oh is not None else NULL
-    c.g_full = <const float *>_ptr(g_full) if g_full is not None else NULL
-    c.h_full = <const float *>_ptr(h_full) if h_full is not None else NULL
-    c.hist = <parml_hbin *>_ptr(out)
+    c.og = &og[0] if og.shape[0] else NULL
+    c.oh = &oh[0] if oh is not None and oh.shape[0] else NULL
+    c.g_full = &g_full[0] if g_full is not None and n else NULL
+    c.h_full = &h_full[0] if h_full is not None and n else NULL
+    c.hist = &out[0, 0] if d else NULL
     c.partials = NULL
     cdef int strat = STRATEGIES[strategy]
     cdef int rc
@@ -269,94 +266,111 @@ def build_histogram(B, rows, og, oh, Py_ssize_t nbins, str strategy="features",
         rc = parml_build_histogram(&c, strat, n_threads, parallel_for)
     if rc != 0:
         raise MemoryError("build_histogram: could not allocate per-task histograms")
-    return out
+    return out.base if result is None else result
 
 
-def subtract(parent, child, out=None):
-    """parent - child, bin by bin (HBIN arrays of one shape)."""
-    shape = parent.shape if isinstance(parent, np.ndarray) else None
-    _need(parent, HBIN, shape, "parent")
-    _need(child, HBIN, shape, "child")
+def subtract(const parml_hbin[:, ::1] parent not None,  # IN   d x nbins
+             const parml_hbin[:, ::1] child not None,   # IN   d x nbins
+             parml_hbin[:, ::1] out=None):              # OUT  d x nbins (may be parent), or None
+    """parent - child, bin by bin (HBIN arrays of one shape): out, or a new array."""
+    cdef Py_ssize_t d = parent.shape[0], nbins = parent.shape[1]
+    if child.shape[0] != d or child.shape[1] != nbins:
+        raise ValueError(f"subtract: child has shape ({child.shape[0]}, {child.shape[1]}), "
+                         f"parent ({d}, {nbins})")
+    result = None
     if out is None:
-        out = np.empty_like(parent)
-    _need(out, HBIN, shape, "out", True)
-    cdef ptrdiff_t count = parent.size
-    cdef const parml_hbin *pp = <const parml_hbin *>_ptr(parent)
-    cdef const parml_hbin *cp = <const parml_hbin *>_ptr(child)
-    cdef parml_hbin *op = <parml_hbin *>_ptr(out)
-    with nogil:
-        parml_hist_subtract(pp, cp, op, count)
-    return out
+        out = result = np.empty((d, nbins), dtype=HBIN)
+    elif out.shape[0] != d or out.shape[1] != nbins:
+        raise ValueError(f"subtract: out has shape ({out.shape[0]}, {out.shape[1]}), parent "
+                         f"({d}, {nbins})")
+    cdef ptrdiff_t count = d * nbins
+    if count:
+        with nogil:
+            parml_hist_subtract(&parent[0, 0], &child[0, 0], &out[0, 0], count)
+    return out.base if result is None else result
 
 
-def find_splits(hist, nb, int missing_bin, double G, double H, long long N, *, double l2=0.0,
-                double min_hessian=1e-3, long long min_leaf=1, double hconst=0.0, allowed=None,
-                is_cat=None, int n_threads=1):
+def find_splits(const parml_hbin[:, ::1] hist not None,  # IN   d x nbins
+                const int32_t[::1] nb not None,          # IN   d non-missing bins per feature
+                int missing_bin, double G, double H, long long N, *, double l2=0.0,
+                double min_hessian=1e-3, long long min_leaf=1, double hconst=0.0,
+                const uint8_t[::1] allowed=None,         # IN   d flags, or None (all)
+                const uint8_t[::1] is_cat=None,          # IN   d flags, or None (none)
+                int n_threads=1):
     """(d,) SPLIT records: the best split of each feature (gain -inf: none allowed). is_cat:
     uint8 (d,) flags of categorical features (their splits are sets of bins: is_cat, cats)."""
-    shape = hist.shape if isinstance(hist, np.ndarray) and hist.ndim == 2 else (-1, -1)
-    _need(hist, HBIN, shape, "hist")
     cdef Py_ssize_t d = hist.shape[0], nbins = hist.shape[1]
-    _need(nb, np.int32, (d,), "nb")
-    if d and (nb.min() < 1 or nb.max() > min(missing_bin, nbins)):
+    if nb.shape[0] != d:
+        raise ValueError(f"find_splits: nb needs one entry per feature of hist ({d}), got "
+                         f"{nb.shape[0]}")
+    if not i32_within(nb, 1, min(missing_bin, nbins) + 1):
         raise ValueError("find_splits: nb must be in 1..missing_bin")
     if not 0 <= missing_bin < nbins:
         raise ValueError("find_splits: missing_bin must index a histogram bin")
-    if allowed is not None:
-        _need(allowed, np.uint8, (d,), "allowed")
-    if is_cat is not None:
-        _need(is_cat, np.uint8, (d,), "is_cat")
+    for flags, what in ((allowed, "allowed"), (is_cat, "is_cat")):
+        if flags is not None:
+            if flags.shape[0] != d:
+                raise ValueError(f"find_splits: {what} needs one entry per feature of hist "
+                                 f"({d}), got {flags.shape[0]}")
+            _uint8_flags(flags, f"find_splits: {what}")
     out = np.empty(d, dtype=SPLIT)
+    if d == 0:
+        return out
+    cdef parml_split[::1] ov = out
     cdef parml_split_ctx c
-    c.hist = <const parml_hbin *><uintptr_t>hist.ctypes.data
+    c.hist = &hist[0, 0]
     c.d, c.nbins = d, nbins
-    c.nb = <const int32_t *><uintptr_t>nb.ctypes.data
+    c.nb = &nb[0]
     c.missing_bin = missing_bin
     c.hconst, c.G, c.H, c.N = hconst, G, H, N
     c.l2, c.min_hessian, c.min_leaf = l2, min_hessian, min_leaf
-    c.allowed = <const uint8_t *><uintptr_t>allowed.ctypes.data if allowed is not None else NULL
-    c.is_cat = <const uint8_t *><uintptr_t>is_cat.ctypes.data if is_cat is not None else NULL
-    c.out = <parml_split *><uintptr_t>out.ctypes.data
+    c.allowed = &allowed[0] if allowed is not None else NULL
+    c.is_cat = &is_cat[0] if is_cat is not None else NULL
+    c.out = &ov[0]
     with nogil:
         parml_find_splits(&c, n_threads, parallel_for)
     return out
 
 
-def partition(B, rows, Py_ssize_t feature, int bin, bint missing_left, int missing_bin,
-              bint checked=False, int n_threads=1, cats=None):
+def partition(const uint8_t[:, ::1] B not None,  # IN    d x n bins
+              int32_t[::1] rows not None,        # INOUT m node rows, partitioned in place
+              Py_ssize_t feature, int bin, bint missing_left, int missing_bin,
+              bint checked=False, int n_threads=1,
+              const uint32_t[::1] cats=None):    # IN    8: bins going left, or None (ordinal)
     """Stable in-place partition of rows (int32): left rows first. Returns the left count.
     cats: uint32 (8,) set of bins going left (a categorical split; bin and missing_left are then
     unused). checked=True skips the scan of rows for out-of-range values. Large nodes run in
     parallel (same result for any n_threads)."""
-    shape = B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1)
-    _need(B, np.uint8, shape, "B")
-    m = len(rows) if isinstance(rows, np.ndarray) else -1
-    _need(rows, np.int32, (m,), "rows", True)
-    cdef Py_ssize_t n = B.shape[1]
+    cdef Py_ssize_t n = B.shape[1], m = rows.shape[0]
     if not 0 <= feature < B.shape[0]:
         raise ValueError("partition: feature out of range")
-    if not checked and m and (rows.min() < 0 or rows.max() >= n):
+    if not checked and not i32_within(rows, 0, n):
         raise ValueError("partition: rows out of range")
-    tmp = np.empty(max(m, 1), dtype=np.int32)
+    if cats is not None and cats.shape[0] != 8:
+        raise ValueError(f"partition: cats must hold 8 words (256 bins), got {cats.shape[0]}")
+    if m == 0:
+        return 0
+    cdef int32_t[::1] tmp = np.empty(m, dtype=np.int32)
+    cdef ptrdiff_t[::1] scratch = np.empty(2 * (m // PARML_PART_BLOCK + 2), dtype=np.intp)
     cdef ptrdiff_t nl
-    cdef const uint8_t *bp = <const uint8_t *><uintptr_t>B.ctypes.data
-    cdef int32_t *rp = <int32_t *><uintptr_t>rows.ctypes.data
-    cdef int32_t *tp = <int32_t *><uintptr_t>tmp.ctypes.data
-    cdef ptrdiff_t mm = m
-    scratch = np.empty(2 * (m // PARML_PART_BLOCK + 2), dtype=np.intp)  # per-block counts
-    cdef ptrdiff_t *sp = <ptrdiff_t *><uintptr_t>scratch.ctypes.data
-    if cats is not None:
-        _need(cats, np.uint32, (8,), "cats")
-    cdef const uint32_t *cp = <const uint32_t *><uintptr_t>cats.ctypes.data if cats is not None else NULL
+    cdef const uint32_t *cp = &cats[0] if cats is not None else NULL
     with nogil:
-        nl = parml_partition_parallel(bp, n, rp, mm, feature, bin, missing_left, missing_bin,
-                                      tp, sp, n_threads, parallel_for, cp)
+        nl = parml_partition_parallel(&B[0, 0], n, &rows[0], m, feature, bin, missing_left,
+                                      missing_bin, &tmp[0], &scratch[0], n_threads,
+                                      parallel_for, cp)
     return nl
 
 
-def grow_tree_native(B, nb, int missing_bin, Py_ssize_t nbins, g, h, double hconst, rows,
+def grow_tree_native(const uint8_t[:, ::1] B not None,  # IN    d x n bins
+                     const int32_t[::1] nb not None,    # IN    d non-missing bins per feature
+                     int missing_bin, Py_ssize_t nbins,
+                     const float[::1] g not None,       # IN    n gradients
+                     const float[::1] h,                # IN    n hessians, or None (hconst)
+                     double hconst,
+                     rows,                              # INOUT m int32 tree rows, or None (all n)
                      Py_ssize_t max_leaves, max_depth, long long min_leaf, double l2,
-                     double min_hessian, str strategy="features", int n_threads=1, is_cat=None):
+                     double min_hessian, str strategy="features", int n_threads=1,
+                     const uint8_t[::1] is_cat=None):   # IN    d flags, or None (none)
     """One gradient tree grown best-first natively (include/parml/hist_grow.h).
 
     g, h: float32 per training row (h None: constant hessian hconst > 0); rows: int32 rows of
@@ -365,32 +379,40 @@ def grow_tree_native(B, nb, int missing_bin, Py_ssize_t nbins, g, h, double hcon
     lo/hi: the node's span of the returned, partitioned rows; node_cat, cats (nodes x 8 uint32):
     categorical splits and their left sets). is_cat: uint8 (d,) flags of categorical features."""
     parml_hist_use_set(active_set())
-    shape = B.shape if isinstance(B, np.ndarray) and B.ndim == 2 else (-1, -1)
-    _need(B, np.uint8, shape, "B")
     cdef Py_ssize_t d = B.shape[0], n = B.shape[1]
-    _need(nb, np.int32, (d,), "nb")
+    if nb.shape[0] != d:
+        raise ValueError(f"grow_tree: nb needs one entry per feature of B ({d}), got "
+                         f"{nb.shape[0]}")
     if not 1 <= nbins <= 256 or not 0 <= missing_bin < nbins:
         raise ValueError("grow_tree: need 1 <= nbins <= 256 and missing_bin < nbins")
-    if d and (nb.min() < 1 or nb.max() > missing_bin):
+    if not i32_within(nb, 1, missing_bin + 1):
         raise ValueError("grow_tree: nb must be in 1..missing_bin")
-    _need(g, np.float32, (n,), "g")
-    if h is not None:
-        _need(h, np.float32, (n,), "h")
-    elif not hconst > 0:
+    if g.shape[0] != n or (h is not None and h.shape[0] != n):
+        raise ValueError(f"grow_tree: g and h need one entry per row of B ({n}), got "
+                         f"{g.shape[0]} and {None if h is None else h.shape[0]}")
+    if h is None and not hconst > 0:
         raise ValueError("grow_tree: a constant hessian (h None) needs hconst > 0")
     all_rows = rows is None
     if all_rows:
         rows = np.arange(n, dtype=np.int32)
-    m = len(rows) if isinstance(rows, np.ndarray) else -1
-    _need(rows, np.int32, (m,), "rows", True)
-    if not all_rows and m and (rows.min() < 0 or rows.max() >= n):
+    cdef int32_t[::1] rv
+    try:  # viewed here, not in the signature, so that a refusal names rows
+        rv = rows
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"grow_tree: rows must be a writable C-contiguous int32 array: {e}") \
+            from None
+    cdef Py_ssize_t m = rv.shape[0]
+    if not all_rows and not i32_within(rv, 0, n):
         raise ValueError("grow_tree: rows out of range")
     if max_leaves < 2 or min_leaf < 1:
         raise ValueError("grow_tree: max_leaves >= 2 and min_leaf >= 1")
     if strategy not in STRATEGIES:
         raise ValueError(f"grow_tree: strategy must be one of {tuple(STRATEGIES)}")
     if is_cat is not None:
-        _need(is_cat, np.uint8, (d,), "is_cat")
+        if is_cat.shape[0] != d:
+            raise ValueError(f"grow_tree: is_cat needs one entry per feature of B ({d}), got "
+                             f"{is_cat.shape[0]}")
+        _uint8_flags(is_cat, "grow_tree: is_cat")
     # a leaf holds at least min_leaf rows: no tree has more than m // min_leaf leaves
     cdef Py_ssize_t L = max(2, min(max_leaves, m // min_leaf + 1))
     cdef Py_ssize_t cap = 2 * L - 1
@@ -400,36 +422,34 @@ def grow_tree_native(B, nb, int missing_bin, Py_ssize_t nbins, g, h, double hcon
         ("gain", np.float64), ("count", np.int64), ("lo", np.int64), ("hi", np.int64),
         ("node_cat", np.uint8))}
     nodes["cats"] = np.zeros((cap, 8), dtype=np.uint32)
+    cdef int32_t[::1] feature = nodes["feature"], bin_ = nodes["bin"], left = nodes["left"]
+    cdef int32_t[::1] right = nodes["right"], depth = nodes["depth"]
+    cdef uint8_t[::1] missing_left = nodes["missing_left"], node_cat = nodes["node_cat"]
+    cdef double[::1] value = nodes["value"], gain = nodes["gain"]
+    cdef int64_t[::1] count = nodes["count"], lo = nodes["lo"], hi = nodes["hi"]
+    cdef uint32_t[:, ::1] cats = nodes["cats"]
     cdef parml_grow_ctx c
-    c.B = <const uint8_t *>_ptr(B)
+    c.B = &B[0, 0] if d and n else NULL
     c.n, c.d = n, d
-    c.nb = <const int32_t *>_ptr(nb)
+    c.nb = &nb[0] if d else NULL
     c.missing_bin, c.nbins = missing_bin, nbins
-    c.g = <const float *>_ptr(g)
-    c.h = <const float *>_ptr(h) if h is not None else NULL
+    c.g = &g[0] if n else NULL
+    c.h = &h[0] if h is not None and n else NULL
     c.hconst = hconst if h is None else 0.0
-    c.is_cat = <const uint8_t *>_ptr(is_cat) if is_cat is not None else NULL
+    c.is_cat = &is_cat[0] if is_cat is not None and d else NULL
     c.max_leaves = L
     c.max_depth = -1 if max_depth is None else int(max_depth)
     c.min_leaf, c.l2, c.min_hessian = min_leaf, l2, min_hessian
     c.strategy, c.n_threads = STRATEGIES[strategy], n_threads
     c.pf = parallel_for
-    c.rows = <int32_t *>_ptr(rows)
+    c.rows = &rv[0] if m else NULL
     c.m = m
     c.all_rows = all_rows
-    c.feature = <int32_t *>_ptr(nodes["feature"])
-    c.bin = <int32_t *>_ptr(nodes["bin"])
-    c.left = <int32_t *>_ptr(nodes["left"])
-    c.right = <int32_t *>_ptr(nodes["right"])
-    c.depth = <int32_t *>_ptr(nodes["depth"])
-    c.missing_left = <uint8_t *>_ptr(nodes["missing_left"])
-    c.value = <double *>_ptr(nodes["value"])
-    c.gain = <double *>_ptr(nodes["gain"])
-    c.count = <int64_t *>_ptr(nodes["count"])
-    c.lo = <int64_t *>_ptr(nodes["lo"])
-    c.hi = <int64_t *>_ptr(nodes["hi"])
-    c.node_cat = <uint8_t *>_ptr(nodes["node_cat"])
-    c.cats = <uint32_t *>_ptr(nodes["cats"])
+    c.feature, c.bin, c.left, c.right = &feature[0], &bin_[0], &left[0], &right[0]
+    c.depth, c.missing_left = &depth[0], &missing_left[0]
+    c.value, c.gain = &value[0], &gain[0]
+    c.count, c.lo, c.hi = &count[0], &lo[0], &hi[0]
+    c.node_cat, c.cats = &node_cat[0], &cats[0, 0]
     cdef int rc
     with nogil:
         rc = parml_grow_tree(&c)

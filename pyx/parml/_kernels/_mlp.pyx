@@ -1,15 +1,21 @@
 """MLP kernels (include/parml/mlp.h): training epochs and inference on parml's GEMM, plus the
 element-wise pieces exposed for tests. Callers (parml.neural_network) validate inputs; the
-wrappers here re-check only what would make C read or write out of bounds."""
+wrappers here re-check only what would make C read or write out of bounds.
+
+Array arguments are typed memoryviews marked IN / OUT / INOUT (Cython checks dtype, dimensions,
+C-contiguity and writability on the way in; None only where documented). The per-layer lists
+(coefs, intercepts, moments) are viewed once per call, when the C table of their data pointers is
+filled (_PtrArray), never per batch."""
 
 import numpy as np
 
 from cython cimport floating
-from libc.stdint cimport int64_t, uintptr_t
+from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free
 from libc.stddef cimport ptrdiff_t
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
+from parml._kernels._checks cimport i64_within
 from parml._kernels._tuner cimport Tuner, parml_tuner
 
 
@@ -76,22 +82,77 @@ STATUS_NONFINITE = PARML_MLP_NONFINITE
 FORWARD_CHUNK = 256
 
 
-cdef inline void *_ptr(a):
-    return <void *><uintptr_t>a.ctypes.data
+cdef void *_address(a, bint single, int ndim, bint writable, list views) except? NULL:
+    """The data of a as a C-contiguous float32 (single) or float64 array of ndim dimensions,
+    writable if asked, taken as a typed memoryview (which checks all that) and kept in views."""
+    cdef float[::1] fw1
+    cdef const float[::1] fr1
+    cdef float[:, ::1] fw2
+    cdef const float[:, ::1] fr2
+    cdef double[::1] dw1
+    cdef const double[::1] dr1
+    cdef double[:, ::1] dw2
+    cdef const double[:, ::1] dr2
+    if single and ndim == 1 and writable:
+        fw1 = a
+        views.append(fw1)
+        return &fw1[0] if fw1.shape[0] else NULL
+    if single and ndim == 1:
+        fr1 = a
+        views.append(fr1)
+        return <void *>&fr1[0] if fr1.shape[0] else NULL
+    if single and writable:
+        fw2 = a
+        views.append(fw2)
+        return &fw2[0, 0] if fw2.shape[0] and fw2.shape[1] else NULL
+    if single:
+        fr2 = a
+        views.append(fr2)
+        return <void *>&fr2[0, 0] if fr2.shape[0] and fr2.shape[1] else NULL
+    if ndim == 1 and writable:
+        dw1 = a
+        views.append(dw1)
+        return &dw1[0] if dw1.shape[0] else NULL
+    if ndim == 1:
+        dr1 = a
+        views.append(dr1)
+        return <void *>&dr1[0] if dr1.shape[0] else NULL
+    if writable:
+        dw2 = a
+        views.append(dw2)
+        return &dw2[0, 0] if dw2.shape[0] and dw2.shape[1] else NULL
+    dr2 = a
+    views.append(dr2)
+    return <void *>&dr2[0, 0] if dr2.shape[0] and dr2.shape[1] else NULL
 
 
 cdef class _PtrArray:
-    """A C array of data pointers to a list of numpy arrays (kept alive while it lives)."""
+    """A C array of the data pointers of a list of arrays (None: NULL), filled once: each array
+    is taken as a typed memoryview (float32 with single, else float64; C-contiguous; writable if
+    asked) of the shape given for it, and the views keep the buffers alive while this lives."""
     cdef void **p
-    cdef list keep
+    cdef list keep    # the arrays
+    cdef list views   # their memoryviews
 
-    def __cinit__(self, list arrays):
+    def __cinit__(self, list arrays, list shapes, bint single, bint writable, str what):
         self.keep = arrays
+        self.views = []
         self.p = <void **>calloc(max(len(arrays), 1), sizeof(void *))
         if self.p == NULL:
             raise MemoryError("parml mlp: could not allocate a pointer table")
+        kind = f"C-contiguous{' writable' if writable else ''} {'float32' if single else 'float64'}"
         for i, a in enumerate(arrays):
-            self.p[i] = _ptr(a) if a is not None else NULL
+            if a is None:
+                continue
+            try:
+                self.p[i] = _address(a, single, len(shapes[i]), writable, self.views)
+            except (ValueError, TypeError) as e:
+                raise type(e)(f"parml mlp kernel: {what}[{i}] must be a {kind} array of shape "
+                              f"{shapes[i]}: {e}") from None
+            shape = self.views[len(self.views) - 1].shape  # (no wraparound: not [-1])
+            if shape != shapes[i]:
+                raise ValueError(f"parml mlp kernel: {what}[{i}] must be a {kind} array of shape "
+                                 f"{shapes[i]}, got shape {shape}")
 
     def __dealloc__(self):
         free(self.p)
@@ -108,74 +169,54 @@ def _act(name, allowed, what):
     return ACTIVATIONS[name]
 
 
-def _check_writable(arrays, what):
-    for a in arrays:
-        if a is not None and not a.flags.writeable:
-            raise ValueError(f"parml mlp kernel: {what} is read-only")
-
-
-def _check(a, shape, dtype, what):
-    if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape \
-            or not a.flags.c_contiguous:
-        got = (type(a).__name__ if not isinstance(a, np.ndarray)
-               else f"{a.dtype} {a.shape} contiguous={a.flags.c_contiguous}")
-        raise ValueError(f"parml mlp kernel: {what} must be a C-contiguous {np.dtype(dtype)} array "
-                         f"of shape {shape}, got {got}")
-
-
-def _check_params(list coefs, list intercepts, units, dtype, writable):
-    cdef Py_ssize_t L = len(units) - 1
-    if L < 1 or len(coefs) != L or len(intercepts) != L:
+cdef list _units(Py_ssize_t d, list coefs, list intercepts):
+    """The layer widths: d inputs, then each coef's columns (-1 where a coef is not 2-D)."""
+    cdef Py_ssize_t L = len(coefs)
+    if L < 1 or len(intercepts) != L:
         raise ValueError("parml mlp kernel: need one coef and one intercept array per layer")
-    for l in range(L):
-        _check(coefs[l], (units[l], units[l + 1]), dtype, f"coefs[{l}]")
-        _check(intercepts[l], (units[l + 1],), dtype, f"intercepts[{l}]")
-        if writable and not (coefs[l].flags.writeable and intercepts[l].flags.writeable):
-            raise ValueError(f"parml mlp kernel: layer {l}'s parameters are read-only")
+    return [d] + [c.shape[1] if getattr(c, "ndim", 0) == 2 else -1 for c in coefs]
 
 
 cdef class _Net:
-    """The C view of one network plus the scratch buffers one batch of `rows` needs."""
+    """The C view of one network plus the scratch buffers one batch of `rows` needs. Takes the
+    parameters (writable for training) as views once, checking dtype, shape and layout."""
     cdef parml_mlp_net_any net
     cdef ptrdiff_t *units
-    cdef _PtrArray W, b, A, D, GW, Gb
-    cdef double **rowsq
-    cdef list keep
+    cdef _PtrArray W, b, A, D, GW, Gb, RQ
 
-    def __cinit__(self, list coefs, list intercepts, int hidden_act, int out_act, int kernel_id,
-                  Py_ssize_t rows):
+    def __cinit__(self, list coefs, list intercepts, list units, bint single, bint writable,
+                  int hidden_act, int out_act, int kernel_id, Py_ssize_t rows):
         L = len(coefs)
-        dtype = coefs[0].dtype
-        self.units = <ptrdiff_t *>calloc(L + 1, sizeof(ptrdiff_t))
-        self.rowsq = <double **>calloc(L, sizeof(double *))
-        if self.units == NULL or self.rowsq == NULL:
-            raise MemoryError("parml mlp: could not allocate the network description")
-        units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
+        wshape = [(units[l], units[l + 1]) for l in range(L)]
+        bshape = [(units[l + 1],) for l in range(L)]
+        self.W = _PtrArray(coefs, wshape, single, writable, "coefs")
+        self.b = _PtrArray(intercepts, bshape, single, writable, "intercepts")
         if min(units) < 1:
             raise ValueError(f"parml mlp kernel: every layer needs at least one unit, got {units}")
-        for l in range(L + 1):
-            self.units[l] = units[l]
         if not 0 <= kernel_id < PARML_N_KERNELS or not parml_set_supported(kernel_id):
             raise ValueError(f"parml mlp kernel: kernel id {kernel_id} is not supported here")
-        self.W = _PtrArray(coefs)
-        self.b = _PtrArray(intercepts)
+        self.units = <ptrdiff_t *>calloc(L + 1, sizeof(ptrdiff_t))
+        if self.units == NULL:
+            raise MemoryError("parml mlp: could not allocate the network description")
+        for l in range(L + 1):
+            self.units[l] = units[l]
+        dtype = np.float32 if single else np.float64
+        ashape = [(rows, u) for u in units]
         if rows > 0:  # training scratch: activations, deltas, gradients, row norms
-            A = [np.empty((rows, u), dtype=dtype) for u in units]
-            D = [None] + [np.empty((rows, u), dtype=dtype) for u in units[1:L]] + [A[L]]
-            GW = [np.empty_like(c) for c in coefs]
-            Gb = [np.empty_like(i) for i in intercepts]
+            A = [np.empty(s, dtype=dtype) for s in ashape]
+            D = [None] + [np.empty(s, dtype=dtype) for s in ashape[1:L]] + [A[L]]
+            GW = [np.empty(s, dtype=dtype) for s in wshape]
+            Gb = [np.empty(s, dtype=dtype) for s in bshape]
             rq = [np.empty(units[l]) for l in range(L)]
         else:  # inference only: the forward pass brings its own buffers
             A, D, GW, Gb = [None] * (L + 1), [None] * (L + 1), [None] * L, [None] * L
-            rq = []
-        self.A = _PtrArray(A)
-        self.D = _PtrArray(D)
-        self.GW = _PtrArray(GW)
-        self.Gb = _PtrArray(Gb)
-        for l in range(len(rq)):
-            self.rowsq[l] = <double *>_ptr(rq[l])
-        self.keep = rq
-        self.net.single = dtype == np.float32
+            rq = [None] * L
+        self.A = _PtrArray(A, ashape, single, True, "A")
+        self.D = _PtrArray(D, ashape, single, True, "D")
+        self.GW = _PtrArray(GW, wshape, single, True, "GW")
+        self.Gb = _PtrArray(Gb, bshape, single, True, "Gb")
+        self.RQ = _PtrArray(rq, [(units[l],) for l in range(L)], False, True, "rowsq")
+        self.net.single = single
         self.net.n_layers = L
         self.net.units = self.units
         self.net.hidden_act = hidden_act
@@ -187,21 +228,34 @@ cdef class _Net:
         self.net.D = self.D.p
         self.net.GW = self.GW.p
         self.net.Gb = self.Gb.p
-        self.net.rowsq = self.rowsq
+        self.net.rowsq = <double **>self.RQ.p
 
     def __dealloc__(self):
         free(self.units)
-        free(self.rowsq)
 
     def grads(self):
         """Copies of the gradient buffers (valid after an epoch with optimizer "none")."""
         return [a.copy() for a in self.GW.keep], [a.copy() for a in self.Gb.keep]
 
 
-def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssize_t batch_size, *,
+cdef int _check_rows(const floating[:, :] X) except -1:
+    """X's rows are contiguous and a whole number of elements apart."""
+    if X.strides[1] != sizeof(floating) or X.strides[0] % sizeof(floating):
+        raise ValueError("parml mlp kernel: X must be 2-D with contiguous rows")
+    return 0
+
+
+def train_epoch(list coefs,                         # INOUT L float arrays units[l] x units[l+1]
+                list intercepts,                    # INOUT L float arrays units[l+1]
+                const floating[:, :] X not None,    # IN    n x units[0], rows contiguous
+                const floating[:, ::1] Y not None,  # IN    n x units[L] targets
+                const floating[::1] sample_weight,  # IN    n, or None
+                const int64_t[::1] order,           # IN    m rows to train on, or None (all)
+                Py_ssize_t batch_size, *,
                 str hidden="relu", str output="softmax", str optimizer="adam", double lr=1e-3,
                 double momentum=0.9, bint nesterov=True, double beta1=0.9, double beta2=0.999,
-                double epsilon=1e-8, double alpha=0.0, long long t=0, list moments=None,
+                double epsilon=1e-8, double alpha=0.0, long long t=0,
+                list moments=None,                  # INOUT [MW, Mb, VW, Vb], or None ("none")
                 Tuner tuner=None, int kernel_id=0, bint return_grads=False):
     """One pass of mini-batch training over the rows of X, updating coefs and intercepts in place.
 
@@ -214,79 +268,69 @@ def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssiz
     Returns (status, loss_sum, rows_done, t[, (coef_grads, intercept_grads)]). status is 0, or
     STATUS_NONFINITE when a batch's loss was not finite (that batch made no update).
     """
-    if not isinstance(X, np.ndarray):
-        raise TypeError(f"parml mlp kernel: X must be a numpy array, got {type(X).__name__}")
     cdef Py_ssize_t n = X.shape[0], L = len(coefs)
-    dtype = X.dtype
-    if dtype != np.float32 and dtype != np.float64:
-        raise TypeError(f"parml mlp kernel: X must be float32 or float64, got {dtype}")
-    if X.ndim != 2 or X.strides[1] != X.itemsize or X.strides[0] % X.itemsize:
-        raise ValueError("parml mlp kernel: X must be 2-D with contiguous rows")
-    if L < 1:
-        raise ValueError("parml mlp kernel: need at least one layer")
-    units = [X.shape[1]] + [c.shape[1] if isinstance(c, np.ndarray) and c.ndim == 2 else -1
-                            for c in coefs]
-    _check_params(coefs, intercepts, units, dtype, True)
-    _check(Y, (n, units[L]), dtype, "Y")
-    if sample_weight is not None:
-        _check(sample_weight, (n,), dtype, "sample_weight")
-    cdef Py_ssize_t rows = n
-    if order is not None:
-        if not isinstance(order, np.ndarray) or order.ndim != 1:
-            raise ValueError("parml mlp kernel: order must be a 1-D int64 array")
-        _check(order, (order.shape[0],), np.int64, "order")
-        rows = order.shape[0]
-        if rows and (order.min() < 0 or order.max() >= n):
-            raise ValueError("parml mlp kernel: order holds rows out of range")
+    cdef bint single = floating is float
+    _check_rows(X)
+    units = _units(X.shape[1], coefs, intercepts)
+    if Y.shape[0] != n or Y.shape[1] != units[L]:
+        raise ValueError(f"parml mlp kernel: Y must have shape ({n}, {units[L]}) (X's rows x "
+                         f"outputs), got ({Y.shape[0]}, {Y.shape[1]})")
+    if sample_weight is not None and sample_weight.shape[0] != n:
+        raise ValueError(f"parml mlp kernel: sample_weight needs one entry per row of X ({n}), "
+                         f"got {sample_weight.shape[0]}")
+    cdef Py_ssize_t rows = n if order is None else order.shape[0]
+    if order is not None and not i64_within(order, 0, n):
+        raise ValueError("parml mlp kernel: order holds rows out of range")
     if batch_size < 1:
         raise ValueError(f"parml mlp kernel: batch_size must be >= 1, got {batch_size}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"parml mlp kernel: unknown optimizer {optimizer!r}")
     cdef int kind = OPTIMIZERS[optimizer]
-    if kind != PARML_OPT_NONE:
-        if moments is None or len(moments) != 4:
-            raise ValueError("parml mlp kernel: moments must be [MW, Mb, VW, Vb]")
-        for j in range(2 if kind == PARML_OPT_SGD else 4):
-            ref = coefs if j % 2 == 0 else intercepts
-            if len(moments[j]) != L:
-                raise ValueError("parml mlp kernel: one moment array per layer")
-            for l in range(L):
-                _check(moments[j][l], ref[l].shape, dtype, f"moments[{j}][{l}]")
-            _check_writable(moments[j], f"moments[{j}]")
+    cdef int used = 0 if kind == PARML_OPT_NONE else 2 if kind == PARML_OPT_SGD else 4
+    if used and (moments is None or len(moments) != 4):
+        raise ValueError("parml mlp kernel: moments must be [MW, Mb, VW, Vb]")
+    for j in range(used):
+        if len(moments[j]) != L:
+            raise ValueError("parml mlp kernel: one moment array per layer")
     batch_size = max(1, min(batch_size, rows))
-    cdef _Net net = _Net(coefs, intercepts, _act(hidden, HIDDEN, "hidden"),
+    cdef _Net net = _Net(coefs, intercepts, units, single, True, _act(hidden, HIDDEN, "hidden"),
                          _act(output, OUTPUTS, "output"), kernel_id, batch_size)
+    wshape = [(units[l], units[l + 1]) for l in range(L)]
+    bshape = [(units[l + 1],) for l in range(L)]
     empty = [None] * L
-    cdef _PtrArray MW = _PtrArray(moments[0] if kind != PARML_OPT_NONE else empty)
-    cdef _PtrArray Mb = _PtrArray(moments[1] if kind != PARML_OPT_NONE else empty)
-    cdef _PtrArray VW = _PtrArray(moments[2] if kind == PARML_OPT_ADAM else empty)
-    cdef _PtrArray Vb = _PtrArray(moments[3] if kind == PARML_OPT_ADAM else empty)
+    cdef _PtrArray MW = _PtrArray(moments[0] if used else empty, wshape, single, True,
+                                  "moments[0]")
+    cdef _PtrArray Mb = _PtrArray(moments[1] if used else empty, bshape, single, True,
+                                  "moments[1]")
+    cdef _PtrArray VW = _PtrArray(moments[2] if used == 4 else empty, wshape, single, True,
+                                  "moments[2]")
+    cdef _PtrArray Vb = _PtrArray(moments[3] if used == 4 else empty, bshape, single, True,
+                                  "moments[3]")
     cdef parml_mlp_opt_any opt
     opt.kind = kind
     opt.lr, opt.momentum, opt.nesterov = lr, momentum, nesterov
     opt.beta1, opt.beta2, opt.eps, opt.alpha = beta1, beta2, epsilon, alpha
     opt.t = t
-    opt.MW, opt.Mb = (MW.p if kind != PARML_OPT_NONE else NULL), (Mb.p if kind != PARML_OPT_NONE else NULL)
-    opt.VW, opt.Vb = (VW.p if kind == PARML_OPT_ADAM else NULL), (Vb.p if kind == PARML_OPT_ADAM else NULL)
+    opt.MW, opt.Mb = (MW.p if used else NULL), (Mb.p if used else NULL)
+    opt.VW, opt.Vb = (VW.p if used == 4 else NULL), (Vb.p if used == 4 else NULL)
     cdef parml_mlp_batch_any data
-    data.X = _ptr(X)
-    data.ldx = X.strides[0] // X.itemsize
-    data.Y = _ptr(Y)
+    data.X = &X[0, 0] if n else NULL
+    data.ldx = X.strides[0] // sizeof(floating)
+    data.Y = &Y[0, 0] if n else NULL
     data.ldy = units[L]
-    data.sw = _ptr(sample_weight) if sample_weight is not None else NULL
-    data.idx = <const int64_t *>_ptr(order) if order is not None else NULL
+    data.sw = &sample_weight[0] if sample_weight is not None and n else NULL
+    data.idx = &order[0] if order is not None and rows else NULL
     data.start = 0
     data.bn = 0
-    row_loss = np.empty(batch_size)
-    cdef double *rl = <double *>_ptr(row_loss)
+    cdef double[::1] row_loss = np.empty(batch_size)
     cdef double loss_sum = 0
     cdef ptrdiff_t done = 0
     cdef int rc
     if tuner is None:
         tuner = Tuner(1, "batches")
     with nogil:
-        rc = parml_mlp_epoch_any(&net.net, &opt, &data, rows, batch_size, rl, &loss_sum, &done,
-                                 &tuner.t, parallel_for)
+        rc = parml_mlp_epoch_any(&net.net, &opt, &data, rows, batch_size, &row_loss[0],
+                                 &loss_sum, &done, &tuner.t, parallel_for)
     if rc == PARML_MLP_NOMEM:
         raise MemoryError("parml mlp: could not allocate GEMM packing buffers")
     if return_grads:
@@ -294,37 +338,38 @@ def train_epoch(list coefs, list intercepts, X, Y, sample_weight, order, Py_ssiz
     return rc, loss_sum, done, opt.t
 
 
-def forward(list coefs, list intercepts, X, str hidden="relu", str output="identity", *,
-            int n_threads=1, int kernel_id=0, out=None):
+def forward(list coefs,                       # IN   L float arrays units[l] x units[l+1]
+            list intercepts,                  # IN   L float arrays units[l+1]
+            const floating[:, :] X not None,  # IN   n x units[0], rows contiguous
+            str hidden="relu", str output="identity", *,
+            int n_threads=1, int kernel_id=0,
+            floating[:, ::1] out=None):       # OUT  n x units[L], or None (allocated)
     """The network's output activations for the rows of X (n x units[0]): (n x units[L])."""
-    if not isinstance(X, np.ndarray):
-        raise TypeError(f"parml mlp kernel: X must be a numpy array, got {type(X).__name__}")
     cdef Py_ssize_t n = X.shape[0]
-    dtype = X.dtype
-    if dtype != np.float32 and dtype != np.float64:
-        raise TypeError(f"parml mlp kernel: X must be float32 or float64, got {dtype}")
-    if X.ndim != 2 or X.strides[1] != X.itemsize or X.strides[0] % X.itemsize:
-        raise ValueError("parml mlp kernel: X must be 2-D with contiguous rows")
-    units = [X.shape[1]] + [c.shape[1] if isinstance(c, np.ndarray) and c.ndim == 2 else -1
-                            for c in coefs]
-    _check_params(coefs, intercepts, units, dtype, False)
+    cdef bint single = floating is float
+    _check_rows(X)
+    units = _units(X.shape[1], coefs, intercepts)
     L = len(coefs)
+    result = None
     if out is None:
-        out = np.empty((n, units[L]), dtype=dtype)
-    _check(out, (n, units[L]), dtype, "out")
-    _check_writable([out], "out")
-    cdef _Net net = _Net(coefs, intercepts, _act(hidden, HIDDEN, "hidden"),
+        out = result = np.empty((n, units[L]), dtype=np.float32 if single else np.float64)
+    elif out.shape[0] != n or out.shape[1] != units[L]:
+        raise ValueError(f"parml mlp kernel: out must have shape ({n}, {units[L]}) (X's rows x "
+                         f"outputs), got ({out.shape[0]}, {out.shape[1]})")
+    else:
+        result = out.base
+    cdef _Net net = _Net(coefs, intercepts, units, single, False, _act(hidden, HIDDEN, "hidden"),
                          _act(output, OUTPUTS, "output"), kernel_id, 0)
-    cdef const void *xp = _ptr(X)
-    cdef void *op = _ptr(out)
-    cdef ptrdiff_t ldx = X.strides[0] // X.itemsize
+    cdef ptrdiff_t ldx = X.strides[0] // sizeof(floating)
     cdef ptrdiff_t chunk = FORWARD_CHUNK
-    cdef int rc
-    with nogil:
-        rc = parml_mlp_forward_any(&net.net, xp, ldx, n, op, chunk, n_threads, parallel_for)
+    cdef int rc = PARML_MLP_OK
+    if n:
+        with nogil:
+            rc = parml_mlp_forward_any(&net.net, &X[0, 0], ldx, n, &out[0, 0], chunk, n_threads,
+                                       parallel_for)
     if rc == PARML_MLP_NOMEM:
         raise MemoryError("parml mlp: could not allocate inference buffers")
-    return out
+    return result
 
 
 # ---- element-wise pieces, exposed for tests -----------------------------------------------------

@@ -1,16 +1,23 @@
 # cython: language_level=3
 """Whole decision trees built natively on binned data (include/parml/tree_build.h): the kernel
 under parml.tree and parml.ensemble.RandomForest*. Trees run in parallel (one task each); a
-single tree runs its subtrees in parallel. Every result is the same for any n_threads."""
+single tree runs its subtrees in parallel. Every result is the same for any n_threads.
+
+Array arguments are typed memoryviews marked IN (Cython checks dtype, dimensions and
+C-contiguity on the way in; None only where documented), except y, which is int32 or float64 by
+criterion, and the forest's node arrays, passed as a dict: those are viewed here, by name. The
+wrappers check that shapes agree and that bins, class indices and weights are in range."""
 
 import numpy as np
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t, uintptr_t
+from libc.math cimport isfinite
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn, parml_task_fn
+from parml._kernels._checks cimport i32_within, u8_max
 
 cdef extern from "parml/tree_build.h" nogil:
     ctypedef struct parml_tb_nodes:
@@ -78,57 +85,74 @@ CRITERIA = {"gini": 0, "entropy": 1, "log_loss": 1, "squared_error": 2}
 OOB_BLOCK = 1024
 
 
-cdef inline void *_ptr(a):
-    return <void *><uintptr_t>a.ctypes.data
+cdef object _i32(const int32_t *p, Py_ssize_t m):
+    a = np.empty(m, dtype=np.int32)
+    cdef int32_t[::1] v = a
+    if m:
+        memcpy(&v[0], p, <size_t>m * sizeof(int32_t))
+    return a
 
 
-def _need(a, dtype, shape, what):
-    if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape \
-            or not a.flags.c_contiguous:
-        raise ValueError(f"tree builder: {what} must be a C-contiguous {np.dtype(dtype)} array "
-                         f"of shape {shape}")
+cdef object _i64(const int64_t *p, Py_ssize_t m):
+    a = np.empty(m, dtype=np.int64)
+    cdef int64_t[::1] v = a
+    if m:
+        memcpy(&v[0], p, <size_t>m * sizeof(int64_t))
+    return a
+
+
+cdef object _u8(const uint8_t *p, Py_ssize_t m):
+    a = np.empty(m, dtype=np.uint8)
+    cdef uint8_t[::1] v = a
+    if m:
+        memcpy(&v[0], p, <size_t>m)
+    return a
+
+
+cdef object _f64(const double *p, shape):
+    a = np.empty(shape, dtype=np.float64)
+    cdef double[::1] v = a.reshape(-1)
+    if v.shape[0]:
+        memcpy(&v[0], p, <size_t>v.shape[0] * sizeof(double))
+    return a
 
 
 cdef dict _take(parml_tb_nodes *t):
     """Copy one tree's node arrays into numpy arrays."""
-    cdef Py_ssize_t m = t.n_nodes, W = t.W
-    out = {}
-    for name, dt in (("feature", np.int32), ("bin", np.int32), ("left", np.int32),
-                     ("right", np.int32), ("missing_left", np.uint8), ("impurity", np.float64),
-                     ("wsum", np.float64), ("gain", np.float64), ("count", np.int64),
-                     ("depth", np.int32)):
-        out[name] = np.empty(m, dtype=dt)
-    out["value"] = np.empty((m, W), dtype=np.float64)
-    if m == 0:
-        return out
-    cdef size_t nm = m
-    memcpy(_ptr(out["feature"]), t.feature, nm * 4)
-    memcpy(_ptr(out["bin"]), t.bin, nm * 4)
-    memcpy(_ptr(out["left"]), t.left, nm * 4)
-    memcpy(_ptr(out["right"]), t.right, nm * 4)
-    memcpy(_ptr(out["missing_left"]), t.missing_left, nm)
-    memcpy(_ptr(out["value"]), t.value, nm * 8 * W)
-    memcpy(_ptr(out["impurity"]), t.impurity, nm * 8)
-    memcpy(_ptr(out["wsum"]), t.wsum, nm * 8)
-    memcpy(_ptr(out["gain"]), t.gain, nm * 8)
-    memcpy(_ptr(out["count"]), t.count, nm * 8)
-    memcpy(_ptr(out["depth"]), t.depth, nm * 4)
-    return out
+    cdef Py_ssize_t m = t.n_nodes
+    return {"feature": _i32(t.feature, m), "bin": _i32(t.bin, m), "left": _i32(t.left, m),
+            "right": _i32(t.right, m), "missing_left": _u8(t.missing_left, m),
+            "impurity": _f64(t.impurity, m), "wsum": _f64(t.wsum, m), "gain": _f64(t.gain, m),
+            "count": _i64(t.count, m), "depth": _i32(t.depth, m),
+            "value": _f64(t.value, (m, t.W))}
 
 
-def _check_cdf(cdf, Py_ssize_t n):
+cdef int _check_cdf(const double[::1] cdf, Py_ssize_t n) except -1:
     if cdf is None:
-        return
-    _need(cdf, np.float64, (n,), "cdf")
-    if n and (not np.isfinite(cdf[n - 1]) or not cdf[n - 1] > 0 or (np.diff(cdf) < 0).any()
-              or cdf[0] < 0):
+        return 0
+    if cdf.shape[0] != n:
+        raise ValueError(f"tree builder: cdf needs one entry per row ({n}), got {cdf.shape[0]}")
+    if n == 0:
+        return 0
+    cdef bint bad = cdf[0] < 0 or not isfinite(cdf[n - 1]) or not cdf[n - 1] > 0
+    cdef Py_ssize_t i
+    for i in range(1, n):
+        bad |= cdf[i] < cdf[i - 1]
+    if bad:
         raise ValueError("tree builder: cdf must be non-decreasing running sums of non-negative "
                          "weights with a positive finite total")
+    return 0
 
 
-def build_trees(B, nb, int missing_bin, y, int K, str criterion, base_w, seeds, *,
-                bint bootstrap=False, Py_ssize_t n_boot=0, bint balanced_subsample=False,
-                cdf=None,
+def build_trees(const uint8_t[:, ::1] B not None,     # IN  d x n bins
+                const int32_t[::1] nb not None,       # IN  d non-missing bins per feature
+                int missing_bin,
+                y,                                    # IN  n int32 classes, or float64 targets
+                int K, str criterion,
+                const double[::1] base_w,             # IN  n row weights, or None
+                const uint64_t[::1] seeds not None,   # IN  T one seed per tree
+                *, bint bootstrap=False, Py_ssize_t n_boot=0, bint balanced_subsample=False,
+                const double[::1] cdf=None,           # IN  n running sums of base_w, or None
                 max_depth=None, Py_ssize_t min_samples_split=2, Py_ssize_t min_samples_leaf=1,
                 double min_weight_fraction_leaf=0.0, double min_impurity_decrease=0.0,
                 max_leaf_nodes=None, int max_features=-1, bint want_inbag=False,
@@ -146,35 +170,44 @@ def build_trees(B, nb, int missing_bin, y, int K, str criterion, base_w, seeds, 
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}")
     cdef int crit = CRITERIA[criterion]
-    if not isinstance(B, np.ndarray) or B.ndim != 2:
-        raise ValueError("tree builder: B must be a 2-D uint8 array (d, n)")
     cdef Py_ssize_t d = B.shape[0], n = B.shape[1]
-    _need(B, np.uint8, (d, n), "B")
-    _need(nb, np.int32, (d,), "nb")
+    if nb.shape[0] != d:
+        raise ValueError(f"tree builder: nb needs one entry per feature of B ({d}), got "
+                         f"{nb.shape[0]}")
     if not 1 <= missing_bin <= 255:
         raise ValueError("tree builder: missing_bin must be in 1..255")
     if n == 0 or n > 2**31 - 1:
         raise ValueError(f"tree builder: need 1 .. 2**31-1 rows, got {n}")
-    if d and int(B.max()) > missing_bin:  # a bin past missing_bin would index past a histogram
+    if u8_max(B) > missing_bin:  # a bin past missing_bin would index past a histogram
         raise ValueError("tree builder: B holds bins above missing_bin")
-    if d and (nb.min() < 1 or nb.max() > missing_bin):
+    if not i32_within(nb, 1, missing_bin + 1):
         raise ValueError("tree builder: nb must be in 1..missing_bin")
     _check_cdf(cdf, n)
+    cdef const int32_t[::1] y_cls = None
+    cdef const double[::1] y_reg = None
+    try:
+        if crit == 2:
+            y_reg = y
+        else:
+            y_cls = y
+    except (ValueError, TypeError) as e:
+        what = "float64 targets" if crit == 2 else "int32 class indices"
+        raise ValueError(f"tree builder: y must be {what} (n,): {e}") from None
+    if (y_reg.shape[0] if crit == 2 else y_cls.shape[0]) != n:
+        raise ValueError(f"tree builder: y needs one entry per row of B ({n})")
     if crit == 2:
-        _need(y, np.float64, (n,), "y")
         K = 1
     else:
-        _need(y, np.int32, (n,), "y")
         if K < 1:
             raise ValueError("tree builder: K must be >= 1")
-        if n and (int(y.min()) < 0 or int(y.max()) >= K):
+        if not i32_within(y_cls, 0, K):
             raise ValueError("tree builder: class indices must lie in [0, K)")
         if balanced_subsample and K > 256:
             raise ValueError("class_weight='balanced_subsample' supports at most 256 classes")
-    if base_w is not None:
-        _need(base_w, np.float64, (n,), "base_w")
-    _need(seeds, np.uint64, (len(seeds),), "seeds")
-    cdef Py_ssize_t T = len(seeds)
+    if base_w is not None and base_w.shape[0] != n:
+        raise ValueError(f"tree builder: base_w needs one entry per row of B ({n}), got "
+                         f"{base_w.shape[0]}")
+    cdef Py_ssize_t T = seeds.shape[0]
     if T < 1:
         raise ValueError("tree builder: need at least one seed (tree)")
     if bootstrap and n_boot < 1:
@@ -184,26 +217,27 @@ def build_trees(B, nb, int missing_bin, y, int K, str criterion, base_w, seeds, 
     if min_samples_leaf < 1 or min_samples_split < 2:
         raise ValueError("tree builder: min_samples_leaf >= 1 and min_samples_split >= 2")
     inbag = np.zeros((T, (n + 7) // 8), dtype=np.uint8) if want_inbag else None
+    cdef uint8_t[:, ::1] inbag_v = inbag
 
     cdef parml_tb_ctx c
-    c.B = <const uint8_t *>_ptr(B)
+    c.B = &B[0, 0] if d else NULL
     c.n, c.d = n, d
-    c.nb = <const int32_t *>_ptr(nb)
+    c.nb = &nb[0] if d else NULL
     c.missing_bin, c.nbins = missing_bin, missing_bin + 1
-    c.y_cls = <const int32_t *>_ptr(y) if crit != 2 else NULL
-    c.y_reg = <const double *>_ptr(y) if crit == 2 else NULL
+    c.y_cls = &y_cls[0] if crit != 2 else NULL
+    c.y_reg = &y_reg[0] if crit == 2 else NULL
     c.K, c.crit = K, crit
-    c.base_w = <const double *>_ptr(base_w) if base_w is not None else NULL
-    c.cdf = <const double *>_ptr(cdf) if cdf is not None and bootstrap else NULL
+    c.base_w = &base_w[0] if base_w is not None else NULL
+    c.cdf = &cdf[0] if cdf is not None and bootstrap else NULL
     c.bootstrap, c.balanced_subsample, c.n_boot = bootstrap, balanced_subsample, n_boot
     c.max_depth = -1 if max_depth is None else int(max_depth)
     c.min_split, c.min_leaf = min_samples_split, min_samples_leaf
     c.max_leaf_nodes = 0 if max_leaf_nodes is None else int(max_leaf_nodes)
     c.min_wleaf_frac, c.min_impurity_decrease = min_weight_fraction_leaf, min_impurity_decrease
     c.mtry = max_features
-    c.seeds = <const uint64_t *>_ptr(seeds)
+    c.seeds = &seeds[0]
     c.n_trees = T
-    c.inbag = <uint8_t *>_ptr(inbag) if inbag is not None else NULL
+    c.inbag = &inbag_v[0, 0] if inbag is not None else NULL
     c.pf = parallel_for
     cdef parml_tb_nodes *out = <parml_tb_nodes *>calloc(T, sizeof(parml_tb_nodes))
     if out == NULL:
@@ -224,36 +258,60 @@ def build_trees(B, nb, int missing_bin, y, int K, str criterion, base_w, seeds, 
     return trees, inbag
 
 
-def oob_sums(B, int missing_bin, flat, inbag, Py_ssize_t W, int n_threads=1):
+def oob_sums(const uint8_t[:, ::1] B not None,      # IN  d x n bins
+             int missing_bin,
+             flat,                                  # IN  the forest's node arrays (see below)
+             const uint8_t[:, ::1] inbag not None,  # IN  T x ceil(n/8) in-bag bits
+             Py_ssize_t W, int n_threads=1):
     """Out-of-bag sums: for each row of B (d, n), the sum of the leaf values (W per leaf) of the
     trees that did not draw it, and how many such trees. flat: dict with feature, bin, left,
-    right, missing_left, value (nodes x W), roots (int64). Returns (sum (n, W), count (n,))."""
-    cdef Py_ssize_t d = B.shape[0], n = B.shape[1], T = len(flat["roots"])
-    _need(B, np.uint8, (d, n), "B")
-    _need(inbag, np.uint8, (T, (n + 7) // 8), "inbag")
-    m = len(flat["left"])
-    for k, dt in (("feature", np.int32), ("bin", np.int32), ("left", np.int32),
-                  ("right", np.int32), ("missing_left", np.uint8)):
-        _need(flat[k], dt, (m,), k)
-    _need(flat["value"], np.float64, (m, W), "value")
-    _need(flat["roots"], np.int64, (T,), "roots")
+    right (int32), missing_left (uint8), value (nodes x W float64), roots (int64). Returns
+    (sum (n, W), count (n,))."""
+    cdef Py_ssize_t n = B.shape[1]
+    cdef const int32_t[::1] feature, bin_, left, right
+    cdef const uint8_t[::1] missing_left
+    cdef const double[:, ::1] value
+    cdef const int64_t[::1] roots
+    key = None
+    try:
+        key = "feature int32"; feature = flat["feature"]
+        key = "bin int32"; bin_ = flat["bin"]
+        key = "left int32"; left = flat["left"]
+        key = "right int32"; right = flat["right"]
+        key = "missing_left uint8"; missing_left = flat["missing_left"]
+        key = "value float64 (nodes x W)"; value = flat["value"]
+        key = "roots int64"; roots = flat["roots"]
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"tree builder: flat[{key}]: {e}") from None
+    cdef Py_ssize_t m = left.shape[0], T = roots.shape[0]
+    if inbag.shape[0] != T or inbag.shape[1] != (n + 7) // 8:
+        raise ValueError(f"tree builder: inbag must have shape ({T}, {(n + 7) // 8}) (trees x "
+                         f"bytes of B's rows), got ({inbag.shape[0]}, {inbag.shape[1]})")
+    if feature.shape[0] != m or bin_.shape[0] != m or right.shape[0] != m \
+            or missing_left.shape[0] != m or value.shape[0] != m or value.shape[1] != W:
+        raise ValueError(f"tree builder: the node arrays need one entry per node ({m}), value "
+                         f"({m}, {W})")
     total = np.zeros((n, W))
     count = np.zeros(n, dtype=np.int32)
+    if n == 0 or T == 0:
+        return total, count
+    cdef double[:, ::1] total_v = total
+    cdef int32_t[::1] count_v = count
     cdef parml_tb_oob_ctx c
-    c.B = <const uint8_t *>_ptr(B)
+    c.B = &B[0, 0] if B.shape[0] else NULL
     c.n = n
     c.missing_bin = missing_bin
-    c.feature = <const int32_t *>_ptr(flat["feature"])
-    c.bin = <const int32_t *>_ptr(flat["bin"])
-    c.left = <const int32_t *>_ptr(flat["left"])
-    c.right = <const int32_t *>_ptr(flat["right"])
-    c.missing_left = <const uint8_t *>_ptr(flat["missing_left"])
-    c.value = <const double *>_ptr(flat["value"])
-    c.roots = <const int64_t *>_ptr(flat["roots"])
+    c.feature = &feature[0] if m else NULL
+    c.bin = &bin_[0] if m else NULL
+    c.left = &left[0] if m else NULL
+    c.right = &right[0] if m else NULL
+    c.missing_left = &missing_left[0] if m else NULL
+    c.value = &value[0, 0] if m and W else NULL
+    c.roots = &roots[0]
     c.n_trees, c.W = T, W
-    c.inbag = <const uint8_t *>_ptr(inbag)
-    c.sum = <double *>_ptr(total)
-    c.count = <int32_t *>_ptr(count)
+    c.inbag = &inbag[0, 0]
+    c.sum = &total_v[0, 0] if W else NULL
+    c.count = &count_v[0]
     c.block = OOB_BLOCK
     cdef ptrdiff_t ntask = (n + OOB_BLOCK - 1) // OOB_BLOCK, t
     with nogil:
@@ -265,24 +323,29 @@ def oob_sums(B, int missing_bin, flat, inbag, Py_ssize_t W, int n_threads=1):
     return total, count
 
 
-def inbag_bits(seeds, Py_ssize_t n, Py_ssize_t n_boot, cdf=None, int n_threads=1):
+def inbag_bits(const uint64_t[::1] seeds not None,  # IN  T one seed per tree
+               Py_ssize_t n, Py_ssize_t n_boot,
+               const double[::1] cdf=None,          # IN  n running sums of weights, or None
+               int n_threads=1):
     """(n_trees, ceil(n/8)) uint8: the rows each tree's bootstrap drew, regenerated from its
     seed exactly as build_trees drew them (so out-of-bag code needs no stored bits)."""
-    _need(seeds, np.uint64, (len(seeds),), "seeds")
     if n < 1 or n_boot < 1:
         raise ValueError("inbag_bits: n and n_boot must be >= 1")
     _check_cdf(cdf, n)
-    cdef Py_ssize_t T = len(seeds)
+    cdef Py_ssize_t T = seeds.shape[0]
     bits = np.zeros((T, (n + 7) // 8), dtype=np.uint8)
+    if T == 0:
+        return bits
+    cdef uint8_t[:, ::1] bits_v = bits
     cdef parml_tb_ctx c
     c.n = n
     c.n_boot = n_boot
-    c.cdf = <const double *>_ptr(cdf) if cdf is not None else NULL
-    c.seeds = <const uint64_t *>_ptr(seeds)
+    c.cdf = &cdf[0] if cdf is not None else NULL
+    c.seeds = &seeds[0]
     cdef int failed = 0
     cdef parml_tb_inbag_ctx x
     x.c = &c
-    x.bits = <uint8_t *>_ptr(bits)
+    x.bits = &bits_v[0, 0]
     x.failed = &failed
     cdef ptrdiff_t t
     with nogil:
