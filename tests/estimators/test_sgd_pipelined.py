@@ -1,4 +1,4 @@
-"""Shuffled per-sample SGD on 2+ threads runs pipelined (_linear.pyx _sgd_pipelined): the caller
+"""Shuffled per-sample SGD on 2+ threads runs pipelined (_sgd_pipeline.pyx): the caller
 steps, a second thread copies blocks of upcoming shuffled rows into a ring, and each block is
 stepped from the ring or straight from X, whichever is ready. The steps are the same on the same
 values in the same order, so the model must be bit-identical to the 1-thread epoch for every
@@ -13,6 +13,8 @@ from hypothesis import given, settings, strategies as st
 from sklearn.datasets import make_classification, make_regression
 
 from parml._kernels import _linear
+from parml._kernels import _sgd as K
+from parml._kernels import _sgd_pipeline
 from parml.linear_model import SGDClassifier, SGDRegressor
 
 N = 32 * 375 + 17   # d = 20: blocks of 32 rows, the last one short; the ring wraps 3 times
@@ -35,13 +37,13 @@ def _same(a, b):
 def mode(request):
     """Every test runs pipelined (threshold 0) in each mode, and checks that it did: blocks were
     stepped, from the ring and/or from X as the mode says."""
-    old = _linear._pipe_set_min_bytes(0)
-    _linear._pipe_set_mode(MODES[request.param])
-    ring0, x0 = _linear._pipe_block_counts()
+    old = K._pipe_set_min_bytes(0)
+    K._pipe_set_mode(MODES[request.param])
+    ring0, x0 = _sgd_pipeline.block_counts()
     yield request.param
-    _linear._pipe_set_mode(0)
-    _linear._pipe_set_min_bytes(old)
-    ring, x = _linear._pipe_block_counts()
+    K._pipe_set_mode(0)
+    K._pipe_set_min_bytes(old)
+    ring, x = _sgd_pipeline.block_counts()
     assert ring + x > ring0 + x0, "no epoch ran pipelined"
     if request.param in ("all_from_x", "stepped_after_job"):
         assert ring == ring0 and x > x0
@@ -89,10 +91,9 @@ def test_regressor_pipelined_identical(mode):
 def _epochs(X, ypm, order, nt, sw=None, epochs=2):
     V, b = np.zeros((1, X.shape[1])), np.zeros(1)
     state = np.array([1.0, 1.0, 0.0, 0.0])
-    tot = [_linear.sgd_epoch(X, ypm, sw, order, V, b, state, None, None, None,
-                             _linear.LOSS_IDS["log_loss"], False, 0.0,
-                             _linear.SCHEDULES["invscaling"], 0.01, 0.25, 1e-4, 0.0, 0.0,
-                             1.0, 0.0, True, 1, _linear.STRATEGIES["samples"], nt)
+    tot = [K.sgd_epoch(X, ypm, sw, order, V, b, state, None, None, None,
+                       _linear.LOSS_IDS["log_loss"], False, 0.0, K.SCHEDULES["invscaling"], 0.01,
+                       0.25, 1e-4, 0.0, 0.0, 1.0, 0.0, True, 1, _linear.STRATEGIES["samples"], nt)
            for _ in range(epochs)]
     return tot, V, b, state
 
@@ -123,14 +124,14 @@ def test_any_shape_any_mix_identical(n, d, f32, weighted, seed, mode_id):
     ypm = np.where(rng.random(n) < 0.5, 1.0, -1.0)
     sw = rng.uniform(0.1, 2.0, n) if weighted else None
     order = rng.permutation(n).astype(np.intp)
-    old = _linear._pipe_set_min_bytes(0)
-    _linear._pipe_set_mode(mode_id)
+    old = K._pipe_set_min_bytes(0)
+    K._pipe_set_mode(mode_id)
     try:
         a = _epochs(X, ypm, order, 1, sw)
         b = _epochs(X, ypm, order, 2, sw)
     finally:
-        _linear._pipe_set_mode(0)
-        _linear._pipe_set_min_bytes(old)
+        K._pipe_set_mode(0)
+        K._pipe_set_min_bytes(old)
     assert a[0] == b[0]
     for u, v in zip(a[1:], b[1:]):
         assert np.array_equal(u, v)
@@ -151,23 +152,23 @@ def test_real_threshold_and_the_gatherer_is_used():
     scheduled at all)."""
     n = 12 * 2**20 // (20 * 8) + 1000
     X, y = _clf_data(np.float64, n=n)
-    ring0, x0 = _linear._pipe_block_counts()
+    ring0, x0 = _sgd_pipeline.block_counts()
     for _ in range(20):
         SGDClassifier(max_iter=1, tol=None, random_state=0, n_threads=2).fit(X, y)
-        ring, x = _linear._pipe_block_counts()
+        ring, x = _sgd_pipeline.block_counts()
         if ring > ring0:
             break
     assert ring > ring0, "the gatherer never filled a ring block the stepper used"
     # below the threshold the epoch is the plain 1-thread one
     small = X[: n // 2]
     SGDClassifier(max_iter=1, tol=None, random_state=0, n_threads=2).fit(small, y[: n // 2])
-    assert _linear._pipe_block_counts() == (ring, x)
+    assert _sgd_pipeline.block_counts() == (ring, x)
 
 
 @pytest.mark.parametrize("bad, err", [(5, ValueError), (-1, ValueError)])
 def test_hooks_reject_bad_values(bad, err):
     with pytest.raises(err):
         if bad == 5:
-            _linear._pipe_set_mode(bad)
+            K._pipe_set_mode(bad)
         else:
-            _linear._pipe_set_min_bytes(bad)
+            K._pipe_set_min_bytes(bad)

@@ -1,7 +1,7 @@
-"""parml._kernels._linear against independent float64 numpy references: the fused loss + gradient
-for every loss, finite differences, thread-count determinism, strategies, row subsets, SGD epochs
-(per-sample, mini-batch, Hogwild), prediction, column sums, finiteness and weighted Gram matrices,
-each on every kernel set this CPU supports."""
+"""parml._kernels._linear and _sgd against independent float64 numpy references: the fused loss +
+gradient for every loss, finite differences, thread-count determinism, strategies, row subsets,
+SGD epochs (per-sample, mini-batch, Hogwild), prediction, column sums, finiteness and weighted
+Gram matrices, each on every kernel set this CPU supports."""
 import contextlib
 
 import numpy as np
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from parml import _isa, supported_kernel_sets
 from parml._kernels import _linear as L
+from parml._kernels import _sgd as S
 
 DTYPES = [np.float32, np.float64]
 THREADS = [1, 2, 4]
@@ -19,7 +20,7 @@ CLASSIF = ["log_loss", "hinge", "squared_hinge", "modified_huber", "perceptron"]
 SMOOTH = ["squared_error", "log_loss", "multinomial", "huber"]
 EPS = {"huber": 1.0, "epsilon_insensitive": 0.5, "squared_epsilon_insensitive": 0.5}
 SAMPLES, WEIGHTS, HOGWILD = (L.STRATEGIES[k] for k in ("samples", "weights", "hogwild"))
-CONSTANT = L.SCHEDULES["constant"]
+CONSTANT = S.SCHEDULES["constant"]
 ROWOPS = list(supported_kernel_sets())     # every kernel set this CPU supports
 
 
@@ -366,7 +367,7 @@ def test_loss_grad_empty_X():
 def sgd_call(X, y, sw, order, V, b, state, name, ovr=False, *, eta0=0.01, alpha=0.0, l2frac=0.0,
              schedule=CONSTANT, power_t=0.5, opt_init=1.0, A=None, Ab=None, avg_start=0.0,
              fit_intercept=True, batch=1, strategy=SAMPLES, n_threads=1, need_loss=True, cw=None):
-    return L.sgd_epoch(X, y, sw, order, V, b, state, None, A, Ab, L.LOSS_IDS[name], ovr,
+    return S.sgd_epoch(X, y, sw, order, V, b, state, None, A, Ab, L.LOSS_IDS[name], ovr,
                        EPS.get(name, 0.0), schedule, eta0, power_t, alpha, opt_init, 0.0, l2frac,
                        avg_start, fit_intercept, batch, strategy, n_threads, need_loss=need_loss,
                        cw=cw)
@@ -518,7 +519,7 @@ def test_sgd_conventions_off_weights_the_loss(batch, rng):
     n, d = 200, 8
     X, y, sw = sgd_problem(rng, "log_loss", n, d, np.float64, sw=True)
     V, b, state = np.zeros((1, d)), np.zeros(1), np.array([1.0, 1.0, 0.0, 0.0])
-    tot = L.sgd_epoch(X, y, sw, None, V, b, state, None, None, None, L.LOSS_IDS["log_loss"],
+    tot = S.sgd_epoch(X, y, sw, None, V, b, state, None, None, None, L.LOSS_IDS["log_loss"],
                       False, 0.0, CONSTANT, 0.05, 0.5, 0.0, 1.0, 0.0, 0.0, 0.0, True, batch,
                       SAMPLES, 1, True, sgd_conventions=False)
     W = np.zeros((1, d))
@@ -567,7 +568,7 @@ def test_sgd_schedules(schedule, rng):
         for batch in (1, 8):
             V, b, state = np.zeros((1, d)), np.zeros(1), np.array([1.0, t0, 0.0, 0.0])
             sgd_call(X, y, None, None, V, b, state, "log_loss", eta0=eta0, alpha=alpha,
-                     l2frac=1.0, schedule=L.SCHEDULES[schedule], power_t=power_t,
+                     l2frac=1.0, schedule=S.SCHEDULES[schedule], power_t=power_t,
                      opt_init=opt_init, batch=batch)
             W, bb, _, _, _ = ref_sgd(X, y, None, None, np.zeros(d), 0.0, "log_loss",
                                      eta_of_t=eta_of_t, alpha=alpha, l2=True, t0=t0, batch=batch)
@@ -853,7 +854,7 @@ def test_zero_features_do_not_crash(strategy):
                        L.LOSS_IDS["squared_error"], True, 0.0, None, L.STRATEGIES[strategy], out, 1)
     assert np.isfinite(loss)
     V, b, st = np.empty((1, 0)), np.zeros(1), np.array([1.0, 1.0, 0.0, 0.0])
-    L.sgd_epoch(np.empty((10, 0)), np.full(10, 2.0), None, None, V, b, st, None, None, None,
-                L.LOSS_IDS["squared_error"], False, 0.0, L.SCHEDULES["constant"], 0.1, 0.5, 0.0,
+    S.sgd_epoch(np.empty((10, 0)), np.full(10, 2.0), None, None, V, b, st, None, None, None,
+                L.LOSS_IDS["squared_error"], False, 0.0, S.SCHEDULES["constant"], 0.1, 0.5, 0.0,
                 1.0, 0.0, 0.0, 0.0, True, 4, L.STRATEGIES[strategy], 1)
     assert 0.0 < b[0] <= 2.0   # the intercept moved toward the target

@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._available_if import available_if
 
 from parml._kernels import _linear, _shuffle
+from parml._kernels import _sgd as sgd_kernel
 
 from parml._core.linear import LOSS, resolve_strategy
 from parml._core.rows import Rows, check_sample_weight, check_X_fit
@@ -111,7 +112,7 @@ class _SGDParams:
         self.alpha = float(est.alpha)
         self.l1frac = {"l1": 1.0, "elasticnet": float(est.l1_ratio)}.get(est.penalty, 0.0)
         self.l2frac = {"l2": 1.0, "elasticnet": 1.0 - float(est.l1_ratio)}.get(est.penalty, 0.0)
-        self.schedule = _linear.SCHEDULES[est.learning_rate]
+        self.schedule = sgd_kernel.SCHEDULES[est.learning_rate]
         self.adaptive = est.learning_rate == "adaptive"
         self.eta0 = float(est.eta0)
         self.power_t = float(est.power_t)
@@ -163,7 +164,7 @@ def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, 
             # the estimator's random state
             idx = _shuffle.permutation(e - s if idx is None else idx,
                                        int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64)))
-        sumloss += _linear.sgd_epoch(
+        sumloss += sgd_kernel.sgd_epoch(
             c, yk[s:e], None if sw is None else sw[s:e], idx, st.V, st.b, st.state, st.Q, st.A,
             st.Ab, p.loss, ovr, p.eps, p.schedule, eta0, p.power_t, p.alpha, p.opt_init,
             p.l1frac if p.l1 else 0.0, p.l2frac, p.avg_start, p.fit_intercept, p.batch, strategy,
@@ -189,7 +190,7 @@ def sgd_solve(rows, yk, sw, *, loss, K, ovr, alpha, fit_intercept, strategy, n_t
         pass
     p = _P()
     p.loss, p.eps, p.alpha, p.l1frac, p.l2frac, p.l1 = loss, 0.0, alpha, 0.0, 1.0, False
-    p.schedule, p.power_t, p.avg_start, p.batch = _linear.SCHEDULES["invscaling"], 0.5, 0.0, batch_size
+    p.schedule, p.power_t, p.avg_start, p.batch = sgd_kernel.SCHEDULES["invscaling"], 0.5, 0.0, batch_size
     p.opt_init, p.fit_intercept = 0.0, fit_intercept
     # a weighted objective: its tol rule compares the weighted loss, unclipped
     p.sgd_conventions, p.cw = False, None
