@@ -19,8 +19,8 @@ from parml._kernels._kernel_sets cimport active_set
 from parml._kernels._linear_api cimport (
     LINE_DOUBLES, LinCtx, MIN_TASK_WORK, PARALLEL_MIN_WORK, PARML_L_EPSINS, PARML_L_HINGE,
     PARML_L_HUBER, PARML_L_LOG, PARML_L_MODHUBER, PARML_L_MULTINOMIAL, PARML_L_PERCEPTRON,
-    PARML_L_SQEPSINS, PARML_L_SQHINGE, PARML_L_SQUARED, S_HOGWILD, S_SAMPLES, S_WEIGHTS,
-    _ahead_rows, _alloc, _axpy, _clamp, _dot, _free, _lines, _loss_grad, _plan,
+    PARML_L_SQEPSINS, PARML_L_SQHINGE, PARML_L_SQUARED, PARML_N_LOSSES, S_HOGWILD, S_SAMPLES,
+    S_WEIGHTS, _ahead_rows, _alloc, _axpy, _clamp, _dot, _free, _lines, _loss_grad, _plan,
     _stream_ahead, lin_fill, parallel_for, parml_logit_fn, parml_logit_for, parml_prefetch_init,
     parml_rowops, parml_rowops_for, set_cw)
 
@@ -38,13 +38,14 @@ cdef enum:
     # not depend on the cut)
     GRAM_GEMM_TASKS_PER_THREAD = 4
 
-# The same ids for the Python drivers.
+# The same ids for the Python drivers, and the number of losses (include/parml/losses.h).
 STRATEGIES = {"samples": S_SAMPLES, "weights": S_WEIGHTS, "hogwild": S_HOGWILD}
 LOSS_IDS = {"squared_error": PARML_L_SQUARED, "log_loss": PARML_L_LOG, "hinge": PARML_L_HINGE,
             "squared_hinge": PARML_L_SQHINGE, "modified_huber": PARML_L_MODHUBER,
             "perceptron": PARML_L_PERCEPTRON, "huber": PARML_L_HUBER,
             "epsilon_insensitive": PARML_L_EPSINS,
             "squared_epsilon_insensitive": PARML_L_SQEPSINS, "multinomial": PARML_L_MULTINOMIAL}
+N_LOSSES = PARML_N_LOSSES
 
 parml_prefetch_init()
 

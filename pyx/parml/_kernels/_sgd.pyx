@@ -1,13 +1,19 @@
 """SGD epochs of the linear models on parml's task pool: classic per-sample SGD (pipelined on 2
 threads for large shuffled data, _sgd_pipeline.pyx), parallel mini-batches whose gradient is the
-fused kernel of linear_grad.h, and Hogwild.
+fused kernel of linear_grad.h, and Hogwild. The settings come as one SGDParams, checked once;
+the arrays an epoch reads and updates stay explicit arguments.
 
 X is row-major (C-contiguous rows), float64 or float32, read as given; weights and every
-accumulation are float64. Callers (parml.linear_model) validate shapes, dtypes, finiteness and
-labels; nothing here checks.
+accumulation are float64. Callers (parml.linear_model) validate dtypes, finiteness and labels;
+sgd_epoch checks the arrays' shapes against each other.
 
 Determinism: every mode except Hogwild gives bit-identical results for any n_threads.
 """
+
+import math
+import numbers
+
+import numpy as np
 
 from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport malloc, calloc, free
@@ -17,12 +23,13 @@ from cython cimport floating
 
 from parml._kernels._kernel_sets cimport active_set
 from parml._kernels._linear_api cimport (
-    LINE_DOUBLES, LOGIT_BLOCK, LinCtx, MAX_DLOSS, MAX_TASKS, PARML_L_MULTINOMIAL,
+    LINE_DOUBLES, LOGIT_BLOCK, LinCtx, MAX_DLOSS, MAX_TASKS, PARML_L_MULTINOMIAL, PARML_N_LOSSES,
     PREFETCH_ROWS, S_HOGWILD, S_SAMPLES, S_WEIGHTS, _alloc, _axpby, _axpy, _clamp, _free, _lines,
     _loss_grad, _plan, _prefetch, _row, _row_of, lin_fill, parallel_for, parml_prefetch_init,
     set_cw)
 from parml._kernels._sgd_pipeline cimport (
-    PIPE_MAX_ROW_BYTES, PIPE_MIN_BYTES, PIPE_N_MODES, PIPE_RACE, sgd_pipelined)
+    PIPE_ALL_FROM_RING, PIPE_ALL_FROM_X, PIPE_FILL_THEN_STEP, PIPE_MAX_ROW_BYTES, PIPE_MIN_BYTES,
+    PIPE_N_MODES, PIPE_RACE, PIPE_STEP_AFTER_JOB, sgd_pipelined)
 
 cdef extern from "parml/sgd_step.h" nogil:
     enum:
@@ -67,6 +74,103 @@ SCHEDULES = {"constant": PARML_SCH_CONSTANT, "optimal": PARML_SCH_OPTIMAL,
              "invscaling": PARML_SCH_INVSCALING, "adaptive": PARML_SCH_CONSTANT}
 
 parml_prefetch_init()
+
+
+def _real(name, v, lo=-math.inf, hi=math.inf):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"SGDParams: {name} must be a real number, got {type(v).__name__}")
+    x = float(v)
+    if not (math.isfinite(x) and lo <= x <= hi):
+        rng = "" if lo == -math.inf else (f" >= {lo:g}" if hi == math.inf else
+                                          f" in [{lo:g}, {hi:g}]")
+        raise ValueError(f"SGDParams: {name} must be a finite number{rng}, got {v!r}")
+    return x
+
+
+def _choice(name, v, allowed):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"SGDParams: {name} must be an integer id, got {type(v).__name__}")
+    if int(v) not in allowed:
+        raise ValueError(f"SGDParams: {name} must be one of {sorted(allowed)}, got {v!r}")
+    return int(v)
+
+
+def _flag(name, v):
+    if isinstance(v, (bool, np.bool_)) or (isinstance(v, numbers.Integral) and v in (0, 1)):
+        return bool(v)
+    raise TypeError(f"SGDParams: {name} must be a bool, got {v!r}")
+
+
+cdef class SGDParams:
+    """The settings of SGD epochs, checked once here; sgd_epoch copies them into its C context
+    at each call (once per call, never per step). Read-only: make a new one to change them.
+
+    Parameters (keyword-only)
+    -------------------------
+    loss : int            loss id (parml._kernels._linear.LOSS_IDS, include/parml/losses.h)
+    ovr : bool            the K outputs are one-vs-rest problems (y holds class indices)
+    epsilon : float >= 0  the Huber and epsilon-insensitive losses' epsilon
+    schedule : int        learning-rate schedule id (SCHEDULES)
+    eta0 : float >= 0     the constant or initial learning rate
+    power_t : float       invscaling: eta = eta0 / t^power_t
+    alpha : float >= 0    the penalty's strength (and the optimal schedule's)
+    opt_init : float      optimal: eta = 1 / (alpha (opt_init + t - 1))
+    l1frac, l2frac : float in [0, 1]   the L1 and L2 shares of alpha
+    avg_start : float >= 0   averaged weights (A, Ab of sgd_epoch) are updated from step
+                          avg_start on
+    fit_intercept : bool
+    batch : int >= 1      rows per step: 1 is per-sample SGD, more are mini-batches
+    strategy : int        STRATEGIES id (parml._kernels._linear): a mini-batch gradient by
+                          samples or by weights, or Hogwild
+    sgd_conventions : bool   scikit-learn SGD's: d loss / d z clipped to +-1e12 and the epoch's
+                          loss unweighted (off: LogisticRegression(solver='sgd')'s weighted
+                          objective)
+    """
+    cdef readonly int loss, schedule, strategy
+    cdef readonly bint ovr, fit_intercept, sgd_conventions
+    cdef readonly double epsilon, eta0, power_t, alpha, opt_init, l1frac, l2frac, avg_start
+    cdef readonly Py_ssize_t batch
+
+    def __init__(self, *, loss, ovr=False, epsilon=0.0, schedule=PARML_SCH_CONSTANT, eta0=0.01,
+                 power_t=0.5, alpha=0.0, opt_init=1.0, l1frac=0.0, l2frac=0.0, avg_start=0.0,
+                 fit_intercept=True, batch=1, strategy=S_SAMPLES, sgd_conventions=True):
+        self.loss = _choice("loss", loss, range(PARML_N_LOSSES))
+        self.ovr = _flag("ovr", ovr)
+        self.epsilon = _real("epsilon", epsilon, 0.0)
+        self.schedule = _choice("schedule", schedule, set(SCHEDULES.values()))
+        self.eta0 = _real("eta0", eta0, 0.0)
+        self.power_t = _real("power_t", power_t)
+        self.alpha = _real("alpha", alpha, 0.0)
+        self.opt_init = _real("opt_init", opt_init)
+        self.l1frac = _real("l1frac", l1frac, 0.0, 1.0)
+        self.l2frac = _real("l2frac", l2frac, 0.0, 1.0)
+        self.avg_start = _real("avg_start", avg_start, 0.0)
+        self.fit_intercept = _flag("fit_intercept", fit_intercept)
+        if isinstance(batch, bool) or not isinstance(batch, numbers.Integral):
+            raise TypeError(f"SGDParams: batch must be an integer, got {type(batch).__name__}")
+        if batch < 1:
+            raise ValueError(f"SGDParams: batch must be >= 1, got {batch!r}")
+        self.batch = batch
+        self.strategy = _choice("strategy", strategy, {S_SAMPLES, S_WEIGHTS, S_HOGWILD})
+        self.sgd_conventions = _flag("sgd_conventions", sgd_conventions)
+
+    def _asdict(self):
+        return {k: getattr(self, k) for k in _PARAM_NAMES}
+
+    def __repr__(self):
+        return "SGDParams(" + ", ".join(f"{k}={v!r}" for k, v in self._asdict().items()) + ")"
+
+    def __reduce__(self):
+        return _params_from_dict, (self._asdict(),)
+
+
+_PARAM_NAMES = ("loss", "ovr", "epsilon", "schedule", "eta0", "power_t", "alpha", "opt_init",
+                "l1frac", "l2frac", "avg_start", "fit_intercept", "batch", "strategy",
+                "sgd_conventions")
+
+
+def _params_from_dict(kw):
+    return SGDParams(**kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,74 +395,107 @@ cdef void _t_hogwild(void *vs, ptrdiff_t t, int worker) noexcept nogil:
     s.shard_loss[t] = loss
 
 
-cdef int _pipe_mode = PIPE_RACE           # tests only: see _pipe_set_mode
-cdef Py_ssize_t _pipe_min_bytes = PIPE_MIN_BYTES   # tests only: see _pipe_set_min_bytes
+# The pipelined epoch's test modes by the names tests/estimators/test_sgd_pipelined.py uses, and
+# its data-size threshold
+PIPE_TEST_MODES = {"real": PIPE_RACE, "all_from_x": PIPE_ALL_FROM_X,
+                   "all_from_ring": PIPE_ALL_FROM_RING, "stepped_after_job": PIPE_STEP_AFTER_JOB,
+                   "ring_filled_then_stepped_after_job": PIPE_FILL_THEN_STEP}
+PIPELINE_MIN_BYTES = PIPE_MIN_BYTES
 
 
-def _pipe_set_mode(int mode):
-    """Tests only: how the pipelined epoch reads its blocks (the PIPE_* modes of
-    _sgd_pipeline.pxd): 0 normal, 1 to 4 one deterministic way."""
-    global _pipe_mode
-    if not 0 <= mode < PIPE_N_MODES:
-        raise ValueError(f"pipeline mode must be 0 to {PIPE_N_MODES - 1}, got {mode}")
-    _pipe_mode = mode
+cdef int _check_arrays(Py_ssize_t n_rows, Py_ssize_t d, const double[::1] y,
+                       const double[::1] sw, double[:, ::1] V, double[::1] b,
+                       double[::1] state, double[:, ::1] Q, double[:, ::1] A, double[::1] Ab,
+                       int n_threads) except -1:
+    """sgd_epoch's arrays against each other: a ValueError naming the first that does not fit."""
+    cdef Py_ssize_t K = V.shape[0]
+    if V.shape[1] != d:
+        raise ValueError(f"sgd_epoch: V has {V.shape[1]} columns for the {d} features of X")
+    if K < 1:
+        raise ValueError("sgd_epoch: V must have at least one row (output)")
+    if y.shape[0] != n_rows:
+        raise ValueError(f"sgd_epoch: y has {y.shape[0]} values for the {n_rows} rows of X")
+    if sw is not None and sw.shape[0] != n_rows:
+        raise ValueError(f"sgd_epoch: sw has {sw.shape[0]} values for the {n_rows} rows of X")
+    if b.shape[0] != K:
+        raise ValueError(f"sgd_epoch: b has {b.shape[0]} values for the {K} rows of V")
+    if state.shape[0] != 4:
+        raise ValueError(f"sgd_epoch: state must hold 4 values (scale, t, u, avg_count), got "
+                         f"{state.shape[0]}")
+    if Q is not None and (Q.shape[0] != K or Q.shape[1] != d):
+        raise ValueError(f"sgd_epoch: Q must be {K} x {d} like V, got {Q.shape[0]} x {Q.shape[1]}")
+    if A is not None and (A.shape[0] != K or A.shape[1] != d):
+        raise ValueError(f"sgd_epoch: A must be {K} x {d} like V, got {A.shape[0]} x {A.shape[1]}")
+    if (A is None) != (Ab is None):
+        raise ValueError("sgd_epoch: A and Ab (averaged weights and intercepts) come together")
+    if Ab is not None and Ab.shape[0] != K:
+        raise ValueError(f"sgd_epoch: Ab has {Ab.shape[0]} values for the {K} rows of V")
+    if n_threads < 1:
+        raise ValueError(f"sgd_epoch: n_threads must be >= 1, got {n_threads}")
+    return 0
 
 
-def _pipe_set_min_bytes(Py_ssize_t nbytes):
-    """Tests only: the data size from which shuffled epochs are pipelined (12 MiB by default);
-    returns the previous value."""
-    global _pipe_min_bytes
-    if nbytes < 0:
-        raise ValueError(f"pipeline threshold must be >= 0 bytes, got {nbytes}")
-    old, _pipe_min_bytes = _pipe_min_bytes, nbytes
-    return old
+def sgd_epoch(const floating[:, ::1] X not None,   # IN   n x d
+              const double[::1] y not None,        # IN   n
+              const double[::1] sw,                # IN   n, or None
+              const Py_ssize_t[::1] order,         # IN   rows to visit, in order, or None: all
+              double[:, ::1] V not None,           # IN/OUT K x d, true weights = state[0] * V
+              double[::1] b not None,              # IN/OUT K
+              double[::1] state not None,          # IN/OUT [scale, t, u, avg_count]
+              double[:, ::1] Q,                    # IN/OUT K x d cumulative L1, or None (no L1)
+              double[:, ::1] A,                    # IN/OUT K x d averaged weights, or None
+              double[::1] Ab,                      # IN/OUT K averaged intercepts (with A), or None
+              SGDParams params not None,
+              int n_threads, bint need_loss=True,
+              const double[::1] cw=None,           # IN   K one-vs-rest positive-class weights
+              *, int _pipe_test_mode=PIPE_RACE, Py_ssize_t _pipe_min_bytes=PIPE_MIN_BYTES):
+    """One epoch of SGD over the rows of X in `order`, with the settings `params`. batch == 1:
+    classic per-sample SGD on one thread (shuffled data of 12 MiB and more: pipelined on 2
+    threads, bit-identical); batch > 1: mini-batches whose gradient is the fused kernel
+    (samples or weights strategy, parallel) and whose update is parallel over weights;
+    strategy HOGWILD: n_threads shards of per-sample SGD writing shared weights without locks.
+    need_loss=False skips the log loss's value (the rest of the sum stays). Returns the summed
+    loss.
 
-
-def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
-              const double[::1] y,          # IN   n
-              const double[::1] sw,         # IN   n or None
-              const Py_ssize_t[::1] order,  # IN   visiting order (a permutation), or None
-              double[:, ::1] V,             # IN/OUT K x d, true weights = state[0] * V
-              double[::1] b,                # IN/OUT K
-              double[::1] state,            # IN/OUT [scale, t, u, avg_count]
-              double[:, ::1] Q,             # IN/OUT K x d cumulative L1, or None (no L1)
-              double[:, ::1] A,             # IN/OUT K x d averaged weights, or None
-              double[::1] Ab,               # IN/OUT K averaged intercepts, or None
-              int loss, bint ovr, double eps,
-              int schedule, double eta0, double power_t, double alpha, double opt_init,
-              double l1frac, double l2frac, double avg_start, bint fit_intercept,
-              Py_ssize_t batch, int strategy, int n_threads, bint need_loss=True,
-              const double[::1] cw=None,    # IN   K one-vs-rest positive-class weights, or None
-              bint sgd_conventions=True):
-    """One epoch of SGD over the rows of X in `order`. batch == 1: classic per-sample SGD on one
-    thread; batch > 1: mini-batches whose gradient is the fused kernel (samples or weights
-    strategy, parallel) and whose update is parallel over weights; strategy HOGWILD: n_threads
-    shards of per-sample SGD writing shared weights without locks. Returns the summed loss."""
+    For tests only: _pipe_test_mode makes the pipelined epoch read its blocks in one way
+    (PIPE_TEST_MODES), and _pipe_min_bytes lowers the data size from which shuffled epochs are
+    pipelined (PIPELINE_MIN_BYTES)."""
     cdef SGDCtx s
     cdef LinCtx *c = &s.lc
     cdef Py_ssize_t n = order.shape[0] if order is not None else X.shape[0]
     cdef Py_ssize_t K = V.shape[0], d = V.shape[1], i
+    cdef Py_ssize_t batch = params.batch
+    cdef int strategy = params.strategy
     cdef double sumloss = 0.0
     cdef int rc = 0
+    if not 0 <= _pipe_test_mode < PIPE_N_MODES:
+        raise ValueError(f"sgd_epoch: _pipe_test_mode must be 0 to {PIPE_N_MODES - 1}, got "
+                         f"{_pipe_test_mode}")
+    if _pipe_min_bytes < 0:
+        raise ValueError(f"sgd_epoch: _pipe_min_bytes must be >= 0, got {_pipe_min_bytes}")
+    _check_arrays(X.shape[0], X.shape[1], y, sw, V, b, state, Q, A, Ab, n_threads)
     memset(&s, 0, sizeof(SGDCtx))
     lin_fill(c, <const char *>&X[0, 0] if X.shape[0] > 0 else NULL, X.strides[0], d,
              floating is float, &y[0] if y.shape[0] > 0 else NULL,
              &sw[0] if sw is not None and sw.shape[0] > 0 else NULL,
-             &V[0, 0], &b[0], K, state[0], loss, ovr, eps)
+             &V[0, 0], &b[0], K, state[0], params.loss, params.ovr, params.epsilon)
     c.need_loss = need_loss
     # scikit-learn's SGD conventions: d loss / d z clipped to +-MAX_DLOSS, the returned loss
     # unweighted (LogisticRegression's solver='sgd' minimises a weighted objective: off there)
-    c.sgd = sgd_conventions
+    c.sgd = params.sgd_conventions
     set_cw(c, cw)
     s.V, s.b = &V[0, 0], &b[0]
     s.scale, s.t, s.u, s.avg_count = state[0], state[1], state[2], state[3]
     s.Q = &Q[0, 0] if Q is not None else NULL
     s.A = &A[0, 0] if A is not None else NULL
     s.Ab = &Ab[0] if Ab is not None else NULL
-    s.schedule, s.eta0, s.power_t, s.alpha, s.opt_init = schedule, eta0, power_t, alpha, opt_init
-    s.l1frac, s.l2frac, s.avg_start, s.fit_intercept = l1frac, l2frac, avg_start, fit_intercept
+    s.schedule, s.eta0, s.power_t = params.schedule, params.eta0, params.power_t
+    s.alpha, s.opt_init = params.alpha, params.opt_init
+    s.l1frac, s.l2frac, s.avg_start = params.l1frac, params.l2frac, params.avg_start
+    s.fit_intercept = params.fit_intercept
     s.order = &order[0] if order is not None and n > 0 else NULL
-    s.one = K == 1 and not ovr and loss != PARML_L_MULTINOMIAL and s.Q == NULL and s.A == NULL
+    s.one = K == 1 and not params.ovr and params.loss != PARML_L_MULTINOMIAL and s.Q == NULL \
+        and s.A == NULL
     s.sgd1 = parml_sgd1_for(active_set(), floating is float)
     if n == 0:
         return 0.0
@@ -394,7 +531,7 @@ def sgd_epoch(const floating[:, ::1] X,     # IN   n x d
                 rc = -1
             elif s.order != NULL and n_threads > 1 and strategy != S_HOGWILD \
                     and d * c.xsize <= PIPE_MAX_ROW_BYTES and n * d * c.xsize >= _pipe_min_bytes:
-                rc = sgd_pipelined(c, s.order, n, _step_rows, &s, _pipe_mode, &sumloss)
+                rc = sgd_pipelined(c, s.order, n, _step_rows, &s, _pipe_test_mode, &sumloss)
             else:
                 sumloss = _sgd_samples(&s, 0, n, n, 0.0)
             free(c.scratch)

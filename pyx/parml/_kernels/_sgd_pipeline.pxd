@@ -15,7 +15,7 @@ cdef enum:
     # threads / 1 measured 1.0-1.07 at 8-10 MB, 0.83-0.88 at 12-16 MB, 0.56-0.75 from 24 MB.
     PIPE_MIN_BYTES = 12582912
 
-    # Test modes (_sgd.pyx's _pipe_set_mode), which make each way of reading a block
+    # Test modes (sgd_epoch's _pipe_test_mode), which make each way of reading a block
     # deterministic; production runs PIPE_RACE.
     PIPE_RACE = 0               # the gatherer and the stepper claim blocks as they get to them
     PIPE_ALL_FROM_X = 1         # the gatherer does nothing: every block straight from X
