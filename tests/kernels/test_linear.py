@@ -1,16 +1,18 @@
 """parml._kernels._linear and _sgd against independent float64 numpy references: the fused loss +
 gradient for every loss, finite differences, thread-count determinism, strategies, row subsets,
 SGD epochs (per-sample, mini-batch, Hogwild), prediction, column sums, finiteness and weighted
-Gram matrices, each on every kernel set this CPU supports; the SGD settings' and arrays'
-checks."""
+Gram matrices, each on every kernel set this CPU supports; the loss ids against losses.h, and
+the SGD settings' and arrays' checks."""
+import os
 import pickle
+import re
 
 import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from parml import _isa, supported_kernel_sets
+from parml import _isa, get_include, supported_kernel_sets
 from parml._kernels import _linear as L
 from parml._kernels import _sgd as S
 
@@ -865,7 +867,52 @@ def test_zero_features_do_not_crash(strategy):
 
 
 # ------------------------------------------------------------------------------------------------
-# the checks before native code runs
+# ids from the headers, and the checks before native code runs
+
+# the Python loss names and the header's names for them (PARML_L_<name>)
+LOSS_HEADER_NAMES = {"squared_error": "SQUARED", "log_loss": "LOG", "hinge": "HINGE",
+                     "squared_hinge": "SQHINGE", "modified_huber": "MODHUBER",
+                     "perceptron": "PERCEPTRON", "huber": "HUBER", "epsilon_insensitive": "EPSINS",
+                     "squared_epsilon_insensitive": "SQEPSINS", "multinomial": "MULTINOMIAL"}
+
+
+def header_enum(path, prefix):
+    """{name: value} of the C enum in the header `path` whose names start with `prefix`
+    (explicit values or C's implicit count from the previous one)."""
+    with open(path) as f:
+        text = re.sub(r"/\*.*?\*/|//[^\n]*", "", f.read(), flags=re.S)
+    bodies = [b for b in re.findall(r"enum\s*\{(.*?)\}", text, re.S) if prefix in b]
+    assert len(bodies) == 1, f"{path}: {len(bodies)} enums with {prefix} names"
+    out, value = {}, 0
+    for item in filter(None, (x.strip() for x in bodies[0].split(","))):
+        name, _, given = item.partition("=")
+        value = int(given.strip(), 0) if given.strip() else value
+        out[name.strip()] = value
+        value += 1
+    return out
+
+
+def test_loss_ids_are_the_headers_enum():
+    enum = header_enum(os.path.join(get_include(), "parml", "losses.h"), "PARML_L_")
+    losses = {k: v for k, v in enum.items() if k.startswith("PARML_L_")}
+    assert enum["PARML_N_LOSSES"] == len(losses) == L.N_LOSSES == len(set(losses.values()))
+    # every Python name is one header loss with the header's id, and every header loss has one
+    assert len(set(L.LOSS_IDS.values())) == len(L.LOSS_IDS)
+    assert {"PARML_L_" + LOSS_HEADER_NAMES[k]: v for k, v in L.LOSS_IDS.items()} == losses
+
+
+def test_schedule_and_strategy_ids_are_the_headers():
+    here = get_include()
+    sch = header_enum(os.path.join(here, "parml", "sgd_step.h"), "PARML_SCH_")
+    assert {k: v for k, v in S.SCHEDULES.items() if k != "adaptive"} == {
+        "constant": sch["PARML_SCH_CONSTANT"], "optimal": sch["PARML_SCH_OPTIMAL"],
+        "invscaling": sch["PARML_SCH_INVSCALING"]}
+    assert S.SCHEDULES["adaptive"] == sch["PARML_SCH_CONSTANT"]   # (the driver divides eta0)
+    strat = header_enum(os.path.join(here, "parml", "linear_grad.h"), "PARML_LIN_SAMPLES")
+    assert L.STRATEGIES == {"samples": strat["PARML_LIN_SAMPLES"],
+                            "weights": strat["PARML_LIN_WEIGHTS"],
+                            "hogwild": strat["PARML_LIN_HOGWILD"]}
+
 
 @pytest.mark.parametrize("kw, err, match", [
     (dict(), TypeError, "loss"),

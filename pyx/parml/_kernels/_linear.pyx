@@ -38,7 +38,8 @@ cdef enum:
     # not depend on the cut)
     GRAM_GEMM_TASKS_PER_THREAD = 4
 
-# The same ids for the Python drivers, and the number of losses (include/parml/losses.h).
+# The same ids for the Python drivers. Every loss id is the header's (include/parml/losses.h):
+# tests/kernels/test_linear.py reads its enum and checks that this mapping covers it exactly.
 STRATEGIES = {"samples": S_SAMPLES, "weights": S_WEIGHTS, "hogwild": S_HOGWILD}
 LOSS_IDS = {"squared_error": PARML_L_SQUARED, "log_loss": PARML_L_LOG, "hinge": PARML_L_HINGE,
             "squared_hinge": PARML_L_SQHINGE, "modified_huber": PARML_L_MODHUBER,
