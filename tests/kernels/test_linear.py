@@ -1,16 +1,20 @@
-"""parml._kernels._linear against independent float64 numpy references: the fused loss + gradient
-for every loss, finite differences, thread-count determinism, strategies, row subsets, SGD epochs
-(per-sample, mini-batch, Hogwild), prediction, column sums, finiteness and weighted Gram matrices,
-each on every kernel set this CPU supports."""
-import contextlib
+"""parml._kernels._linear and _sgd against independent float64 numpy references: the fused loss +
+gradient for every loss, finite differences, thread-count determinism, strategies, row subsets,
+SGD epochs (per-sample, mini-batch, Hogwild), prediction, column sums, finiteness and weighted
+Gram matrices, each on every kernel set this CPU supports; the loss ids against losses.h, and
+the SGD settings' and arrays' checks."""
+import os
+import pickle
+import re
 
 import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from parml import _isa, supported_kernel_sets
+from parml import _isa, get_include, supported_kernel_sets
 from parml._kernels import _linear as L
+from parml._kernels import _sgd as S
 
 DTYPES = [np.float32, np.float64]
 THREADS = [1, 2, 4]
@@ -19,7 +23,7 @@ CLASSIF = ["log_loss", "hinge", "squared_hinge", "modified_huber", "perceptron"]
 SMOOTH = ["squared_error", "log_loss", "multinomial", "huber"]
 EPS = {"huber": 1.0, "epsilon_insensitive": 0.5, "squared_epsilon_insensitive": 0.5}
 SAMPLES, WEIGHTS, HOGWILD = (L.STRATEGIES[k] for k in ("samples", "weights", "hogwild"))
-CONSTANT = L.SCHEDULES["constant"]
+CONSTANT = S.SCHEDULES["constant"]
 ROWOPS = list(supported_kernel_sets())     # every kernel set this CPU supports
 
 
@@ -366,10 +370,12 @@ def test_loss_grad_empty_X():
 def sgd_call(X, y, sw, order, V, b, state, name, ovr=False, *, eta0=0.01, alpha=0.0, l2frac=0.0,
              schedule=CONSTANT, power_t=0.5, opt_init=1.0, A=None, Ab=None, avg_start=0.0,
              fit_intercept=True, batch=1, strategy=SAMPLES, n_threads=1, need_loss=True, cw=None):
-    return L.sgd_epoch(X, y, sw, order, V, b, state, None, A, Ab, L.LOSS_IDS[name], ovr,
-                       EPS.get(name, 0.0), schedule, eta0, power_t, alpha, opt_init, 0.0, l2frac,
-                       avg_start, fit_intercept, batch, strategy, n_threads, need_loss=need_loss,
-                       cw=cw)
+    params = S.SGDParams(loss=L.LOSS_IDS[name], ovr=ovr, epsilon=EPS.get(name, 0.0),
+                         schedule=schedule, eta0=eta0, power_t=power_t, alpha=alpha,
+                         opt_init=opt_init, l1frac=0.0, l2frac=l2frac, avg_start=avg_start,
+                         fit_intercept=fit_intercept, batch=batch, strategy=strategy)
+    return S.sgd_epoch(X, y, sw, order, V, b, state, None, A, Ab, params, n_threads,
+                       need_loss=need_loss, cw=cw)
 
 
 def ref_sgd(X, y, sw, order, W, b, name, ovr=False, *, eta_of_t, alpha=0.0, l2=False,
@@ -518,9 +524,9 @@ def test_sgd_conventions_off_weights_the_loss(batch, rng):
     n, d = 200, 8
     X, y, sw = sgd_problem(rng, "log_loss", n, d, np.float64, sw=True)
     V, b, state = np.zeros((1, d)), np.zeros(1), np.array([1.0, 1.0, 0.0, 0.0])
-    tot = L.sgd_epoch(X, y, sw, None, V, b, state, None, None, None, L.LOSS_IDS["log_loss"],
-                      False, 0.0, CONSTANT, 0.05, 0.5, 0.0, 1.0, 0.0, 0.0, 0.0, True, batch,
-                      SAMPLES, 1, True, sgd_conventions=False)
+    params = S.SGDParams(loss=L.LOSS_IDS["log_loss"], schedule=CONSTANT, eta0=0.05, batch=batch,
+                         strategy=SAMPLES, sgd_conventions=False)
+    tot = S.sgd_epoch(X, y, sw, None, V, b, state, None, None, None, params, 1, True)
     W = np.zeros((1, d))
     bb = np.zeros(1)
     want = 0.0
@@ -567,7 +573,7 @@ def test_sgd_schedules(schedule, rng):
         for batch in (1, 8):
             V, b, state = np.zeros((1, d)), np.zeros(1), np.array([1.0, t0, 0.0, 0.0])
             sgd_call(X, y, None, None, V, b, state, "log_loss", eta0=eta0, alpha=alpha,
-                     l2frac=1.0, schedule=L.SCHEDULES[schedule], power_t=power_t,
+                     l2frac=1.0, schedule=S.SCHEDULES[schedule], power_t=power_t,
                      opt_init=opt_init, batch=batch)
             W, bb, _, _, _ = ref_sgd(X, y, None, None, np.zeros(d), 0.0, "log_loss",
                                      eta_of_t=eta_of_t, alpha=alpha, l2=True, t0=t0, batch=batch)
@@ -853,7 +859,142 @@ def test_zero_features_do_not_crash(strategy):
                        L.LOSS_IDS["squared_error"], True, 0.0, None, L.STRATEGIES[strategy], out, 1)
     assert np.isfinite(loss)
     V, b, st = np.empty((1, 0)), np.zeros(1), np.array([1.0, 1.0, 0.0, 0.0])
-    L.sgd_epoch(np.empty((10, 0)), np.full(10, 2.0), None, None, V, b, st, None, None, None,
-                L.LOSS_IDS["squared_error"], False, 0.0, L.SCHEDULES["constant"], 0.1, 0.5, 0.0,
-                1.0, 0.0, 0.0, 0.0, True, 4, L.STRATEGIES[strategy], 1)
+    params = S.SGDParams(loss=L.LOSS_IDS["squared_error"], schedule=S.SCHEDULES["constant"],
+                         eta0=0.1, power_t=0.5, batch=4, strategy=L.STRATEGIES[strategy])
+    S.sgd_epoch(np.empty((10, 0)), np.full(10, 2.0), None, None, V, b, st, None, None, None,
+                params, 1)
     assert 0.0 < b[0] <= 2.0   # the intercept moved toward the target
+
+
+# ------------------------------------------------------------------------------------------------
+# ids from the headers, and the checks before native code runs
+
+# the Python loss names and the header's names for them (PARML_L_<name>)
+LOSS_HEADER_NAMES = {"squared_error": "SQUARED", "log_loss": "LOG", "hinge": "HINGE",
+                     "squared_hinge": "SQHINGE", "modified_huber": "MODHUBER",
+                     "perceptron": "PERCEPTRON", "huber": "HUBER", "epsilon_insensitive": "EPSINS",
+                     "squared_epsilon_insensitive": "SQEPSINS", "multinomial": "MULTINOMIAL"}
+
+
+def header_enum(path, prefix):
+    """{name: value} of the C enum in the header `path` whose names start with `prefix`
+    (explicit values or C's implicit count from the previous one)."""
+    with open(path) as f:
+        text = re.sub(r"/\*.*?\*/|//[^\n]*", "", f.read(), flags=re.S)
+    bodies = [b for b in re.findall(r"enum\s*\{(.*?)\}", text, re.S) if prefix in b]
+    assert len(bodies) == 1, f"{path}: {len(bodies)} enums with {prefix} names"
+    out, value = {}, 0
+    for item in filter(None, (x.strip() for x in bodies[0].split(","))):
+        name, _, given = item.partition("=")
+        value = int(given.strip(), 0) if given.strip() else value
+        out[name.strip()] = value
+        value += 1
+    return out
+
+
+def test_loss_ids_are_the_headers_enum():
+    enum = header_enum(os.path.join(get_include(), "parml", "losses.h"), "PARML_L_")
+    losses = {k: v for k, v in enum.items() if k.startswith("PARML_L_")}
+    assert enum["PARML_N_LOSSES"] == len(losses) == L.N_LOSSES == len(set(losses.values()))
+    # every Python name is one header loss with the header's id, and every header loss has one
+    assert len(set(L.LOSS_IDS.values())) == len(L.LOSS_IDS)
+    assert {"PARML_L_" + LOSS_HEADER_NAMES[k]: v for k, v in L.LOSS_IDS.items()} == losses
+
+
+def test_schedule_and_strategy_ids_are_the_headers():
+    here = get_include()
+    sch = header_enum(os.path.join(here, "parml", "sgd_step.h"), "PARML_SCH_")
+    assert {k: v for k, v in S.SCHEDULES.items() if k != "adaptive"} == {
+        "constant": sch["PARML_SCH_CONSTANT"], "optimal": sch["PARML_SCH_OPTIMAL"],
+        "invscaling": sch["PARML_SCH_INVSCALING"]}
+    assert S.SCHEDULES["adaptive"] == sch["PARML_SCH_CONSTANT"]   # (the driver divides eta0)
+    strat = header_enum(os.path.join(here, "parml", "linear_grad.h"), "PARML_LIN_SAMPLES")
+    assert L.STRATEGIES == {"samples": strat["PARML_LIN_SAMPLES"],
+                            "weights": strat["PARML_LIN_WEIGHTS"],
+                            "hogwild": strat["PARML_LIN_HOGWILD"]}
+
+
+@pytest.mark.parametrize("kw, err, match", [
+    (dict(), TypeError, "loss"),
+    (dict(loss=L.N_LOSSES), ValueError, "loss must be one of"),
+    (dict(loss=-1), ValueError, "loss must be one of"),
+    (dict(loss="log_loss"), TypeError, "loss must be an integer"),
+    (dict(loss=1.0), TypeError, "loss must be an integer"),
+    (dict(ovr=2), TypeError, "ovr must be a bool"),
+    (dict(epsilon=-0.1), ValueError, "epsilon must be a finite number >= 0"),
+    (dict(schedule=3), ValueError, "schedule must be one of"),
+    (dict(eta0=-1e-3), ValueError, "eta0"),
+    (dict(eta0=np.inf), ValueError, "eta0"),
+    (dict(eta0="0.1"), TypeError, "eta0 must be a real number"),
+    (dict(power_t=np.nan), ValueError, "power_t must be a finite number"),
+    (dict(alpha=-1.0), ValueError, "alpha"),
+    (dict(opt_init=np.inf), ValueError, "opt_init"),
+    (dict(l1frac=1.5), ValueError, r"l1frac must be a finite number in \[0, 1\]"),
+    (dict(l2frac=-0.5), ValueError, "l2frac"),
+    (dict(avg_start=-1.0), ValueError, "avg_start"),
+    (dict(fit_intercept=None), TypeError, "fit_intercept must be a bool"),
+    (dict(batch=0), ValueError, "batch must be >= 1"),
+    (dict(batch=2.0), TypeError, "batch must be an integer"),
+    (dict(batch=True), TypeError, "batch must be an integer"),
+    (dict(strategy=3), ValueError, "strategy must be one of"),
+    (dict(sgd_conventions="yes"), TypeError, "sgd_conventions must be a bool"),
+])
+def test_sgd_params_reject_bad_values(kw, err, match):
+    args = dict(loss=L.LOSS_IDS["hinge"])
+    args.update(kw)
+    if not kw:
+        del args["loss"]
+    with pytest.raises(err, match=match):
+        S.SGDParams(**args)
+
+
+def test_sgd_params_read_only_and_pickled():
+    p = S.SGDParams(loss=L.LOSS_IDS["huber"], ovr=np.False_, epsilon=1.5,
+                    schedule=S.SCHEDULES["optimal"], eta0=0.2, power_t=0.3, alpha=1e-3,
+                    opt_init=7.0, l1frac=0.25, l2frac=0.75, avg_start=10.0, fit_intercept=False, batch=np.int64(16),
+                    strategy=L.STRATEGIES["weights"], sgd_conventions=False)
+    assert (p.loss, p.epsilon, p.batch, p.strategy, p.fit_intercept) == \
+        (L.LOSS_IDS["huber"], 1.5, 16, L.STRATEGIES["weights"], False)
+    with pytest.raises(AttributeError):
+        p.eta0 = 1.0
+    q = pickle.loads(pickle.dumps(p))
+    assert repr(q) == repr(p)
+    for k in range(L.N_LOSSES):                   # every header loss is accepted
+        assert S.SGDParams(loss=k).loss == k
+
+
+def test_sgd_epoch_checks_its_arguments(rng):
+    n, d, K = 20, 4, 2
+    X, y = rng.standard_normal((n, d)), rng.integers(0, K, n).astype(np.float64)
+    params = S.SGDParams(loss=L.LOSS_IDS["hinge"], ovr=True)
+
+    def call(**kw):
+        a = dict(X=X, y=y, sw=None, order=None, V=np.zeros((K, d)), b=np.zeros(K),
+                 state=np.array([1.0, 1.0, 0.0, 0.0]), Q=None, A=None, Ab=None, params=params,
+                 n_threads=1)
+        a.update(kw)
+        return S.sgd_epoch(a.pop("X"), a.pop("y"), a.pop("sw"), a.pop("order"), a.pop("V"),
+                           a.pop("b"), a.pop("state"), a.pop("Q"), a.pop("A"), a.pop("Ab"),
+                           a.pop("params"), a.pop("n_threads"), **a)
+
+    call()
+    bad = [(dict(y=y[:5]), ValueError, "y has 5 values for the 20 rows"),
+           (dict(sw=np.ones(3)), ValueError, "sw has 3 values"),
+           (dict(V=np.zeros((K, d + 1))), ValueError, "V has 5 columns for the 4 features"),
+           (dict(V=np.zeros((0, d)), b=np.zeros(0)), ValueError, "at least one row"),
+           (dict(b=np.zeros(K + 1)), ValueError, "b has 3 values"),
+           (dict(state=np.ones(3)), ValueError, "state must hold 4 values"),
+           (dict(Q=np.zeros((K, d - 1))), ValueError, "Q must be 2 x 4"),
+           (dict(A=np.zeros((K, d)), Ab=None), ValueError, "A and Ab"),
+           (dict(A=np.zeros((K, d)), Ab=np.zeros(K + 2)), ValueError, "Ab has 4 values"),
+           (dict(A=np.zeros((K + 1, d)), Ab=np.zeros(K)), ValueError, "A must be 2 x 4"),
+           (dict(n_threads=0), ValueError, "n_threads must be >= 1"),
+           (dict(cw=np.ones(K + 1)), ValueError, "needs ovr and 2 values"),
+           (dict(params=None), TypeError, "params"),
+           (dict(params={"loss": 1}), TypeError, "params"),
+           (dict(y=None), TypeError, "y"),
+           (dict(_pipe_test_mode=5), ValueError, "_pipe_test_mode must be 0 to 4"),
+           (dict(_pipe_min_bytes=-1), ValueError, "_pipe_min_bytes must be >= 0")]
+    for kw, err, match in bad:
+        with pytest.raises(err, match=match):
+            call(**kw)

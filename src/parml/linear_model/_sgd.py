@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._available_if import available_if
 
 from parml._kernels import _linear, _shuffle
+from parml._kernels._sgd import SCHEDULES as SCHEDULE_IDS, SGDParams, sgd_epoch
 
 from parml._core.linear import LOSS, resolve_strategy
 from parml._core.rows import Rows, check_sample_weight, check_X_fit
@@ -111,7 +112,7 @@ class _SGDParams:
         self.alpha = float(est.alpha)
         self.l1frac = {"l1": 1.0, "elasticnet": float(est.l1_ratio)}.get(est.penalty, 0.0)
         self.l2frac = {"l2": 1.0, "elasticnet": 1.0 - float(est.l1_ratio)}.get(est.penalty, 0.0)
-        self.schedule = _linear.SCHEDULES[est.learning_rate]
+        self.schedule = SCHEDULE_IDS[est.learning_rate]
         self.adaptive = est.learning_rate == "adaptive"
         self.eta0 = float(est.eta0)
         self.power_t = float(est.power_t)
@@ -151,6 +152,7 @@ def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, 
     """One pass over the data, chunk by chunk (rows shuffled within each chunk: every row, or
     blocks of rows with shuffle="blocks"). Raises ValueError when the weights overflow (as
     scikit-learn does) rather than going on with NaN or inf weights."""
+    kp = _kernel_params(p, ovr, strategy, eta0)
     sumloss = 0.0
     for s, e, c in rows.chunks():
         idx = None
@@ -163,15 +165,21 @@ def _epoch(rows, yk, sw, st, p, K, ovr, strategy, nt, rng, shuffle, train_mask, 
             # the estimator's random state
             idx = _shuffle.permutation(e - s if idx is None else idx,
                                        int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64)))
-        sumloss += _linear.sgd_epoch(
-            c, yk[s:e], None if sw is None else sw[s:e], idx, st.V, st.b, st.state, st.Q, st.A,
-            st.Ab, p.loss, ovr, p.eps, p.schedule, eta0, p.power_t, p.alpha, p.opt_init,
-            p.l1frac if p.l1 else 0.0, p.l2frac, p.avg_start, p.fit_intercept, p.batch, strategy,
-            nt, need_loss, cw=p.cw, sgd_conventions=p.sgd_conventions)
+        sumloss += sgd_epoch(c, yk[s:e], None if sw is None else sw[s:e], idx, st.V, st.b,
+                             st.state, st.Q, st.A, st.Ab, kp, nt, need_loss, cw=p.cw)
     if not (np.isfinite(st.state[0]) and np.all(np.isfinite(st.V)) and np.all(np.isfinite(st.b))):
         raise ValueError(f"Floating-point under-/overflow occurred at epoch #{epoch}. Scaling "
                          "input data with StandardScaler or MinMaxScaler might help.")
     return sumloss
+
+
+def _kernel_params(p, ovr, strategy, eta0):
+    """The epoch kernel's settings (checked there) from the hyper-parameters p."""
+    return SGDParams(loss=p.loss, ovr=bool(ovr), epsilon=p.eps, schedule=p.schedule, eta0=eta0,
+                     power_t=p.power_t, alpha=p.alpha, opt_init=p.opt_init,
+                     l1frac=p.l1frac if p.l1 else 0.0, l2frac=p.l2frac, avg_start=p.avg_start,
+                     fit_intercept=bool(p.fit_intercept), batch=p.batch, strategy=strategy,
+                     sgd_conventions=p.sgd_conventions)
 
 
 def _strategy_id(strategy, K, d):
@@ -189,7 +197,7 @@ def sgd_solve(rows, yk, sw, *, loss, K, ovr, alpha, fit_intercept, strategy, n_t
         pass
     p = _P()
     p.loss, p.eps, p.alpha, p.l1frac, p.l2frac, p.l1 = loss, 0.0, alpha, 0.0, 1.0, False
-    p.schedule, p.power_t, p.avg_start, p.batch = _linear.SCHEDULES["invscaling"], 0.5, 0.0, batch_size
+    p.schedule, p.power_t, p.avg_start, p.batch = SCHEDULE_IDS["invscaling"], 0.5, 0.0, batch_size
     p.opt_init, p.fit_intercept = 0.0, fit_intercept
     # a weighted objective: its tol rule compares the weighted loss, unclipped
     p.sgd_conventions, p.cw = False, None
