@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grower_reference import grow_tree_reference
+from parml._kernels import _grower as KG
 from parml._kernels import _histogram as K
 from parml._core.grower import grow_tree, make_bins
 
@@ -81,16 +82,16 @@ def test_native_bad_input(rng):
     data, g, h = case(rng, 100, 3, 0.0)
     args = (data.B, data.nb, data.missing_bin, data.nbins)
     with pytest.raises(ValueError, match="g"):
-        K.grow_tree_native(*args, g[:-1], h, 0.0, None, 31, None, 20, 0.0, 1e-3)
+        KG.grow_tree_native(*args, g[:-1], h, 0.0, None, 31, None, 20, 0.0, 1e-3)
     with pytest.raises(ValueError, match="hconst"):
-        K.grow_tree_native(*args, g, None, 0.0, None, 31, None, 20, 0.0, 1e-3)
+        KG.grow_tree_native(*args, g, None, 0.0, None, 31, None, 20, 0.0, 1e-3)
     with pytest.raises(ValueError, match="rows out of range"):
-        K.grow_tree_native(*args, g, h, 0.0, np.array([0, 100], np.int32), 31, None, 20, 0.0, 1e-3)
+        KG.grow_tree_native(*args, g, h, 0.0, np.array([0, 100], np.int32), 31, None, 20, 0.0, 1e-3)
     with pytest.raises(ValueError, match="max_leaves"):
-        K.grow_tree_native(*args, g, h, 0.0, None, 1, None, 20, 0.0, 1e-3)
+        KG.grow_tree_native(*args, g, h, 0.0, None, 1, None, 20, 0.0, 1e-3)
     with pytest.raises(ValueError, match="strategy"):
-        K.grow_tree_native(*args, g, h, 0.0, None, 31, None, 20, 0.0, 1e-3, "rows")
+        KG.grow_tree_native(*args, g, h, 0.0, None, 31, None, 20, 0.0, 1e-3, "rows")
     ro = np.arange(100, dtype=np.int32)
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="rows"):
-        K.grow_tree_native(*args, g, h, 0.0, ro, 31, None, 20, 0.0, 1e-3)
+        KG.grow_tree_native(*args, g, h, 0.0, ro, 31, None, 20, 0.0, 1e-3)

@@ -1,4 +1,4 @@
-"""The native grower driven from outside (_histogram.Grower, what parml.dask uses) against the
+"""The native grower driven from outside (_grower.Grower, what parml.dask uses) against the
 local one-call grower (grow_tree_native): fed with histograms of the same rows, it must make
 the same tree, node for node and bit for bit, whether or not the source prepares histograms it
 turns out not to need. And bad calls get clear errors."""
@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parml._core.grower import make_bins
+from parml._kernels import _grower as KG
 from parml._kernels import _histogram as K
 
 NODE_FIELDS = ("feature", "bin", "left", "right", "depth", "missing_left", "value", "gain",
@@ -40,7 +41,7 @@ def grow_from_outside(data, g, h, hconst, eager, **kw):
                                  gather=True)
     n = data.B.shape[1]
     rows_of = {0: np.arange(n, dtype=np.int32)}
-    t = K.Grower(hist(rows_of[0]), data.nb, data.missing_bin, hconst=hconst, **kw)
+    t = KG.Grower(hist(rows_of[0]), data.nb, data.missing_bin, hconst=hconst, **kw)
     while (node := t.next()) >= 0:
         ahead = t.best(3)
         assert ahead[0] == node
@@ -68,7 +69,7 @@ def test_driven_from_outside_equals_local(seed, n, d, max_leaves, max_depth, min
     kw = dict(max_leaves=max_leaves, max_depth=max_depth, min_leaf=min_leaf, l2=0.5,
               min_hessian=1e-3, n_threads=n_threads)
     got = grow_from_outside(data, g, hh, hc, eager, **kw)
-    want, _ = K.grow_tree_native(data.B, data.nb, data.missing_bin, data.nbins, g, hh, hc, None,
+    want, _ = KG.grow_tree_native(data.B, data.nb, data.missing_bin, data.nbins, g, hh, hc, None,
                                  max_leaves, max_depth, min_leaf, 0.5, 1e-3, "features",
                                  n_threads, None)
     for f in NODE_FIELDS:
@@ -77,7 +78,7 @@ def test_driven_from_outside_equals_local(seed, n, d, max_leaves, max_depth, min
 
 def test_best_lists_candidates_in_gain_order():
     data, g, h = case(1, 4000, 5)
-    t = K.Grower(K.build_histogram(data.B, None, g, h, data.nbins), data.nb, data.missing_bin,
+    t = KG.Grower(K.build_histogram(data.B, None, g, h, data.nbins), data.nb, data.missing_bin,
                  max_leaves=64, max_depth=None, min_leaf=5, l2=0.0, min_hessian=1e-3)
     rows_of = {0: np.arange(4000, dtype=np.int32)}
     for _ in range(6):  # a few splits, so that several candidates wait
@@ -101,7 +102,7 @@ def grower(**kw):
     root = K.build_histogram(data.B, None, g, h, data.nbins)
     args = dict(max_leaves=8, max_depth=None, min_leaf=5, l2=0.0, min_hessian=1e-3)
     args.update(kw)
-    return data, g, h, root, K.Grower(root, data.nb, data.missing_bin, **args)
+    return data, g, h, root, KG.Grower(root, data.nb, data.missing_bin, **args)
 
 
 def test_bad_calls_are_refused():
@@ -110,9 +111,9 @@ def test_bad_calls_are_refused():
     assert node == 0
     with pytest.raises(ValueError, match="needs its smaller child's histogram"):
         t.split(0, None)
-    with pytest.raises(ValueError, match="small must be"):
+    with pytest.raises(ValueError, match="dtype mismatch"):
         t.split(0, root.astype([("g", "<f4"), ("h", "<f8"), ("count", "<u4"), ("pad", "<u4")]))
-    with pytest.raises(ValueError, match="small must be"):
+    with pytest.raises(ValueError, match="small must have shape"):
         t.split(0, root[:, :5].copy())
     with pytest.raises(ValueError, match="not a candidate"):
         t.split(7, root)
@@ -148,11 +149,15 @@ def test_bad_parameters_are_refused(kw, match):
 def test_bad_arrays_are_refused():
     data, g, h, root, _ = grower()
     kw = dict(max_leaves=8, max_depth=None, min_leaf=5, l2=0.0, min_hessian=1e-3)
-    with pytest.raises(ValueError, match="root_hist"):
-        K.Grower(root["g"], data.nb, data.missing_bin, **kw)
-    with pytest.raises(ValueError, match="nb must be"):
-        K.Grower(root, data.nb.astype(np.int64), data.missing_bin, **kw)
+    with pytest.raises(ValueError, match="dtype mismatch"):
+        KG.Grower(root["g"].copy(), data.nb, data.missing_bin, **kw)
+    with pytest.raises(ValueError, match="dtype mismatch"):
+        KG.Grower(root, data.nb.astype(np.int64), data.missing_bin, **kw)
+    with pytest.raises(ValueError, match="nb needs one entry per feature"):
+        KG.Grower(root, data.nb[:1].copy(), data.missing_bin, **kw)
     with pytest.raises(ValueError, match="missing_bin"):
-        K.Grower(root, data.nb, 300, **kw)
+        KG.Grower(root, data.nb, 300, **kw)
     with pytest.raises(ValueError, match="is_cat"):
-        K.Grower(root, data.nb, data.missing_bin, is_cat=np.ones(2, np.uint8), **kw)
+        KG.Grower(root, data.nb, data.missing_bin, is_cat=np.ones(2, np.uint8), **kw)
+    with pytest.raises(ValueError, match="not bool"):
+        KG.Grower(root, data.nb, data.missing_bin, is_cat=np.ones(3, bool), **kw)

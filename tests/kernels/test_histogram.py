@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from parml import _isa, supported_kernel_sets
+from parml._kernels import _grower as KG
 from parml._kernels import _histogram as K
 
 HBIN, SPLIT = K.HBIN, K.SPLIT
@@ -1240,7 +1241,7 @@ def test_grow_tree_native_categorical_identical_across_threads(const_h, rng):
     runs = []
     for strategy in STRATEGIES:
         for nt in THREADS:
-            nodes, rows = K.grow_tree_native(B, nb, missing_bin, nbins, g, None if const_h else h,
+            nodes, rows = KG.grow_tree_native(B, nb, missing_bin, nbins, g, None if const_h else h,
                                              1.0 if const_h else 0.0, None, 31, None, 20, 0.0,
                                              1e-3, strategy, nt, is_cat=is_cat)
             runs.append((nodes, rows))
@@ -1265,7 +1266,7 @@ def test_grow_tree_native_categorical_identical_across_threads(const_h, rng):
         assert (missing_bin in s) == bool(nodes0["missing_left"][j])
         assert nodes0["bin"][j] == -1
     # without is_cat the same data grows ordinal splits only
-    nodes, _ = K.grow_tree_native(B, nb, missing_bin, nbins, g, h, 0.0, None, 31, None, 20, 0.0,
+    nodes, _ = KG.grow_tree_native(B, nb, missing_bin, nbins, g, h, 0.0, None, 31, None, 20, 0.0,
                                   1e-3)
     assert not nodes["node_cat"].any() and not nodes["cats"].any()
 
@@ -1284,5 +1285,5 @@ def test_categorical_kernels_bad_input():
             K.partition(B, rows.copy(), 0, 0, True, 5, cats=bad)
     g = np.zeros(10, np.float32)
     with pytest.raises(BAD):
-        K.grow_tree_native(B, np.array([2, 2], np.int32), 5, 6, g, None, 1.0, None, 4, None, 1,
+        KG.grow_tree_native(B, np.array([2, 2], np.int32), 5, 6, g, None, 1.0, None, 4, None, 1,
                            0.0, 1e-3, is_cat=np.ones(3, np.uint8))

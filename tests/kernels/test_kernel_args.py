@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from parml._kernels import _boost as BO
+from parml._kernels import _grower as G
 from parml._kernels import _histogram as H
 from parml._kernels import _mlp as M
 from parml._kernels import _tree_build as TB
@@ -196,11 +197,11 @@ def test_histogram_outputs_are_returned_and_shapes_named():
     with pytest.raises(ValueError, match="is_cat"):
         H.find_splits(out, np.array([2, 2], np.int32), 3, 0.0, 1.0, 6, is_cat=np.ones(2, bool))
     rows = np.arange(6, dtype=np.int32)
-    nodes, got = H.grow_tree_native(B, np.array([3, 3], np.int32), 3, 4, g, None, 1.0, rows, 4,
+    nodes, got = G.grow_tree_native(B, np.array([3, 3], np.int32), 3, 4, g, None, 1.0, rows, 4,
                                     None, 1, 0.0, 1e-3)
     assert got is rows
     with pytest.raises(ValueError, match="rows"):
-        H.grow_tree_native(B, np.array([3, 3], np.int32), 3, 4, g, None, 1.0,
+        G.grow_tree_native(B, np.array([3, 3], np.int32), 3, 4, g, None, 1.0,
                            rows.astype(np.int64), 4, None, 1, 0.0, 1e-3)
 
 

@@ -41,3 +41,11 @@ cdef inline int u8_max(const uint8_t[:, ::1] a) noexcept nogil:
         for j in range(a.shape[1]):
             mx = a[i, j] if a[i, j] > mx else mx
     return mx
+
+
+cdef inline int uint8_flags(flags, str what) except -1:
+    """Flag arguments are uint8 0/1: a bool array converts to the same memoryview, and is refused
+    like any other dtype (flags is the memoryview; its base, the caller's array)."""
+    if getattr(getattr(flags.base, "dtype", None), "kind", "u") == "b":
+        raise ValueError(f"{what} must be a uint8 array of 0/1 flags, not bool")
+    return 0

@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from parml._kernels import _grower as KG
 from parml._kernels import _histogram as K
 
 # The growth rules live in the native grower (hist_grow.h), which local fits drive from their
-# rows (grow_tree) and parml.dask from summed histograms (_histogram.Grower): a split must gain
-# more than MIN_GAIN (guards against splitting on rounding noise); leaf values are -G / (H + l2).
-MIN_GAIN = K.MIN_GAIN
-leaf_value = K.leaf_value
+# rows (grow_tree) and parml.dask from summed histograms (Grower): a split must gain more than
+# MIN_GAIN (guards against splitting on rounding noise); leaf values are -G / (H + l2).
+MIN_GAIN = KG.MIN_GAIN
+leaf_value = KG.leaf_value
+Grower = KG.Grower
 # a split side needs at least this hessian sum (grow_tree's default; parml.dask uses it too)
 MIN_HESSIAN = 1e-3
 
@@ -201,7 +203,7 @@ def grow_tree(data, g, h, *, rows=None, max_leaf_nodes=31, max_depth=None, min_s
     tree.rows_buffer, for updating raw predictions without walking the tree)."""
     if rows is not None:
         rows = np.array(rows, dtype=np.int32)  # partitioned in place: never the caller's array
-    nodes, buf = K.grow_tree_native(
+    nodes, buf = KG.grow_tree_native(
         data.B, data.nb, data.missing_bin, data.nbins, g, h, hconst if h is None else 0.0, rows,
         max_leaf_nodes, max_depth, min_samples_leaf, l2, min_hessian, strategy, n_threads,
         data.is_cat)

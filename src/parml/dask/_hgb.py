@@ -44,7 +44,6 @@ from sklearn.utils.multiclass import check_classification_targets
 from parml._core import grower as _grower
 from parml._core.forest import Forest
 from parml._core.grower import make_bins, tree_from_nodes
-from parml._kernels import _histogram as KH
 from parml._threads import effective_n_threads
 from parml.ensemble import HistGradientBoostingClassifier as _LocalClassifier
 from parml.ensemble import HistGradientBoostingRegressor as _LocalRegressor
@@ -61,13 +60,13 @@ INLINE_MAX_CELLS = 1 << 26   # rows x features of a shard
 
 
 class _TreeGrowth:
-    """One tree: the native grower (parml._kernels._histogram.Grower, the local fit's rules and
+    """One tree: the native grower (parml._core.grower.Grower, the local fit's rules and
     order) fed with summed histograms, over speculative expansions. Nodes on the workers are
     named by sid (speculative id); tree nodes are the grower's."""
 
     def __init__(self, k, root_hist, c):
         self.k, self.c = k, c
-        self.grower = KH.Grower(root_hist, c["nb"], c["missing_bin"],
+        self.grower = _grower.Grower(root_hist, c["nb"], c["missing_bin"],
                                 max_leaves=c["max_leaf_nodes"], max_depth=c["max_depth"],
                                 min_leaf=c["min_samples_leaf"], l2=c["l2"],
                                 min_hessian=c["min_hessian"], hconst=c["hconst"],
