@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from grower_reference import grow_tree_reference
 from parml._kernels import _grower as KG
-from parml._kernels import _histogram as K
 from parml._core.grower import grow_tree, make_bins
 
 FIELDS = ("feature", "bin", "threshold", "missing_left", "left", "right", "value", "count",
