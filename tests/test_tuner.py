@@ -24,8 +24,8 @@ class Reference:
     """The documented algorithm, written plainly: [warm-up on n] -> probe n -> probe 1 -> run
     the faster for `exploit` units -> probe again; confirmations double the period up to
     exploit_max, a change resets it; with skip_first the first unit of a probe or of a run after
-    one is not timed; a window of run units (a probe's timed length) slower than the losing
-    side's last probe starts a probe at once."""
+    one is not timed; with watch, a window of run units (a probe's timed length) slower than
+    the losing side's last probe starts a probe at once."""
 
     def __init__(self, n, plan, adapt=True):
         self.p = p = _plan_fields(plan)
@@ -59,7 +59,7 @@ class Reference:
         if self.mode == "run":
             self.k += 1
             early = False
-            if self.other is not None and not (skip and self.k == 1):
+            if self.p["watch"] and self.other is not None and not (skip and self.k == 1):
                 self.window.append(seconds)
                 if len(self.window) == self.timed:
                     early = sum(self.window) > self.other
@@ -153,6 +153,26 @@ def test_the_first_iteration_is_not_timed():
         return 100.0 if len(calls) == 1 else 1.0 / nt
     drive(t, cost, 40)
     assert calls[0] == 2 and t.best == 2 and t.switches == 0
+
+
+def test_calls_notice_a_busy_core_at_once():
+    """The "calls" plan watches: once the chosen count turns slower than the other was, it
+    probes at the next pair of calls instead of after its period (8, 16, ... calls)."""
+    t = Tuner(2, "calls")
+    drive(t, lambda nt: 1.0 / nt, 200)     # period now long
+    assert t.best == 2 and t.exploit >= 64
+    seen = drive(t, lambda nt: 1.0 if nt == 1 else 2.0, 8)   # now a core is busy
+    assert t.best == 1 and 1 in seen[:6]
+
+
+def test_batches_and_iterations_do_not_watch():
+    for plan in ("batches", "iterations"):
+        assert not _plan_fields(plan)["watch"]
+        t = Tuner(2, plan)
+        drive(t, lambda nt: 1.0 / nt, 2000)
+        period = t.exploit
+        seen = drive(t, lambda nt: 1.0 if nt == 1 else 2.0, period // 2)
+        assert set(seen) == {2}      # no probe before the period ends
 
 
 @pytest.mark.parametrize("plan", ["batches", "calls"])

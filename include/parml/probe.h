@@ -30,7 +30,7 @@ static void parml_busy_probe(int n_threads, long iters, double *times)
 {
     #pragma omp parallel num_threads(n_threads)
     {
-        double sink;
+        double sink = 0.0;
         const int t = omp_get_thread_num();
         if (t < n_threads) times[t] = parml_busy_loop(iters, &sink);
         if (sink == 42.0) times[t] += 0.0; /* keep the loop alive */

@@ -12,8 +12,9 @@
  *
  * A probe that confirms the choice doubles the exploit period (from plan.exploit up to
  * plan.exploit_max), so a steady machine pays little for timing the losing side; a change of
- * choice resets it. The exploited units are timed too, in windows as long as a probe: a window
- * slower than the losing side's last probe (a busy core arrived) starts a probe at once. With
+ * choice resets it. With plan.watch, the exploited units are timed too, in windows as long as a
+ * probe: a window slower than the losing side's last probe (a busy core arrived) starts a probe
+ * at once. With
  * plan.skip_first, the first unit of a probe, and of a run after one, is not timed: it pays for
  * the switch (waking the pool's sleeping helpers). Only for work whose results do not depend on the
  * thread count, so switching never changes an answer. */
@@ -31,6 +32,7 @@ typedef struct {
     int64_t warmup;         /* units on n threads before the first probe, untimed */
     int64_t exploit;        /* units between probes after a change of choice */
     int64_t exploit_max;    /* ... doubling up to this while the choice holds */
+    int watch;              /* 1: a window of exploited units slower than the loser re-probes */
 } parml_tuner_plan;
 
 /* The plans, by the length of a unit:
@@ -39,10 +41,15 @@ typedef struct {
  * - an MLP batch (~0.1-1 ms) is timed over 4, the first after a switch left out; 96 batches
  *   between probes (1536 at most, ~0.3 s of the reference network);
  * - an L-BFGS pass or a small product (0.1-10 ms) is timed in pairs, the cold first one left
- *   out; a fit makes tens to hundreds of them, so probes start after 8. */
-#define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128})
-#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536})
-#define PARML_TUNER_CALLS ((parml_tuner_plan){2, 1, 0, 8, 4096})
+ *   out; a fit makes tens to hundreds of them, so probes start after 8, and a busy core that
+ *   arrives mid-fit is noticed at the next pass (watch), not after a period of hundreds.
+ * Watching costs a probe whenever one exploited unit is slower than the loser was: worth it for
+ * calls, whose periods grow long compared with a fit; MLP batches are too short to time one by
+ * one against noise (2-thread MLP fits were 6% slower with it), and boosting's periods stay
+ * short (at most 128 iterations). */
+#define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0})
+#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0})
+#define PARML_TUNER_CALLS ((parml_tuner_plan){2, 1, 0, 8, 4096, 1})
 
 typedef struct {
     parml_tuner_plan plan;
@@ -101,7 +108,7 @@ static inline void parml_tuner_record(parml_tuner *t, double seconds)
     t->count++;
     if (t->phase == 0) {
         int probe_now = t->count >= t->exploit;
-        if (t->watching && (!t->plan.skip_first || t->count > 1)) {
+        if (t->plan.watch && t->watching && (!t->plan.skip_first || t->count > 1)) {
             t->w_sum += seconds;
             if (++t->w_n == t->plan.probe - t->plan.skip_first) {
                 if (t->w_sum > t->t_other) {   /* the choice looks wrong now: probe again */

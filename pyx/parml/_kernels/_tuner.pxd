@@ -6,6 +6,7 @@ cdef extern from "parml/tuner.h" nogil:
         int probe
         int skip_first
         int64_t warmup, exploit, exploit_max
+        int watch
     ctypedef struct parml_tuner:
         parml_tuner_plan plan
         int n_max, adapt, phase
