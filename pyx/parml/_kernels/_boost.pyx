@@ -12,7 +12,7 @@ from libc.stdint cimport int32_t, int64_t
 from libc.stddef cimport ptrdiff_t
 
 from parml._kernels._pool cimport parallel_for
-from parml._kernels._checks cimport i32_within
+from parml._kernels._checks cimport within
 
 cdef extern from "parml/boost.h" nogil:
     ctypedef struct parml_grad_ctx:
@@ -108,7 +108,7 @@ def add_leaf_values(double[:, ::1] raw not None,       # INOUT n x K raw scores
     if lo_a.min() < 0 or hi_a.max() > m or (hi_a < lo_a).any() \
             or (lo_a[order][1:] < hi_a[order][:L - 1]).any():
         raise ValueError("boost kernel: leaf spans must be disjoint spans of rows")
-    if not i32_within(rows, 0, n):
+    if not within(rows, 0, n):
         raise ValueError("boost kernel: rows out of range")
     if not checked:
         rows_a = np.asarray(rows)

@@ -5,25 +5,17 @@
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
 
-cdef inline bint i32_within(const int32_t[::1] a, int64_t lo, int64_t hi) noexcept nogil:
-    """Every entry of a in [lo, hi)."""
+ctypedef fused index_t:
+    int32_t
+    int64_t
+
+
+cdef inline bint within(const index_t[::1] a, int64_t lo, int64_t hi) noexcept nogil:
+    """Every entry of a (int32 or int64) in [lo, hi)."""
     cdef Py_ssize_t i, n = a.shape[0]
     if n == 0:
         return True
-    cdef int32_t mn = a[0], mx = a[0], v
-    for i in range(1, n):
-        v = a[i]
-        mn = v if v < mn else mn
-        mx = v if v > mx else mx
-    return lo <= mn and mx < hi
-
-
-cdef inline bint i64_within(const int64_t[::1] a, int64_t lo, int64_t hi) noexcept nogil:
-    """Every entry of a in [lo, hi)."""
-    cdef Py_ssize_t i, n = a.shape[0]
-    if n == 0:
-        return True
-    cdef int64_t mn = a[0], mx = a[0], v
+    cdef index_t mn = a[0], mx = a[0], v
     for i in range(1, n):
         v = a[i]
         mn = v if v < mn else mn

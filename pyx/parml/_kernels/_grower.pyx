@@ -15,7 +15,7 @@ from libc.string cimport memcpy, memset
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
 from parml._kernels._kernel_sets cimport active_set
 from parml._kernels._types cimport parml_hbin, parml_split
-from parml._kernels._checks cimport i32_within, uint8_flags
+from parml._kernels._checks cimport within, uint8_flags
 from parml._kernels._histogram import STRATEGIES
 
 
@@ -145,7 +145,7 @@ def grow_tree_native(const uint8_t[:, ::1] B not None,  # IN    d x n bins
                          f"{nb.shape[0]}")
     if not 1 <= nbins <= 256 or not 0 <= missing_bin < nbins:
         raise ValueError("grow_tree: need 1 <= nbins <= 256 and missing_bin < nbins")
-    if not i32_within(nb, 1, missing_bin + 1):
+    if not within(nb, 1, missing_bin + 1):
         raise ValueError("grow_tree: nb must be in 1..missing_bin")
     if g.shape[0] != n or (h is not None and h.shape[0] != n):
         raise ValueError(f"grow_tree: g and h need one entry per row of B ({n}), got "
@@ -162,7 +162,7 @@ def grow_tree_native(const uint8_t[:, ::1] B not None,  # IN    d x n bins
         raise ValueError(f"grow_tree: rows must be a writable C-contiguous int32 array: {e}") \
             from None
     cdef Py_ssize_t m = rv.shape[0]
-    if not all_rows and not i32_within(rv, 0, n):
+    if not all_rows and not within(rv, 0, n):
         raise ValueError("grow_tree: rows out of range")
     if max_leaves < 2 or min_leaf < 1:
         raise ValueError("grow_tree: max_leaves >= 2 and min_leaf >= 1")
@@ -259,7 +259,7 @@ cdef class Grower:
             raise ValueError("Grower: need d >= 1, 1 <= nbins <= 256 and missing_bin < nbins")
         if nb.shape[0] != d:
             raise ValueError(f"Grower: nb needs one entry per feature ({d}), got {nb.shape[0]}")
-        if not i32_within(nb, 1, missing_bin + 1):
+        if not within(nb, 1, missing_bin + 1):
             raise ValueError("Grower: nb must be in 1..missing_bin")
         if is_cat is not None:
             if is_cat.shape[0] != d:

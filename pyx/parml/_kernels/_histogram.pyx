@@ -15,7 +15,7 @@ from libc.stddef cimport ptrdiff_t
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
 from parml._kernels._kernel_sets cimport active_set
 from parml._kernels._types cimport parml_hbin, parml_split
-from parml._kernels._checks cimport i32_within, u8_max, uint8_flags
+from parml._kernels._checks cimport within, u8_max, uint8_flags
 from parml._kernels._types import HBIN, SPLIT   # the records' numpy mirrors, written once there
 
 
@@ -156,7 +156,7 @@ def build_histogram(const uint8_t[:, ::1] B not None,  # IN   d x n bins
     parml_hist_use_set(active_set())
     cdef Py_ssize_t d = B.shape[0], n = B.shape[1]
     cdef Py_ssize_t m = n if rows is None else rows.shape[0]
-    if rows is not None and not checked and not i32_within(rows, 0, n):
+    if rows is not None and not checked and not within(rows, 0, n):
         raise ValueError("build_histogram: rows out of range")
     gather = gather and rows is not None
     cdef Py_ssize_t glen = n if gather else m
@@ -235,7 +235,7 @@ def find_splits(const parml_hbin[:, ::1] hist not None,  # IN   d x nbins
     if nb.shape[0] != d:
         raise ValueError(f"find_splits: nb needs one entry per feature of hist ({d}), got "
                          f"{nb.shape[0]}")
-    if not i32_within(nb, 1, min(missing_bin, nbins) + 1):
+    if not within(nb, 1, min(missing_bin, nbins) + 1):
         raise ValueError("find_splits: nb must be in 1..missing_bin")
     if not 0 <= missing_bin < nbins:
         raise ValueError("find_splits: missing_bin must index a histogram bin")
@@ -276,7 +276,7 @@ def partition(const uint8_t[:, ::1] B not None,  # IN    d x n bins
     cdef Py_ssize_t n = B.shape[1], m = rows.shape[0]
     if not 0 <= feature < B.shape[0]:
         raise ValueError("partition: feature out of range")
-    if not checked and not i32_within(rows, 0, n):
+    if not checked and not within(rows, 0, n):
         raise ValueError("partition: rows out of range")
     if cats is not None and cats.shape[0] != 8:
         raise ValueError(f"partition: cats must hold 8 words (256 bins), got {cats.shape[0]}")

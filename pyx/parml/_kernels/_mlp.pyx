@@ -15,7 +15,7 @@ from libc.stdlib cimport calloc, free
 from libc.stddef cimport ptrdiff_t
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
-from parml._kernels._checks cimport i64_within
+from parml._kernels._checks cimport within
 from parml._kernels._tuner cimport Tuner, parml_tuner
 
 
@@ -279,7 +279,7 @@ def train_epoch(list coefs,                         # INOUT L float arrays units
         raise ValueError(f"parml mlp kernel: sample_weight needs one entry per row of X ({n}), "
                          f"got {sample_weight.shape[0]}")
     cdef Py_ssize_t rows = n if order is None else order.shape[0]
-    if order is not None and not i64_within(order, 0, n):
+    if order is not None and not within(order, 0, n):
         raise ValueError("parml mlp kernel: order holds rows out of range")
     if batch_size < 1:
         raise ValueError(f"parml mlp kernel: batch_size must be >= 1, got {batch_size}")

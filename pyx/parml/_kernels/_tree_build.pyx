@@ -17,7 +17,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn, parml_task_fn
-from parml._kernels._checks cimport i32_within, u8_max
+from parml._kernels._checks cimport within, u8_max
 
 cdef extern from "parml/tree_build.h" nogil:
     ctypedef struct parml_tb_nodes:
@@ -85,46 +85,25 @@ CRITERIA = {"gini": 0, "entropy": 1, "log_loss": 1, "squared_error": 2}
 OOB_BLOCK = 1024
 
 
-cdef object _i32(const int32_t *p, Py_ssize_t m):
-    a = np.empty(m, dtype=np.int32)
-    cdef int32_t[::1] v = a
-    if m:
-        memcpy(&v[0], p, <size_t>m * sizeof(int32_t))
-    return a
-
-
-cdef object _i64(const int64_t *p, Py_ssize_t m):
-    a = np.empty(m, dtype=np.int64)
-    cdef int64_t[::1] v = a
-    if m:
-        memcpy(&v[0], p, <size_t>m * sizeof(int64_t))
-    return a
-
-
-cdef object _u8(const uint8_t *p, Py_ssize_t m):
-    a = np.empty(m, dtype=np.uint8)
-    cdef uint8_t[::1] v = a
-    if m:
-        memcpy(&v[0], p, <size_t>m)
-    return a
-
-
-cdef object _f64(const double *p, shape):
-    a = np.empty(shape, dtype=np.float64)
-    cdef double[::1] v = a.reshape(-1)
+cdef object _copy_out(const void *p, shape, dtype):
+    """A new array of this shape and dtype, copied from the C array at p."""
+    a = np.empty(shape, dtype=dtype)
+    cdef uint8_t[::1] v = a.reshape(-1).view(np.uint8)
     if v.shape[0]:
-        memcpy(&v[0], p, <size_t>v.shape[0] * sizeof(double))
+        memcpy(&v[0], p, <size_t>v.shape[0])
     return a
 
 
 cdef dict _take(parml_tb_nodes *t):
     """Copy one tree's node arrays into numpy arrays."""
     cdef Py_ssize_t m = t.n_nodes
-    return {"feature": _i32(t.feature, m), "bin": _i32(t.bin, m), "left": _i32(t.left, m),
-            "right": _i32(t.right, m), "missing_left": _u8(t.missing_left, m),
-            "impurity": _f64(t.impurity, m), "wsum": _f64(t.wsum, m), "gain": _f64(t.gain, m),
-            "count": _i64(t.count, m), "depth": _i32(t.depth, m),
-            "value": _f64(t.value, (m, t.W))}
+    i32, i64, f64 = np.int32, np.int64, np.float64
+    return {"feature": _copy_out(t.feature, m, i32), "bin": _copy_out(t.bin, m, i32),
+            "left": _copy_out(t.left, m, i32), "right": _copy_out(t.right, m, i32),
+            "missing_left": _copy_out(t.missing_left, m, np.uint8),
+            "impurity": _copy_out(t.impurity, m, f64), "wsum": _copy_out(t.wsum, m, f64),
+            "gain": _copy_out(t.gain, m, f64), "count": _copy_out(t.count, m, i64),
+            "depth": _copy_out(t.depth, m, i32), "value": _copy_out(t.value, (m, t.W), f64)}
 
 
 cdef int _check_cdf(const double[::1] cdf, Py_ssize_t n) except -1:
@@ -180,7 +159,7 @@ def build_trees(const uint8_t[:, ::1] B not None,     # IN  d x n bins
         raise ValueError(f"tree builder: need 1 .. 2**31-1 rows, got {n}")
     if u8_max(B) > missing_bin:  # a bin past missing_bin would index past a histogram
         raise ValueError("tree builder: B holds bins above missing_bin")
-    if not i32_within(nb, 1, missing_bin + 1):
+    if not within(nb, 1, missing_bin + 1):
         raise ValueError("tree builder: nb must be in 1..missing_bin")
     _check_cdf(cdf, n)
     cdef const int32_t[::1] y_cls = None
@@ -200,7 +179,7 @@ def build_trees(const uint8_t[:, ::1] B not None,     # IN  d x n bins
     else:
         if K < 1:
             raise ValueError("tree builder: K must be >= 1")
-        if not i32_within(y_cls, 0, K):
+        if not within(y_cls, 0, K):
             raise ValueError("tree builder: class indices must lie in [0, K)")
         if balanced_subsample and K > 256:
             raise ValueError("class_weight='balanced_subsample' supports at most 256 classes")
