@@ -254,6 +254,8 @@ cdef class Grower:
                  int missing_bin, *, Py_ssize_t max_leaves, max_depth, long long min_leaf,
                  double l2, double min_hessian, double hconst=0.0, int n_threads=1,
                  const uint8_t[::1] is_cat=None):              # IN  d flags, or None (none)
+        if self.live:
+            raise ValueError("Grower: already growing a tree (make a new Grower)")
         cdef Py_ssize_t d = root_hist.shape[0], nbins = root_hist.shape[1]
         if d < 1 or not 1 <= nbins <= 256 or not 0 <= missing_bin < nbins:
             raise ValueError("Grower: need d >= 1, 1 <= nbins <= 256 and missing_bin < nbins")
