@@ -123,7 +123,7 @@ def test_bad_calls_are_refused():
         t.__init__(root, data.nb, data.missing_bin, max_leaves=8, max_depth=None, min_leaf=5,
                    l2=0.0, min_hessian=1e-3)
     nodes = t.nodes()  # ends the growth: the root stays a leaf
-    assert len(nodes["value"]) == 1 and t.next() == -1
+    assert len(nodes["value"]) == 1 and t.next() == -1 and len(t.best(5)) == 0
     with pytest.raises(ValueError, match="final"):
         t.wants_hist(0)
 

@@ -323,9 +323,9 @@ cdef class Grower:
     def best(self, Py_ssize_t k):
         """The first k candidates (fewer if there are fewer) in the order best-first would
         split them: no other node is split before these."""
-        out = np.empty(max(0, min(k, self.t.nh)), dtype=np.int32)
+        out = np.empty(max(0, min(k, self.t.nh)) if self.live else 0, dtype=np.int32)
         cdef int32_t[::1] o = out
-        if self.live and len(out):
+        if len(out):
             parml_grower_best(&self.t, len(out), &o[0])
         return out
 
