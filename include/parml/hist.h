@@ -1,5 +1,5 @@
 /* Histogram-tree kernels: binning, per-node gradient histograms, best split per feature, and row
- * partitioning. Included by _histogram.pyx only.
+ * partitioning. Included by _histogram.pyx, and through hist_grow.h by _grower.pyx.
  *
  * Layout: binned X is column-major uint8, B[f * n + i] (each feature's bins contiguous, so a
  * feature-parallel histogram task streams one column). Bin `missing_bin` (= the number of

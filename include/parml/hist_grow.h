@@ -6,7 +6,7 @@
  *   finds both children's best splits. It never sees rows: histograms come from a source.
  * - the sources: parml_grow_tree below (local rows: partition the node's rows in place, build
  *   the smaller child's histogram from them), and parml.dask, which sums the workers'
- *   histograms and drives the same grower through _histogram.Grower.
+ *   histograms and drives the same grower through _grower.Grower.
  *
  * Ties in the candidate heap go to the older node, ties among features to the first feature.
  * Every kernel is deterministic, so the tree is the same for any n_threads. Small nodes run on
@@ -20,8 +20,8 @@
 #define PARML_GROW_MIN_GAIN 1e-7
 #define PARML_GROW_PAR_WORK 65536  /* rows x features below which a node's work is serial */
 
-/* The growth rules, written once (exported to Python by _histogram: leaf_value, may_split,
- * MIN_GAIN). A split needs a gain above PARML_GROW_MIN_GAIN. */
+/* The growth rules, written once (_grower exports leaf_value and MIN_GAIN to Python). A split
+ * needs a gain above PARML_GROW_MIN_GAIN. */
 static inline double parml_grow_leaf(double G, double H, double l2)
 {
     return H + l2 > 0 ? -G / (H + l2) : 0.0;

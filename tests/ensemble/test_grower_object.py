@@ -136,9 +136,9 @@ def test_split_must_follow_best_first():
     small = rows[left] if s["small_left"] else rows[~left]
     t.split(0, K.build_histogram(data.B, small, g, h, data.nbins, gather=True, checked=True))
     ahead = t.best(2)
-    if len(ahead) == 2:
-        with pytest.raises(ValueError, match="not the one best-first splits next"):
-            t.split(int(ahead[1]), root)
+    assert len(ahead) == 2   # both children of the root are candidates
+    with pytest.raises(ValueError, match="not the one best-first splits next"):
+        t.split(int(ahead[1]), root)
 
 
 @pytest.mark.parametrize("kw,match", [

@@ -58,7 +58,6 @@ def test_mirrors_convert_to_struct_memoryviews():
         T.views(np.zeros(3, T.HBIN), np.zeros(2, T.SPLIT), np.zeros(1, T.QNODE.descr[:2]))
 
 
-
 def test_one_definition_each():
     """The kernel modules hand out the mirrors themselves, not copies."""
     assert _histogram.HBIN is T.HBIN and _histogram.SPLIT is T.SPLIT

@@ -59,7 +59,6 @@ cdef extern from "parml/hist_grow.h" nogil:
     int parml_grow_tree(parml_grow_ctx *c)
     double PARML_GROW_MIN_GAIN
     double parml_grow_leaf(double G, double H, double l2)
-    int parml_grow_may_split(int64_t N, int depth, int64_t min_leaf, int max_depth)
     int parml_grow_small_is_left(int64_t nl, int64_t nr)
     ctypedef struct parml_grower:
         parml_hbin **hist
@@ -89,7 +88,7 @@ _NODE_DTYPES = (("feature", np.int32), ("bin", np.int32), ("left", np.int32), ("
                 ("node_cat", np.uint8))
 
 
-def _new_nodes(Py_ssize_t cap):
+cdef dict _new_nodes(Py_ssize_t cap):
     """Zeroed per-node arrays for a tree of up to cap nodes (cats: cap x 8 uint32)."""
     nodes = {k: np.zeros(cap, dtype=dt) for k, dt in _NODE_DTYPES}
     nodes["cats"] = np.zeros((cap, 8), dtype=np.uint32)

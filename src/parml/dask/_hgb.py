@@ -20,8 +20,8 @@ of the children of the last one. To need only about one round per tree level, th
 expands speculatively: each round it asks for every node best-first could still split (the
 best `max_leaf_nodes - leaves` candidates; a node ranked lower can never be reached), then
 lets the native grower (the local fit's, fed with summed histograms) split as far as the
-expansions go, pausing at the first node not yet expanded. Expansions the replay never takes are dropped (their rows belong to the leaf above
-them). A split whose children can never be split (one leaf left to add, or children too small
+expansions go, pausing at the first node not yet expanded. Expansions the grower never takes
+are dropped (their rows belong to the leaf above them). A split whose children can never be split (one leaf left to add, or children too small
 or too deep) needs no histogram: it goes to the workers with the next message instead of a
 round of its own. The tree, node numbering included, is the local grower's.
 """
@@ -67,10 +67,10 @@ class _TreeGrowth:
     def __init__(self, k, root_hist, c):
         self.k, self.c = k, c
         self.grower = _grower.Grower(root_hist, c["nb"], c["missing_bin"],
-                                max_leaves=c["max_leaf_nodes"], max_depth=c["max_depth"],
-                                min_leaf=c["min_samples_leaf"], l2=c["l2"],
-                                min_hessian=c["min_hessian"], hconst=c["hconst"],
-                                n_threads=c["n_threads"])
+                                     max_leaves=c["max_leaf_nodes"], max_depth=c["max_depth"],
+                                     min_leaf=c["min_samples_leaf"], l2=c["l2"],
+                                     min_hessian=c["min_hessian"], hconst=c["hconst"],
+                                     n_threads=c["n_threads"])
         self.sid_of = {0: 0}    # tree node -> sid
         self.next_sid = 1
         self.children = {}      # sid -> (left sid, right sid), once split on the workers
