@@ -21,6 +21,7 @@
 #ifndef PARML_TUNER_H
 #define PARML_TUNER_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@ typedef struct {
     int64_t exploit;        /* units between probes after a change of choice */
     int64_t exploit_max;    /* ... doubling up to this while the choice holds */
     int watch;              /* 1: a window of exploited units slower than the loser re-probes */
+    int fastest;            /* 1: a side's time is its fastest timed unit, not their sum */
 } parml_tuner_plan;
 
 /* The plans, by the length of a unit:
@@ -40,16 +42,20 @@ typedef struct {
  *   pool and first-touches the buffers, so it is a warm-up;
  * - an MLP batch (~0.1-1 ms) is timed over 4, the first after a switch left out; 96 batches
  *   between probes (1536 at most, ~0.3 s of the reference network);
- * - an L-BFGS pass or a small product (0.1-10 ms) is timed in pairs, the cold first one left
- *   out; a fit makes tens to hundreds of them, so probes start after 8, and a busy core that
- *   arrives mid-fit is noticed at the next pass (watch), not after a period of hundreds.
+ * - an L-BFGS pass or a small product (0.1-10 ms) is timed in threes, the cold first one left
+ *   out, and each side counts its faster timed unit: one so short is easily hit by a spike (a
+ *   helper preempted, OpenBLAS's threads still spinning after a numpy product), and a spike only
+ *   adds time. Summed, single spikes had 512^3 float32 products run on one thread in some
+ *   repeats (180-347 GFLOP/s against 380 before). A fit makes tens to hundreds of passes, so
+ *   probes start after 8, and a busy core that arrives mid-fit is noticed at the next pair of
+ *   passes (watch), not after a period of hundreds.
  * Watching costs a probe whenever one exploited unit is slower than the loser was: worth it for
  * calls, whose periods grow long compared with a fit; MLP batches are too short to time one by
  * one against noise (2-thread MLP fits were 6% slower with it), and boosting's periods stay
  * short (at most 128 iterations). */
-#define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0})
-#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0})
-#define PARML_TUNER_CALLS ((parml_tuner_plan){2, 1, 0, 8, 4096, 1})
+#define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0, 0})
+#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0})
+#define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1})
 
 typedef struct {
     parml_tuner_plan plan;
@@ -59,14 +65,25 @@ typedef struct {
     int64_t count;          /* units run in this phase */
     int64_t exploit;        /* units to run before the next probe */
     int best;               /* the count chosen by the last probe */
-    double t_many, t_one;   /* timed seconds of the two probes */
+    double t_many, t_one;   /* timed seconds of the two probes (fastest: their fastest unit) */
     int watching;           /* 1 once a probe has timed the losing side */
     double t_other;         /* the losing side's timed seconds in the last probe */
-    double w_sum;           /* timed seconds of the exploited units in the current window */
+    double w_sum;           /* timed seconds of the exploited units in the window (fastest: min) */
     int w_n;                /* ... and how many */
     int64_t switches;       /* how often the choice changed (benchmarks report it) */
     int64_t units_many, units_one;
 } parml_tuner;
+
+/* What a side's time starts from, and how a timed unit adds to it. */
+static inline double parml_tuner_zero(const parml_tuner *t)
+{
+    return t->plan.fastest ? HUGE_VAL : 0.0;
+}
+
+static inline double parml_tuner_add(const parml_tuner *t, double acc, double seconds)
+{
+    return t->plan.fastest ? (seconds < acc ? seconds : acc) : acc + seconds;
+}
 
 static inline void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_tuner_plan plan)
 {
@@ -79,6 +96,7 @@ static inline void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_
     t->n_max = n_max > 1 ? n_max : 1;
     t->adapt = adapt && t->n_max > 1;
     t->best = t->n_max;
+    t->t_many = t->t_one = t->w_sum = parml_tuner_zero(t);
     if (plan.warmup > 0) {
         t->phase = 0;
         t->exploit = plan.warmup;
@@ -109,33 +127,33 @@ static inline void parml_tuner_record(parml_tuner *t, double seconds)
     if (t->phase == 0) {
         int probe_now = t->count >= t->exploit;
         if (t->plan.watch && t->watching && (!t->plan.skip_first || t->count > 1)) {
-            t->w_sum += seconds;
+            t->w_sum = parml_tuner_add(t, t->w_sum, seconds);
             if (++t->w_n == t->plan.probe - t->plan.skip_first) {
                 if (t->w_sum > t->t_other) {   /* the choice looks wrong now: probe again */
                     probe_now = 1;
                     t->exploit = t->plan.exploit;
                 }
-                t->w_sum = 0.0;
+                t->w_sum = parml_tuner_zero(t);
                 t->w_n = 0;
             }
         }
         if (probe_now) {
             t->phase = 1;
             t->count = 0;
-            t->t_many = 0.0;
-            t->w_sum = 0.0;
+            t->t_many = parml_tuner_zero(t);
+            t->w_sum = parml_tuner_zero(t);
             t->w_n = 0;
         }
         return;
     }
     if (!t->plan.skip_first || t->count > 1) {
-        if (t->phase == 1) t->t_many += seconds;
-        else t->t_one += seconds;
+        if (t->phase == 1) t->t_many = parml_tuner_add(t, t->t_many, seconds);
+        else t->t_one = parml_tuner_add(t, t->t_one, seconds);
     }
     if (t->count < t->plan.probe) return;
     if (t->phase == 1) {
         t->phase = 2;
-        t->t_one = 0.0;
+        t->t_one = parml_tuner_zero(t);
     } else {
         const int best = t->t_many < t->t_one ? t->n_max : 1;
         if (best != t->best) {

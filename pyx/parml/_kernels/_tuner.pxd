@@ -7,6 +7,7 @@ cdef extern from "parml/tuner.h" nogil:
         int skip_first
         int64_t warmup, exploit, exploit_max
         int watch
+        int fastest
     ctypedef struct parml_tuner:
         parml_tuner_plan plan
         int n_max, adapt, phase

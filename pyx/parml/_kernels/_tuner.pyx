@@ -19,7 +19,8 @@ def _plan_fields(str name):
     """A plan's constants, as tuner.h defines them (for tests and reports)."""
     cdef parml_tuner_plan p = _plan(name)
     return {"probe": p.probe, "skip_first": bool(p.skip_first), "warmup": p.warmup,
-            "exploit": p.exploit, "exploit_max": p.exploit_max, "watch": bool(p.watch)}
+            "exploit": p.exploit, "exploit_max": p.exploit_max, "watch": bool(p.watch),
+            "fastest": bool(p.fastest)}
 
 
 cdef class Tuner:
