@@ -56,6 +56,16 @@ WORKLOADS = {
         "r = np.random.default_rng(0)\n"
         "P = [(r.standard_normal((n, n)).astype(np.float32),) * 2 for n in (64, 128, 256)]\n",
         "for a, b in P:\n    for _ in range(100): parml.matmul(a, b, n_threads=NT)", 5),
+    # a product of one size repeated only a few times: what its size class's thread tuner costs
+    # before it has settled (each timed run starts with no tuner state)
+    "gemm 512 first 6 calls, f64 and f32": (
+        "import numpy as np, parml, parml.ops\n"
+        "r = np.random.default_rng(0)\n"
+        "P = [(r.standard_normal((512, 512)).astype(d),) * 2 for d in (np.float64, np.float32)]\n"
+        "C = [np.empty((512, 512), a.dtype) for a, _ in P]\n",
+        "parml.ops._small_tuners.clear()\n"
+        "for (a, b), c in zip(P, C):\n"
+        "    for _ in range(6): parml.matmul(a, b, out=c, n_threads=NT)", 7),
     "gemm f64 1024": (
         "import numpy as np, parml\n"
         "r = np.random.default_rng(0)\n"

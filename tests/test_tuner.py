@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parml._kernels._tuner import PLANS, Tuner, _plan_fields
+from parml._kernels._tuner import HINT_MARGIN, PLANS, Tuner, _plan_fields
 
 
 def drive(tuner, cost, units):
@@ -25,10 +25,13 @@ class Reference:
     the faster for `exploit` units -> probe again; confirmations double the period up to
     exploit_max, a change resets it; with skip_first the first unit of a probe or of a run after
     one is not timed; with watch, a window of run units (a probe's timed length) slower than
-    the losing side's last probe starts a probe at once."""
+    the losing side's last probe starts a probe at once. With a hint (a predicted one-thread
+    time), the first probe ends after n threads when they ran under HINT_MARGIN of the hint,
+    which stands for the one-thread time."""
 
-    def __init__(self, n, plan, adapt=True):
+    def __init__(self, n, plan, adapt=True, hint=0.0):
         self.p = p = _plan_fields(plan)
+        self.hint = hint
         self.n, self.adapt, self.best = n, adapt and n > 1, n
         self.timed = p["probe"] - p["skip_first"]
         self.exploit = p["exploit"]
@@ -77,9 +80,13 @@ class Reference:
         if not (skip and self.k % P == 0):
             self.timed_units[side].append(seconds)
         self.k += 1
-        if self.k < 2 * P:
+        hint = self._stat([self.hint] * self.timed)      # as a probe would have timed it
+        hinted = (self.k == P and hint > 0 and self.other is None
+                  and self._stat(self.timed_units[self.n]) < HINT_MARGIN * hint)
+        if self.k < 2 * P and not hinted:
             return
-        many, one = self._stat(self.timed_units[self.n]), self._stat(self.timed_units[1])
+        many = self._stat(self.timed_units[self.n])
+        one = hint if hinted else self._stat(self.timed_units[1])
         best = self.n if many < one else 1
         if best != self.best:
             self.exploit = self.p["exploit"]
@@ -95,9 +102,10 @@ class Reference:
 @pytest.mark.parametrize("plan", PLANS)
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 8), costs=st.lists(st.floats(0.1, 10.0), min_size=1, max_size=600),
-       adapt=st.booleans())
-def test_matches_the_reference(plan, n, costs, adapt):
-    t, r = Tuner(n, plan, adapt), Reference(n, plan, adapt)
+       adapt=st.booleans(), hint=st.one_of(st.just(0.0), st.floats(0.1, 20.0)))
+def test_matches_the_reference(plan, n, costs, adapt, hint):
+    t, r = Tuner(n, plan, adapt), Reference(n, plan, adapt, hint)
+    t.hint_one(hint)
     for c in costs:
         a, b = t.threads(), r.threads()
         assert a == b
@@ -210,6 +218,43 @@ def test_a_probes_first_unit_is_not_timed(plan):
     assert t.best == 2 and t.switches == 0
 
 
+def test_a_hint_skips_only_the_first_one_thread_probe():
+    """matmul hints a size class with its predicted one-thread time: when n threads beat it
+    clearly, the first probe does not time one thread; the next probe does."""
+    t = Tuner(2, "calls")
+    t.hint_one(1.0)
+    seen = drive(t, lambda nt: 1.0 / nt, 40)
+    first_one = seen.index(1)
+    assert first_one > 10 and t.best == 2          # no one-thread call among the first 10
+    assert seen[first_one:first_one + 3] == [1, 1, 1]   # then a real probe of one thread
+
+
+def test_a_hint_that_n_threads_do_not_beat_clearly_is_probed():
+    t = Tuner(2, "calls")
+    t.hint_one(1.0)
+    seen = drive(t, lambda nt: 0.9 if nt == 2 else 1.0, 6)
+    assert seen == [2, 2, 2, 1, 1, 1]
+
+
+def test_a_wrong_hint_misleads_for_one_period_at_most():
+    """A hint measured on a busy core (far too slow): the real probe that follows corrects it."""
+    t = Tuner(2, "calls")
+    t.hint_one(10.0)
+    seen = drive(t, lambda nt: 0.5 if nt == 1 else 1.0, 40)
+    period = 2 * _plan_fields("calls")["exploit"]      # the first probe confirmed n: doubled
+    probe = _plan_fields("calls")["probe"]
+    assert seen.index(1) == probe + period + probe     # the next probe times one thread
+    assert t.best == 1 and seen[-4:] == [1] * 4
+
+
+def test_a_hint_must_not_be_negative():
+    t = Tuner(2, "calls")
+    with pytest.raises(ValueError, match="seconds must be >= 0"):
+        t.hint_one(-1.0)
+    with pytest.raises(ValueError, match="seconds must be >= 0"):
+        t.hint_one(float("nan"))
+
+
 def test_stats_and_pickling():
     t = Tuner(3, "batches")
     drive(t, lambda nt: 1.0, 10)
@@ -217,6 +262,10 @@ def test_stats_and_pickling():
     assert s["units_many"] + s["units_one"] == 10 and set(s) >= {"switches", "best"}
     u = pickle.loads(pickle.dumps(t))   # starts afresh, with the same settings
     assert (u.n_threads, u.plan, u.stats()["units_many"]) == (3, "batches", 0)
+    t = Tuner(2, "calls")
+    t.hint_one(1.0)
+    u = pickle.loads(pickle.dumps(t))   # the hint is a setting: it stays
+    assert drive(u, lambda nt: 1.0 / nt, 10) == [2] * 10
 
 
 def test_unknown_plan_is_refused():

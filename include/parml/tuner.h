@@ -16,8 +16,14 @@
  * probe: a window slower than the losing side's last probe (a busy core arrived) starts a probe
  * at once. With
  * plan.skip_first, the first unit of a probe, and of a run after one, is not timed: it pays for
- * the switch (waking the pool's sleeping helpers). Only for work whose results do not depend on the
- * thread count, so switching never changes an answer. */
+ * the switch (waking the pool's sleeping helpers). With a hint (parml_tuner_hint_one: a unit's
+ * predicted one-thread time from a measured rate, such as matmul's calibrated GEMM rate), the
+ * first probe of one thread is skipped when n threads already ran under PARML_TUNER_HINT_MARGIN
+ * of that prediction: one thread cannot win there, and a few products of one size would
+ * otherwise spend three of their first six calls finding that out. The hint stands in for the
+ * loser's time until the next probe, which times one thread for real (so a hint measured on a
+ * busy core misleads for one exploit period at most). Only for work whose results do not
+ * depend on the thread count, so switching never changes an answer. */
 #ifndef PARML_TUNER_H
 #define PARML_TUNER_H
 
@@ -57,6 +63,11 @@ typedef struct {
 #define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0})
 #define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1})
 
+/* n threads skip the first one-thread probe when they ran in under this share of the hint:
+ * the hint comes from the best rate of one calibration shape, and other shapes of a size class
+ * run up to ~10% faster than it on one thread; 2 threads are at least 1.25x faster past that. */
+#define PARML_TUNER_HINT_MARGIN 0.8
+
 typedef struct {
     parml_tuner_plan plan;
     int n_max;              /* threads allowed; 1: always one */
@@ -66,10 +77,11 @@ typedef struct {
     int64_t exploit;        /* units to run before the next probe */
     int best;               /* the count chosen by the last probe */
     double t_many, t_one;   /* timed seconds of the two probes (fastest: their fastest unit) */
-    int watching;           /* 1 once a probe has timed the losing side */
+    int watching;           /* 1 once a probe has settled (timed or hinted the losing side) */
     double t_other;         /* the losing side's timed seconds in the last probe */
     double w_sum;           /* timed seconds of the exploited units in the window (fastest: min) */
     int w_n;                /* ... and how many */
+    double hint_one;        /* predicted seconds of a unit on one thread; 0: none */
     int64_t switches;       /* how often the choice changed (benchmarks report it) */
     int64_t units_many, units_one;
 } parml_tuner;
@@ -104,6 +116,13 @@ static inline void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_
         t->phase = 1;
         t->exploit = plan.exploit;
     }
+}
+
+/* A predicted one-thread time of a unit (same units as parml_tuner_record's), for the first
+ * probe only; seconds <= 0 clears it. */
+static inline void parml_tuner_hint_one(parml_tuner *t, double seconds)
+{
+    t->hint_one = seconds > 0.0 ? seconds : 0.0;
 }
 
 /* Threads for the next unit. */
@@ -151,10 +170,14 @@ static inline void parml_tuner_record(parml_tuner *t, double seconds)
         else t->t_one = parml_tuner_add(t, t->t_one, seconds);
     }
     if (t->count < t->plan.probe) return;
-    if (t->phase == 1) {
+    /* the hint as a probe's time: one unit's, or the sum of as many as a probe times */
+    const double hint = t->hint_one * (t->plan.fastest ? 1 : t->plan.probe - t->plan.skip_first);
+    if (t->phase == 1 && !(hint > 0.0 && !t->watching
+                           && t->t_many < PARML_TUNER_HINT_MARGIN * hint)) {
         t->phase = 2;
         t->t_one = parml_tuner_zero(t);
     } else {
+        if (t->phase == 1) t->t_one = hint;   /* the first probe, settled by the hint */
         const int best = t->t_many < t->t_one ? t->n_max : 1;
         if (best != t->best) {
             t->switches++;

@@ -65,7 +65,9 @@ def _gemm_seconds(flops, dt):
 # the 1-thread time there). So products are grouped by dtype and size (a power of two of FLOPs),
 # and each group times n threads against one on its own products, in time per FLOP, and keeps
 # the faster (the "calls" plan of parml's one thread tuner, include/parml/tuner.h: the loser is
-# timed again after 8, 16, 32 ... products).
+# timed again after 8, 16, 32 ... products). The first probe of one thread is predicted from
+# gemm_rate instead of timed when n threads already beat it clearly: three one-thread calls among
+# the first six are what a user repeating a 512^3 product a few times would otherwise pay.
 # The choice never changes a result: the GEMM is bitwise identical for every thread count.
 _small_tuners = {}
 
@@ -75,6 +77,7 @@ def _small_tuner(dt, flops, nt):
     tuner = _small_tuners.get(key)
     if tuner is None:
         tuner = _small_tuners[key] = Tuner(nt, "calls")
+        tuner.hint_one(1.0 / gemm_rate(dt))     # seconds per FLOP, as record() is given
     return tuner
 
 

@@ -13,7 +13,7 @@ cdef extern from "parml/tuner.h" nogil:
         int n_max, adapt, phase
         int64_t count, exploit
         int best
-        double t_many, t_one
+        double t_many, t_one, hint_one
         int64_t switches, units_many, units_one
     parml_tuner_plan PARML_TUNER_ITERATIONS
     parml_tuner_plan PARML_TUNER_BATCHES
@@ -22,6 +22,8 @@ cdef extern from "parml/tuner.h" nogil:
     void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_tuner_plan plan)
     int parml_tuner_threads(parml_tuner *t)
     void parml_tuner_record(parml_tuner *t, double seconds)
+    void parml_tuner_hint_one(parml_tuner *t, double seconds)
+    double PARML_TUNER_HINT_MARGIN
 
 
 cdef class Tuner:

@@ -13,6 +13,7 @@ cdef parml_tuner_plan _plan(str name) except *:
 
 
 PLANS = ("iterations", "batches", "calls")
+HINT_MARGIN = PARML_TUNER_HINT_MARGIN
 
 
 def _plan_fields(str name):
@@ -21,6 +22,12 @@ def _plan_fields(str name):
     return {"probe": p.probe, "skip_first": bool(p.skip_first), "warmup": p.warmup,
             "exploit": p.exploit, "exploit_max": p.exploit_max, "watch": bool(p.watch),
             "fastest": bool(p.fastest)}
+
+
+def _restore(n_threads, plan, adapt, hint_one):
+    t = Tuner(n_threads, plan, adapt)
+    t.hint_one(hint_one)
+    return t
 
 
 cdef class Tuner:
@@ -35,8 +42,8 @@ cdef class Tuner:
         parml_tuner_init(&self.t, n_threads, adapt, _plan(plan))
         self.plan = plan
 
-    def __reduce__(self):   # a pickled estimator's tuner starts afresh
-        return (Tuner, (self.t.n_max, self.plan, bool(self.t.adapt)))
+    def __reduce__(self):   # a pickled estimator's tuner starts afresh, keeping its hint
+        return (_restore, (self.t.n_max, self.plan, bool(self.t.adapt), self.t.hint_one))
 
     @property
     def n_threads(self):
@@ -61,6 +68,13 @@ cdef class Tuner:
     def record(self, double seconds):
         """Seconds the unit just run took, on the count threads() gave."""
         parml_tuner_record(&self.t, seconds)
+
+    def hint_one(self, double seconds):
+        """A unit's predicted one-thread time, in record()'s units (0 clears it). The first probe
+        skips timing one thread when n threads ran in under HINT_MARGIN of it."""
+        if not seconds >= 0.0:
+            raise ValueError(f"Tuner.hint_one: seconds must be >= 0, got {seconds!r}")
+        parml_tuner_hint_one(&self.t, seconds)
 
     def stats(self):
         """{'units_many', 'units_one', 'switches', 'best'}: what the tuner did so far."""
