@@ -19,7 +19,11 @@ RECORD = os.path.join(HERE, "data", "fingerprints.json")
 
 
 def _run(kernel_set):
-    env = {**os.environ, "PARML_ISA": kernel_set}
+    # the child fits with the parml this test imported (an installed one, or a source tree on a
+    # relative PYTHONPATH, which the child's other working directory would not resolve)
+    home = os.path.dirname(os.path.dirname(os.path.abspath(parml.__file__)))
+    path = os.pathsep.join(p for p in (home, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PARML_ISA": kernel_set, "PYTHONPATH": path}
     r = subprocess.run([sys.executable, SCRIPT], env=env, capture_output=True, text=True,
                        timeout=600, cwd=HERE)
     assert r.returncode == 0, r.stderr[-3000:]
