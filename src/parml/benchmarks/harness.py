@@ -57,11 +57,22 @@ def read_scaling(repeats=5, mbytes=256):
     return best[1] / best[2]
 
 
-def time_call(fn, min_time=0.05, max_calls=10_000):
-    """Seconds per call of fn(): one warm-up call, then as many calls as fill min_time."""
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
+def time_call(fn, min_time=0.05, max_calls=10_000, warm=None):
+    """Seconds per call of fn(): warm-up calls for at least ``warm`` seconds (WARM_S; at least
+    one call), then as many calls as fill min_time.
+
+    Warming by time, not by one call: after the pause between sides this VM's cores run slow for
+    several ms (256^3 float64 on one thread: 1.7-2.5 ms per call for the first ~7 ms, then 0.97).
+    A library whose first call blocks for that long (OpenBLAS waiting for its sleeping threads)
+    was then timed warm and one whose first call does not was timed cold."""
+    warm = WARM_S if warm is None else warm
+    t_start = time.perf_counter()
+    while True:
+        t0 = time.perf_counter()
+        fn()
+        first = time.perf_counter() - t0
+        if t0 + first - t_start >= warm:
+            break
     calls = max(1, min(max_calls, int(min_time / max(first, 1e-7))))
     t0 = time.perf_counter()
     for _ in range(calls):
@@ -69,6 +80,7 @@ def time_call(fn, min_time=0.05, max_calls=10_000):
     return (time.perf_counter() - t0) / calls
 
 
+WARM_S = 0.02    # warm-up time before a side is timed (time_call)
 SETTLE_S = 0.15  # pause between sides: OpenBLAS 0.3.30's idle workers spin ~106 ms after a call (measured)
 
 
