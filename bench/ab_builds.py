@@ -66,6 +66,11 @@ WORKLOADS = {
         "parml.ops._small_tuners.clear()\n"
         "for (a, b), c in zip(P, C):\n"
         "    for _ in range(6): parml.matmul(a, b, out=c, n_threads=NT)", 7),
+    "gemm f32 512 x20": (
+        "import numpy as np, parml\n"
+        "r = np.random.default_rng(0)\n"
+        "a = r.standard_normal((512, 512)).astype(np.float32)\n",
+        "for _ in range(20): parml.matmul(a, a, n_threads=NT)", 5),
     "gemm f64 1024": (
         "import numpy as np, parml\n"
         "r = np.random.default_rng(0)\n"

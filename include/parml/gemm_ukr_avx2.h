@@ -30,6 +30,7 @@
         int nr, int accumulate)                                                                    \
     {                                                                                              \
         VEC acc0[MR], acc1[MR];                                                                    \
+        PARML_PREFETCH_C_TILE(c, rs_c, mr, nr)                                                     \
         _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i)                                       \
         {                                                                                          \
             acc0[i] = _mm256_setzero_##SUF();                                                      \

@@ -73,6 +73,7 @@
                      int accumulate)                                                               \
     {                                                                                              \
         enum { L = W, MR = 8 };                                                                    \
+        PARML_PREFETCH_C_TILE(c, rs_c, mr, nr)                                                     \
         ROWS(PARML_NEON_ZERO, S, V)                                                                \
         for (ptrdiff_t p = k; p > 0; --p) {                                                        \
             const V b0 = vld1q_##S(b), b1 = vld1q_##S(b + L), b2 = vld1q_##S(b + 2 * L);           \

@@ -19,6 +19,7 @@
                      int accumulate)                                                               \
     {                                                                                              \
         T acc[PARML_REF_MR][PARML_REF_NR] = {{0}};                                                 \
+        PARML_PREFETCH_C_TILE(c, rs_c, mr, nr)                                                     \
         for (ptrdiff_t p = 0; p < k; ++p) {                                                        \
             const T *ap = a + p * PARML_REF_MR;                                                    \
             const T *bp = b + p * rs_b;                                                            \
