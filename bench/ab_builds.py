@@ -66,6 +66,13 @@ WORKLOADS = {
         "parml.ops._small_tuners.clear()\n"
         "for (a, b), c in zip(P, C):\n"
         "    for _ in range(6): parml.matmul(a, b, out=c, n_threads=NT)", 7),
+    "gemm 64 f32 and f64, out given, x1000": (
+        "import numpy as np, parml\n"
+        "r = np.random.default_rng(0)\n"
+        "P = [r.standard_normal((64, 64)).astype(d) for d in (np.float32, np.float64)]\n"
+        "C = [np.empty((64, 64), a.dtype) for a in P]\n",
+        "for a, c in zip(P, C):\n"
+        "    for _ in range(1000): parml.matmul(a, a, out=c, n_threads=NT)", 5),
     "gemm f32 512 x20": (
         "import numpy as np, parml\n"
         "r = np.random.default_rng(0)\n"

@@ -168,6 +168,42 @@ def test_out_aliasing_an_input(dtype, rng):
     np.testing.assert_array_equal(A3, parml.matmul(A, A))
 
 
+def _view(buf, start, shape, steps, flip):
+    """A strided view of the flat buffer from `start`: every steps[0]-th row and steps[1]-th
+    column of a block, reversed along the axes in flip (negative strides)."""
+    r, c = shape[0] * steps[0], shape[1] * steps[1]
+    v = buf[start:start + r * c].reshape(r, c)[::steps[0], ::steps[1]]
+    if flip & 1:
+        v = v[::-1]
+    if flip & 2:
+        v = v[:, ::-1]
+    return v
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40),
+       starts=st.tuples(*[st.integers(0, 400)] * 3),
+       steps=st.tuples(*[st.tuples(st.integers(1, 2), st.integers(1, 2))] * 2),
+       flips=st.tuples(st.integers(0, 3), st.integers(0, 3)))
+def test_out_overlapping_inputs_in_one_buffer(dtype, m, k, n, starts, steps, flips):
+    """A, B and out cut from one buffer (out contiguous, the inputs strided, reversed, overlapping
+    it anywhere or nowhere): the result is the product of the inputs as they were, whichever path
+    matmul takes (the kernel refuses an overlapping out and a temporary takes the product)."""
+    buf = np.arange(7000, dtype=dtype) % 7 - 3
+    A = _view(buf, starts[0], (m, k), steps[0], flips[0])
+    B = _view(buf, starts[1], (k, n), steps[1], flips[1])
+    out = buf[starts[2]:starts[2] + m * n].reshape(m, n)
+    expect = A.astype(np.float64) @ B.astype(np.float64)
+    # the kernel refuses exactly the outs whose bounds meet an input's (numpy's bounds test);
+    # one it accepts does not touch the inputs, so the product below is unchanged
+    bounds_meet = np.may_share_memory(out, A) or np.may_share_memory(out, B)
+    gemm = _gemm.gemm_f64 if dtype == np.float64 else _gemm.gemm_f32
+    assert gemm(A, B, out, 1, _isa.kernel_set_id(), 1, False) == int(bounds_meet)
+    res = parml.matmul(A, B, out=out)
+    assert res is out
+    np.testing.assert_array_equal(out, expect.astype(dtype))
+
+
 def test_empty_and_k0():
     for dt in DTYPES:
         assert parml.matmul(np.ones((0, 5), dt), np.ones((5, 4), dt)).shape == (0, 4)
