@@ -1,5 +1,6 @@
 """GEMM entry points: C = A @ B on the packed, cache-blocked driver in include/parml/gemm.h,
-multi-threaded on parml's task pool. Callers (parml.ops) validate shapes, dtypes and layouts; nothing here checks."""
+multi-threaded on parml's task pool. Callers (parml.ops) validate shapes, dtypes and layouts;
+the only test here is whether C's memory may overlap A's or B's (gemm returns 1)."""
 
 from libc.stddef cimport ptrdiff_t
 from cython cimport floating
