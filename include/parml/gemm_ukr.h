@@ -118,9 +118,9 @@ typedef struct {
 /* Every micro-kernel hints its C tile (rows < mr, columns < nr: nothing else is touched) before
  * its k loop. After the first KC block the tile is read back (accumulate), and once C outgrows
  * L2 (n >= 512 float64) those reads missed after the last FMA, with nothing left to hide them:
- * on a Zen 3 core 1-thread 512^3 and 1024^3 float64 ran at 0.84-0.85x OpenBLAS against 0.95x at
- * 256^3 (one KC block); hinted, 1024^3 takes 5% less time (0.97-1.02x OpenBLAS). One hint per
- * 64 bytes of a row, and one for its last element. */
+ * on a Zen 3 core 1-thread 512^3 and 1024^3 float64 ran at 0.84-0.85x OpenBLAS against 0.95x
+ * at 256^3 (one KC block); hinted, 1024^3 takes 5% less time (0.90-1.07x OpenBLAS, 3 runs).
+ * One hint per 64 bytes of a row, and one for its last element. */
 #define PARML_PREFETCH_C_TILE(c, rs_c, mr, nr)                                                     \
     for (int pf_i_ = 0; pf_i_ < (mr); ++pf_i_) {                                                   \
         for (int pf_j_ = 0; pf_j_ < (nr); pf_j_ += (int)(64 / sizeof(*(c))))                       \

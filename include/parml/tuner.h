@@ -63,9 +63,10 @@ typedef struct {
 #define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0})
 #define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1})
 
-/* n threads skip the first one-thread probe when they ran in under this share of the hint:
- * the hint comes from the best rate of one calibration shape, and other shapes of a size class
- * run up to ~10% faster than it on one thread; 2 threads are at least 1.25x faster past that. */
+/* n threads skip the first one-thread probe when they ran in under this share of the hint. The
+ * hint comes from the best rate of one calibration shape (matmul: 192 x 256 x 192); the margin
+ * leaves room for a size class whose own one-thread rate is somewhat higher, and past it n
+ * threads beat the prediction by 1.25x or more. */
 #define PARML_TUNER_HINT_MARGIN 0.8
 
 typedef struct {
