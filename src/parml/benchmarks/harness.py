@@ -84,6 +84,29 @@ WARM_S = 0.02    # warm-up time before a side is timed (time_call)
 SETTLE_S = 0.15  # pause between sides: OpenBLAS 0.3.30's idle workers spin ~106 ms after a call (measured)
 
 
+def _alternating(names, repeats, probe, settle, run):
+    """The loop under compare and alternate_calls: each repeat runs every name once (run(name)
+    gives its seconds), in alternating order, with a pause before each and a contention probe
+    before and after the repeat. Returns ({name: times}, {name: clean times}, clean repeats)."""
+    times = {n: [] for n in names}
+    clean = {n: [] for n in names}
+    n_clean = 0
+    for r in range(repeats):
+        order = names if r % 2 == 0 else names[::-1]
+        ok = probe.clean()
+        got = {}
+        for n in order:
+            time.sleep(settle)
+            got[n] = run(n)
+        ok = ok and probe.clean()
+        n_clean += ok
+        for n in names:
+            times[n].append(got[n])
+            if ok:
+                clean[n].append(got[n])
+    return times, clean, n_clean
+
+
 def compare(sides, repeats, probe, min_time=0.05, settle=SETTLE_S):
     """Time each of ``sides`` (name -> zero-arg callable) ``repeats`` times, alternating the order
     every repeat, with a contention probe before and after each repeat.
@@ -94,22 +117,8 @@ def compare(sides, repeats, probe, min_time=0.05, settle=SETTLE_S):
     Returns {name: {"median", "min", "max", "times", "clean_times"}, "_clean": n, "_repeats": n}.
     """
     names = list(sides)
-    times = {n: [] for n in names}
-    clean_times = {n: [] for n in names}
-    n_clean = 0
-    for r in range(repeats):
-        order = names if r % 2 == 0 else names[::-1]
-        before = probe.clean()
-        got = {}
-        for n in order:
-            time.sleep(settle)
-            got[n] = time_call(sides[n], min_time)
-        ok = before and probe.clean()
-        n_clean += ok
-        for n in names:
-            times[n].append(got[n])
-            if ok:
-                clean_times[n].append(got[n])
+    times, clean_times, n_clean = _alternating(
+        names, repeats, probe, settle, lambda n: time_call(sides[n], min_time))
     out = {"_clean": n_clean, "_repeats": repeats}
     for n in names:
         use = clean_times[n] or times[n]
@@ -125,26 +134,16 @@ def alternate_calls(fns, repeats, probe, settle=SETTLE_S):
     Returns ({name: {"median", "times", "result"}}, clean repeats): the median is over the clean
     repeats when there are any, else over all; "result" is what the last call returned."""
     names = list(fns)
-    times = {n: [] for n in names}
-    clean = {n: [] for n in names}
     last = {}
-    for r in range(repeats):
-        order = names if r % 2 == 0 else names[::-1]
-        ok = probe.clean()
-        got = {}
-        for n in order:
-            time.sleep(settle)
-            t0 = time.perf_counter()
-            last[n] = fns[n]()
-            got[n] = time.perf_counter() - t0
-        ok = ok and probe.clean()
-        for n in names:
-            times[n].append(got[n])
-            if ok:
-                clean[n].append(got[n])
+
+    def run(n):
+        t0 = time.perf_counter()
+        last[n] = fns[n]()
+        return time.perf_counter() - t0
+    times, clean, n_clean = _alternating(names, repeats, probe, settle, run)
     out = {n: {"median": statistics.median(clean[n] or times[n]), "times": times[n],
                "result": last[n]} for n in names}
-    return out, len(clean[names[0]])
+    return out, n_clean
 
 
 def machine_info():
