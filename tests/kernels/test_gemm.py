@@ -103,6 +103,31 @@ def test_shapes_hypothesis(m, k, n, dtype, kernel, ta, tb, seed):
 
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_packing_edges_every_layout(kernel, dtype, rng, monkeypatch):
+    """The packers at every edge: m and n through each remainder of the register tiles and of the
+    4x4 / 2x2 transposing copies, A and B transposed or not, and a transposed A on both sides of
+    the size under which it is read in place (64x64 float, 32x64 double). Packing only moves
+    values, so each layout must give the contiguous operands' product bit for bit, and that
+    product must meet the float64 oracle's bound."""
+    monkeypatch.setattr(ops, "GEMM_DIRECT_MAX_MNK", 0)   # every product packed, however small
+    cases = [(m, k, n) for m in range(1, 14) for k in (3, 37)
+             for n in (1, 2, 3, 5, 7, 9, 13, 17, 18, 19, 21, 25, 31, 33, 35, 37)]
+    rows = 64 if dtype == np.float32 else 32
+    cases += [(rows, 64, 40), (rows, 65, 40), (rows + 3, 64, 40)]
+    with _isa.use(kernel):
+        for m, k, n in cases:
+            A = rng.standard_normal((m, k)).astype(dtype)
+            B = rng.standard_normal((k, n)).astype(dtype)
+            C = parml.matmul(A, B, n_threads=1)
+            assert_product(C, A, B)
+            for At, Bt in ((True, False), (False, True), (True, True)):
+                Av = np.ascontiguousarray(A.T).T if At else A
+                Bv = np.ascontiguousarray(B.T).T if Bt else B
+                assert np.array_equal(parml.matmul(Av, Bv, n_threads=1), C), (m, k, n, At, Bt)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("split", [False, True])
 def test_bitwise_identical_across_threads(kernel, dtype, split, rng, monkeypatch):
     # big enough to run in parallel; `split` forces several tasks per thread
