@@ -78,6 +78,16 @@ WORKLOADS = {
         "r = np.random.default_rng(0)\n"
         "a = r.standard_normal((512, 512)).astype(np.float32)\n",
         "for _ in range(20): parml.matmul(a, a, n_threads=NT)", 5),
+    # the MLP benchmark's products (100-256-128-10, batch 256): forward, the deltas' d . W^T and
+    # the weight gradients' A^T . d
+    "gemm f32 MLP layer shapes x50": (
+        "import numpy as np, parml\n"
+        "r = np.random.default_rng(0)\n"
+        "m = lambda *s: r.standard_normal(s).astype(np.float32)\n"
+        "P = [(m(256, 100), m(100, 256)), (m(256, 256), m(256, 128)), (m(256, 128), m(128, 10)),\n"
+        "     (m(256, 10), m(128, 10).T), (m(256, 128), m(256, 128).T), (m(256, 128).T, m(256, 10)),\n"
+        "     (m(256, 256).T, m(256, 128)), (m(256, 100).T, m(256, 256))]\n",
+        "for a, b in P:\n    for _ in range(50): parml.matmul(a, b, n_threads=NT)", 5),
     "gemm f64 1024": (
         "import numpy as np, parml\n"
         "r = np.random.default_rng(0)\n"

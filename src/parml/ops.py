@@ -52,11 +52,14 @@ def gemm_rate(dtype=np.float64):
     return rate
 
 
-def _gemm_seconds(flops, dt):
-    """Predicted one-thread time of a product of ``flops`` (no calibration for tiny ones)."""
+def _gemm_seconds(flops, dt, ks):
+    """Predicted one-thread time of a product of ``flops`` (no calibration for tiny ones) with
+    kernel set ``ks``. The cached rate is read directly: gemm_rate's checks cost ~1 us, 10% of
+    a 64^3 float product."""
     if flops < 2 * 48 ** 3:          # < 0.25 MFLOP: well under any threshold on any core
         return 0.0
-    return flops / gemm_rate(dt)
+    rate = _rates.get((ks, dt.char))
+    return flops / (rate if rate is not None else gemm_rate(dt))
 
 
 # Small parallel products (predicted under GEMM_SPLIT_MIN_SECONDS on one thread) keep their second
@@ -222,7 +225,8 @@ def _gemm_into(A, B, out, dt, n_threads):
     if m == 0 or n == 0:
         return out
     direct = m * n * k <= GEMM_DIRECT_MAX_MNK
-    seconds = 0.0 if (nt == 1 or direct) else _gemm_seconds(2.0 * m * n * k, dt)
+    ks = _isa.kernel_set_id()
+    seconds = 0.0 if (nt == 1 or direct) else _gemm_seconds(2.0 * m * n * k, dt, ks)
     if seconds < GEMM_PARALLEL_MIN_SECONDS:
         nt = 1
     tuner = None
@@ -231,7 +235,6 @@ def _gemm_into(A, B, out, dt, n_threads):
         nt = tuner.threads()
     tasks = nt * 3 if (nt > 1 and seconds >= GEMM_SPLIT_MIN_SECONDS) else nt
     gemm = _gemm.gemm_f64 if dt == _F64 else _gemm.gemm_f32
-    ks = _isa.kernel_set_id()
     t0 = time.perf_counter() if tuner is not None else 0.0
     rc = gemm(A, B, out, nt, ks, tasks, direct)
     if rc == 1:
