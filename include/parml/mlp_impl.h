@@ -322,7 +322,25 @@ static void PSFX(parml_mlp_r2_task)(void *vctx, ptrdiff_t t, int worker)
         return;
     }
     PT *w = net->W[l] + r0 * n;
-    for (ptrdiff_t r = 0; r < r1 - r0; ++r) { /* for the L2 term of the loss: the old weights */
+    /* for the L2 term of the loss: each row's sum of squares of the old weights, over j in order.
+     * Four rows at a time, so four independent sums hide the add's latency (one row at a time
+     * this loop was 5% of a float epoch); each row's sum is the same as alone. */
+    ptrdiff_t r = 0;
+    for (; r + 4 <= r1 - r0; r += 4) {
+        const PT *w0 = w + r * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (ptrdiff_t j = 0; j < n; ++j) {
+            s0 += (double)w0[j] * (double)w0[j];
+            s1 += (double)w1[j] * (double)w1[j];
+            s2 += (double)w2[j] * (double)w2[j];
+            s3 += (double)w3[j] * (double)w3[j];
+        }
+        net->rowsq[l][r0 + r] = s0;
+        net->rowsq[l][r0 + r + 1] = s1;
+        net->rowsq[l][r0 + r + 2] = s2;
+        net->rowsq[l][r0 + r + 3] = s3;
+    }
+    for (; r < r1 - r0; ++r) {
         double s = 0;
         for (ptrdiff_t j = 0; j < n; ++j) s += (double)w[r * n + j] * (double)w[r * n + j];
         net->rowsq[l][r0 + r] = s;
