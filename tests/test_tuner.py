@@ -23,7 +23,7 @@ def drive(tuner, cost, units):
 class Reference:
     """The documented algorithm, written plainly: [warm-up on n] -> probe n -> probe 1 -> run
     the faster for `exploit` units -> probe again; confirmations double the period up to
-    exploit_max, a change resets it; with skip_first the first unit of a probe or of a run after
+    exploit_max, a change resets it (to exploit_one when one thread won); with skip_first the first unit of a probe or of a run after
     one is not timed; with watch, a window of run units (a probe's timed length) slower than
     the losing side's last probe starts a probe at once. With a hint (a predicted one-thread
     time), the first probe ends after n threads when they ran under HINT_MARGIN of the hint,
@@ -88,10 +88,11 @@ class Reference:
         many = self._stat(self.timed_units[self.n])
         one = hint if hinted else self._stat(self.timed_units[1])
         best = self.n if many < one else 1
+        first = self.p["exploit_one"] if best == 1 else self.p["exploit"]
         if best != self.best:
-            self.exploit = self.p["exploit"]
-        elif self.exploit < self.p["exploit"]:
-            self.exploit = self.p["exploit"]
+            self.exploit = first
+        elif self.exploit < first:
+            self.exploit = first
         else:
             self.exploit = min(2 * self.exploit, self.p["exploit_max"])
         self.best = best
@@ -176,6 +177,26 @@ def test_calls_notice_a_busy_core_at_once():
     assert t.best == 2 and t.exploit >= 64
     seen = drive(t, lambda nt: 1.0 if nt == 1 else 2.0, 12)   # now a core is busy
     assert t.best == 1 and 1 in seen[:9]
+
+
+def test_batches_recheck_a_one_thread_choice_soon():
+    """MLP batches: n threads that lose the first probe to passing contention (here the first 12
+    batches) are back after exploit_one batches and one more probe, not after a whole period;
+    under lasting contention the re-probes of n threads grow apart by doubling."""
+    p = _plan_fields("batches")
+    assert p["exploit_one"] < p["exploit"]
+    t = Tuner(2, "batches")
+    seen = []
+    for i in range(p["exploit"]):
+        nt = t.threads()
+        seen.append(nt)
+        t.record((2.0 if nt == 2 else 1.0) if i < 12 else 1.0 / nt)
+    back = 2 * p["probe"] + p["exploit_one"] + 2 * p["probe"]
+    assert seen[2 * p["probe"]:2 * p["probe"] + p["exploit_one"]] == [1] * p["exploit_one"]
+    assert set(seen[back:]) == {2} and t.best == 2
+    t = Tuner(2, "batches")
+    seen = drive(t, lambda nt: 1.0 if nt == 1 else 1.3, 2000)
+    assert t.best == 1 and seen.count(2) <= 10 * p["probe"]
 
 
 def test_batches_and_iterations_do_not_watch():

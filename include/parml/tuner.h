@@ -12,7 +12,7 @@
  *
  * A probe that confirms the choice doubles the exploit period (from plan.exploit up to
  * plan.exploit_max), so a steady machine pays little for timing the losing side; a change of
- * choice resets it. With plan.watch, the exploited units are timed too, in windows as long as a
+ * choice resets it (to plan.exploit_one when one thread was chosen). With plan.watch, the exploited units are timed too, in windows as long as a
  * probe: a window slower than the losing side's last probe (a busy core arrived) starts a probe
  * at once. With
  * plan.skip_first, the first unit of a probe, and of a run after one, is not timed: it pays for
@@ -41,6 +41,7 @@ typedef struct {
     int64_t exploit_max;    /* ... doubling up to this while the choice holds */
     int watch;              /* 1: a window of exploited units slower than the loser re-probes */
     int fastest;            /* 1: a side's time is its fastest timed unit, not their sum */
+    int64_t exploit_one;    /* units after a change of choice to one thread (<= exploit) */
 } parml_tuner_plan;
 
 /* The plans, by the length of a unit:
@@ -59,9 +60,15 @@ typedef struct {
  * calls, whose periods grow long compared with a fit; MLP batches are too short to time one by
  * one against noise (2-thread MLP fits were 6% slower with it), and boosting's periods stay
  * short (at most 128 iterations). */
-#define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0, 0})
-#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0})
-#define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1})
+/* A choice of one thread is re-checked sooner for batches (exploit_one, doubling from there while
+ * it holds): n threads lose mostly to contention that passes (another process's burst; numpy's
+ * OpenBLAS threads spin for ~0.1 s after a product), and while they lose, probing them costs
+ * little, whereas a wrong one-thread choice on an idle core makes each batch 1.4-1.9x slower. A
+ * 2-thread MLP fit started right after a 2-thread scikit-learn fit ran 96 of its first 104
+ * batches on one thread in 2 of 3 tries (0.20-0.23 s against 0.17 s). */
+#define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0, 0, 16})
+#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0, 16})
+#define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1, 8})
 
 /* n threads skip the first one-thread probe when they ran in under this share of the hint. The
  * hint comes from the best rate of one calibration shape (matmul: 192 x 256 x 192); the margin
@@ -105,6 +112,7 @@ static inline void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_
     if (plan.skip_first && plan.probe < 2) plan.probe = 2;  /* one unit timed, at least */
     if (plan.exploit < 1) plan.exploit = 1;
     if (plan.exploit_max < plan.exploit) plan.exploit_max = plan.exploit;
+    if (plan.exploit_one < 1 || plan.exploit_one > plan.exploit) plan.exploit_one = plan.exploit;
     t->plan = plan;
     t->n_max = n_max > 1 ? n_max : 1;
     t->adapt = adapt && t->n_max > 1;
@@ -180,11 +188,12 @@ static inline void parml_tuner_record(parml_tuner *t, double seconds)
     } else {
         if (t->phase == 1) t->t_one = hint;   /* the first probe, settled by the hint */
         const int best = t->t_many < t->t_one ? t->n_max : 1;
+        const int64_t first = best == 1 ? t->plan.exploit_one : t->plan.exploit;
         if (best != t->best) {
             t->switches++;
-            t->exploit = t->plan.exploit;
-        } else if (t->exploit < t->plan.exploit) {
-            t->exploit = t->plan.exploit;   /* after the warm-up */
+            t->exploit = first;
+        } else if (t->exploit < first) {
+            t->exploit = first;   /* after the warm-up */
         } else {
             t->exploit = 2 * t->exploit < t->plan.exploit_max ? 2 * t->exploit
                                                               : t->plan.exploit_max;

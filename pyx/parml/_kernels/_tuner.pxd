@@ -8,6 +8,7 @@ cdef extern from "parml/tuner.h" nogil:
         int64_t warmup, exploit, exploit_max
         int watch
         int fastest
+        int64_t exploit_one
     ctypedef struct parml_tuner:
         parml_tuner_plan plan
         int n_max, adapt, phase
