@@ -42,6 +42,30 @@
 
 static inline ptrdiff_t PSFX(parml_min)(ptrdiff_t x, ptrdiff_t y) { return x < y ? x : y; }
 
+/* dst[p*N + j] = src[p*ls + j] for p < steps, j < N: N consecutive elements per k step (a
+ * row-major B panel, a column-major A panel). With N a constant (the cases below: every kernel's
+ * MR and NR) each copy is a few vector moves; a memcpy call per step cost 17% of a 100x256 .
+ * 256x256 float product. */
+static void PSFX(parml_copy_steps)(int N, ptrdiff_t steps, const PT *src, ptrdiff_t ls,
+                                   PT *PARML_RESTRICT dst)
+{
+    switch (N) {
+#define PARML_COPY_STEPS(W)                                                                     \
+    case W:                                                                                     \
+        for (ptrdiff_t p = 0; p < steps; ++p) memcpy(dst + p * W, src + p * ls, W * sizeof(PT));\
+        return;
+    PARML_COPY_STEPS(4)
+    PARML_COPY_STEPS(6)
+    PARML_COPY_STEPS(8)
+    PARML_COPY_STEPS(12)
+    PARML_COPY_STEPS(16)
+    PARML_COPY_STEPS(32)
+#undef PARML_COPY_STEPS
+    default:
+        for (ptrdiff_t p = 0; p < steps; ++p) memcpy(dst + p * N, src + p * ls, N * sizeof(PT));
+    }
+}
+
 /* Pack an mc x kc block of A into MR-row micro-panels: panel q, element (i, p) at
  * dst[q*MR*kc + p*MR + i]; rows past mc are zero. */
 static void PSFX(parml_pack_a)(int MR, ptrdiff_t mc, ptrdiff_t kc, const PT *a, ptrdiff_t rs,
@@ -54,21 +78,8 @@ static void PSFX(parml_pack_a)(int MR, ptrdiff_t mc, ptrdiff_t kc, const PT *a, 
             /* row-major A: a transposing copy of mr rows */
             PSFX(parml_tcopy)(kc, mr, ap, rs, dst, MR);
         } else if (rs == 1 && mr == MR) {
-            /* column-major A (a transposed view): MR consecutive elements per k step. MR is a
-             * constant in each case, so each copy compiles to a few vector moves */
-            switch (MR) {
-#define PARML_PACK_A_COLS(M)                                                                    \
-            case M:                                                                             \
-                for (ptrdiff_t p = 0; p < kc; ++p) memcpy(dst + p * M, ap + p * cs, M * sizeof(PT)); \
-                break;
-            PARML_PACK_A_COLS(4)
-            PARML_PACK_A_COLS(6)
-            PARML_PACK_A_COLS(8)
-            PARML_PACK_A_COLS(12)
-#undef PARML_PACK_A_COLS
-            default:
-                for (ptrdiff_t p = 0; p < kc; ++p) memcpy(dst + p * MR, ap + p * cs, MR * sizeof(PT));
-            }
+            /* column-major A (a transposed view): MR consecutive elements per k step */
+            PSFX(parml_copy_steps)(MR, kc, ap, cs, dst);
             continue;
         } else {
             for (ptrdiff_t p = 0; p < kc; ++p)
@@ -89,24 +100,8 @@ static void PSFX(parml_pack_b)(int NR, ptrdiff_t kc, ptrdiff_t nc, const PT *b, 
         const int nr = (int)PSFX(parml_min)(NR, nc - j0);
         const PT *bp = b + j0 * cs;
         if (nr == NR && cs == 1) {
-            /* row-major B: NR consecutive elements per k step; with NR a constant the copy is a
-             * few vector moves (a memcpy call per row cost 17% of a 100x256 . 256x256 float
-             * product) */
-            switch (NR) {
-#define PARML_PACK_B_ROWS(N)                                                                    \
-            case N:                                                                             \
-                for (ptrdiff_t p = 0; p < kc; ++p) memcpy(dst + p * N, bp + p * rs, N * sizeof(PT)); \
-                break;
-            PARML_PACK_B_ROWS(4)
-            PARML_PACK_B_ROWS(6)
-            PARML_PACK_B_ROWS(8)
-            PARML_PACK_B_ROWS(12)
-            PARML_PACK_B_ROWS(16)
-            PARML_PACK_B_ROWS(32)
-#undef PARML_PACK_B_ROWS
-            default:
-                for (ptrdiff_t p = 0; p < kc; ++p) memcpy(dst + p * NR, bp + p * rs, NR * sizeof(PT));
-            }
+            /* row-major B: NR consecutive elements per k step */
+            PSFX(parml_copy_steps)(NR, kc, bp, rs, dst);
             continue;
         }
         if (rs == 1) /* column-major B (e.g. a transposed view): a transposing copy */

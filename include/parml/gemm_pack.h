@@ -24,24 +24,14 @@
 #include <arm_neon.h>
 #endif
 
-static inline void parml_tcopy_tail_s(ptrdiff_t i0, ptrdiff_t rows, ptrdiff_t j0, ptrdiff_t cols,
-                                      const float *src, ptrdiff_t ls, float *dst, ptrdiff_t ld)
-{
-    /* rows i0.., all columns; then columns j0.. of rows < i0 */
-    for (ptrdiff_t i = i0; i < rows; ++i)
-        for (ptrdiff_t j = 0; j < cols; ++j) dst[i * ld + j] = src[j * ls + i];
-    for (ptrdiff_t i = 0; i < i0; ++i)
-        for (ptrdiff_t j = j0; j < cols; ++j) dst[i * ld + j] = src[j * ls + i];
-}
-
-static inline void parml_tcopy_tail_d(ptrdiff_t i0, ptrdiff_t rows, ptrdiff_t j0, ptrdiff_t cols,
-                                      const double *src, ptrdiff_t ls, double *dst, ptrdiff_t ld)
-{
-    for (ptrdiff_t i = i0; i < rows; ++i)
-        for (ptrdiff_t j = 0; j < cols; ++j) dst[i * ld + j] = src[j * ls + i];
-    for (ptrdiff_t i = 0; i < i0; ++i)
-        for (ptrdiff_t j = j0; j < cols; ++j) dst[i * ld + j] = src[j * ls + i];
-}
+/* The elements no whole block covers: rows i0.. (every column), then columns j0.. of rows < i0. */
+#define PARML_TCOPY_TAIL(i0, rows, j0, cols, src, ls, dst, ld)                                   \
+    do {                                                                                           \
+        for (ptrdiff_t i_ = (i0); i_ < (rows); ++i_)                                               \
+            for (ptrdiff_t j_ = 0; j_ < (cols); ++j_) (dst)[i_ * (ld) + j_] = (src)[j_ * (ls) + i_]; \
+        for (ptrdiff_t i_ = 0; i_ < (i0); ++i_)                                                    \
+            for (ptrdiff_t j_ = (j0); j_ < (cols); ++j_) (dst)[i_ * (ld) + j_] = (src)[j_ * (ls) + i_]; \
+    } while (0)
 
 static inline void parml_tcopy_s(ptrdiff_t rows, ptrdiff_t cols, const float *src, ptrdiff_t ls,
                                  float *dst, ptrdiff_t ld)
@@ -97,7 +87,7 @@ static inline void parml_tcopy_s(ptrdiff_t rows, ptrdiff_t cols, const float *sr
     i0 = rb;
     j0 = cols - cb >= 2 ? cb + 2 : cb;
 #endif
-    parml_tcopy_tail_s(i0, rows, j0, cols, src, ls, dst, ld);
+    PARML_TCOPY_TAIL(i0, rows, j0, cols, src, ls, dst, ld);
 }
 
 static inline void parml_tcopy_d(ptrdiff_t rows, ptrdiff_t cols, const double *src, ptrdiff_t ls,
@@ -123,7 +113,7 @@ static inline void parml_tcopy_d(ptrdiff_t rows, ptrdiff_t cols, const double *s
     i0 = rb;
     j0 = cb;
 #endif
-    parml_tcopy_tail_d(i0, rows, j0, cols, src, ls, dst, ld);
+    PARML_TCOPY_TAIL(i0, rows, j0, cols, src, ls, dst, ld);
 }
 
 #endif
