@@ -12,11 +12,11 @@
  *
  * A probe that confirms the choice doubles the exploit period (from plan.exploit up to
  * plan.exploit_max), so a steady machine pays little for timing the losing side; a change of
- * choice resets it (to plan.exploit_one when one thread was chosen). With plan.watch, the exploited units are timed too, in windows as long as a
- * probe: a window slower than the losing side's last probe (a busy core arrived) starts a probe
- * at once. With
- * plan.skip_first, the first unit of a probe, and of a run after one, is not timed: it pays for
- * the switch (waking the pool's sleeping helpers). With a hint (parml_tuner_hint_one: a unit's
+ * choice resets it (to plan.exploit_one when one thread was chosen). With plan.watch, the
+ * exploited units are timed too, in windows as long as a probe: a window slower than the losing
+ * side's last probe (a busy core arrived) starts a probe at once. With plan.skip_first, the
+ * first unit of a probe, and of a run after one, is not timed: it pays for the switch (waking
+ * the pool's sleeping helpers). With a hint (parml_tuner_hint_one: a unit's
  * predicted one-thread time from a measured rate, such as matmul's calibrated GEMM rate), the
  * first probe of one thread is skipped when n threads already ran under PARML_TUNER_HINT_MARGIN
  * of that prediction: one thread cannot win there, and a few products of one size would
@@ -64,8 +64,8 @@ typedef struct {
  * it holds): n threads lose mostly to contention that passes (another process's burst; numpy's
  * OpenBLAS threads spin for ~0.1 s after a product), and while they lose, probing them costs
  * little, whereas a wrong one-thread choice on an idle core makes each batch 1.4-1.9x slower. A
- * 2-thread MLP fit started right after a 2-thread scikit-learn fit ran 96 of its first 104
- * batches on one thread in 2 of 3 tries (0.20-0.23 s against 0.17 s). */
+ * 2-thread MLP fit started right after a 2-thread scikit-learn fit ran 104 of its 157 batches
+ * on one thread in 2 of 3 tries (0.20-0.23 s against 0.17 s). */
 #define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0, 0, 16})
 #define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0, 16})
 #define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1, 8})
