@@ -47,6 +47,20 @@ enum { PARML_MLP_OK = 0, PARML_MLP_NOMEM = -1, PARML_MLP_NONFINITE = 2 };
  * count, so the choice is the same for every thread count. */
 #define PARML_MLP_DIRECT_MAX_KN 256
 
+/* The element-wise pieces (mlp_impl.h) are written once as always-inline bodies and compiled
+ * into two variants: `base` at the baseline ISA and `wide` with AVX2 vectors. The wide variant
+ * leaves out FMA on purpose: without contraction each operation rounds as the baseline's does, so
+ * both variants give bitwise the same results and a kernel set changes only their speed. */
+#define PARML_MLP_BODY static inline __attribute__((always_inline))
+#if PARML_X86
+#define PARML_MLP_WIDE __attribute__((target("avx2")))
+#else
+#define PARML_MLP_WIDE
+#endif
+#define PARML_MLP_VARIANTS(base, wide, body, params, args)                                         \
+    static void base params { body args; }                                                         \
+    PARML_MLP_WIDE static void wide params { body args; }
+
 /* The type-erased interface _mlp.pyx calls: buffers as void pointers plus `single` (1: float,
  * 0: double); the *_any entry points below build the typed structs and dispatch. */
 typedef struct {
@@ -54,6 +68,7 @@ typedef struct {
     int n_layers;
     const ptrdiff_t *units;
     int hidden_act, out_act, kernel_id;
+    int ew_id;               /* the kernel set of the element-wise pieces (normally kernel_id) */
     void **W, **b, **A, **D, **GW, **Gb;
     double **rowsq;
 } parml_mlp_net_any;

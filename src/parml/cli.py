@@ -40,7 +40,11 @@ def cmd_info(args):
     print(f"  histograms: {_histogram.hist_loop()} loop"
           + (" (the generic set's scalar loop)" if _histogram.hist_loop() == "scalar" else
              f" ({_isa.kernel_set()})"))
-    print("  element-wise add, binning, tree prediction, MLP activations: portable C "
+    wide = sid in (_isa.NAMES.index("avx2"), _isa.NAMES.index("avx512"))
+    print("  MLP activations and optimiser update: "
+          + ("AVX2 vectors (no FMA: bitwise the same as generic)" if wide
+             else "C at the baseline ISA"))
+    print("  element-wise add, binning, tree prediction: portable C "
           "(compiler-vectorised at the baseline ISA; bandwidth-bound)")
     print(f"OpenMP compiled in: {'yes' if _openmp.openmp_enabled() else 'NO (serial build)'}")
     print(f"OpenMP max threads: {_openmp.get_max_threads()}; CPUs available: "

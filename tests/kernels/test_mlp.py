@@ -120,14 +120,20 @@ def kernel_grads(coefs, intercepts, X, Y, sw, hidden, output, alpha=0.0, n_threa
 # 1. element-wise pieces
 
 @dtypes
+@kernels
 @pytest.mark.parametrize("act", HIDDEN + ["softmax", "exp"])
-def test_bias_act(rng, dtype, act):
-    Z = (3 * rng.standard_normal((9, 7))).astype(dtype)
-    b = rng.standard_normal(7).astype(dtype)
+def test_bias_act(rng, dtype, kid, act):
+    """Each kernel set's variant against the float64 reference, and bitwise equal to the generic
+    set's (the variants differ in vector width only). 37 columns: whole vectors and a tail."""
+    Z = (3 * rng.standard_normal((9, 37))).astype(dtype)
+    b = rng.standard_normal(37).astype(dtype)
     want = act_naive(Z.astype(np.float64) + b.astype(np.float64), act)
-    _mlp.bias_act(Z, b, act)
+    generic = Z.copy()
+    _mlp.bias_act(generic, b, act, kernel_id=KERNELS[0])
+    _mlp.bias_act(Z, b, act, kernel_id=kid)
     assert Z.dtype == dtype
     assert_close(Z, want, 1e-13 if dtype == np.float64 else 2e-6, act)
+    np.testing.assert_array_equal(Z, generic)
     if act == "softmax":
         assert_close(Z.sum(axis=1), np.ones(9), 1e-13 if dtype == np.float64 else 1e-6)
 
@@ -174,15 +180,19 @@ def test_bias_act_saturation(dtype):
 
 
 @dtypes
+@kernels
 @pytest.mark.parametrize("act", HIDDEN)
-def test_act_grad(rng, dtype, act):
-    Z = rng.standard_normal((8, 5))
+def test_act_grad(rng, dtype, kid, act):
+    Z = rng.standard_normal((8, 7))
     Z[0, :2] = 0.0                      # relu's kink: derivative 0 at a == 0
     A = act_naive(Z, act).astype(dtype)
-    D = rng.standard_normal((8, 5)).astype(dtype)
+    D = rng.standard_normal((8, 7)).astype(dtype)
     want = D.astype(np.float64) * act_grad_naive(A.astype(np.float64), act)
-    _mlp.act_grad(D, A, act)
+    generic = D.copy()
+    _mlp.act_grad(generic, A, act, kernel_id=KERNELS[0])
+    _mlp.act_grad(D, A, act, kernel_id=kid)
     assert_close(D, want, 1e-15 if dtype == np.float64 else 1e-7, act)
+    np.testing.assert_array_equal(D, generic)
 
 
 def _probs(rng, n, k, output):
@@ -544,6 +554,50 @@ def test_bitwise_identical_across_threads(rng, dtype, kid, opt, hidden):
         for tn in tuners[2:]:
             s = tn.stats()
             assert s["units_many"] >= 4 and s["units_one"] >= 4, s
+
+
+@dtypes
+@kernels
+@pytest.mark.parametrize("opt,hidden", [("adam", "relu"), ("sgd_nesterov", "tanh"),
+                                        ("adam", "logistic")])
+def test_elementwise_variants_bitwise_identical(rng, dtype, kid, opt, hidden):
+    """The same GEMM kernel with each kernel set's element-wise variant (activations, their
+    derivatives, the L2 sums and the fused optimiser update) trains bitwise the same network as
+    with the generic set's; the epoch against the float64 reference is test_epoch_vs_naive's.
+    Widths 13 and 37 leave vector tails; two threads cut W into several update blocks."""
+    units, n, batch = [13, 37, 21, 4], 300, 64
+    coefs, intercepts = make_net(rng, units, dtype)
+    X, Y = make_data(rng, n, units, "softmax", dtype)
+    order = rng.permutation(n).astype(np.int64)
+    gemm = KERNELS[-1]
+    runs = []
+    for ew in (KERNELS[0], kid):
+        c, b = copies(coefs), copies(intercepts)
+        moments = zero_moments(c, b)
+        res = _mlp.train_epoch(c, b, X, Y, None, order, batch, hidden=hidden, output="softmax",
+                               alpha=1e-3, moments=moments, tuner=tuner(2), kernel_id=gemm,
+                               elementwise_id=ew, **OPTS[opt])
+        assert res[0] == 0 and res[2] == n
+        runs.append((res, c + b + [m for part in moments for m in part]))
+    assert runs[1][0] == runs[0][0]
+    for p, q in zip(runs[1][1], runs[0][1]):
+        np.testing.assert_array_equal(p, q)
+    assert not np.array_equal(runs[0][1][0], coefs[0])     # the epoch did train
+
+
+def test_elementwise_id_refused_when_unsupported(rng):
+    coefs, intercepts = make_net(rng, [3, 4, 2], np.float64)
+    X, Y = make_data(rng, 10, [3, 4, 2], "softmax", np.float64)
+    for bad in (len(_gemm.KERNEL_NAMES), 99):
+        with pytest.raises(ValueError, match="elementwise_id"):
+            _mlp.train_epoch(copies(coefs), copies(intercepts), X, Y, None, None, 4,
+                             optimizer="none", elementwise_id=bad)
+        with pytest.raises(ValueError, match="kernel id"):
+            _mlp.bias_act(np.zeros((2, 3)), np.zeros(3), "relu", kernel_id=bad)
+    missing = [i for i, name in enumerate(_gemm.KERNEL_NAMES) if name not in KERNEL_IDS]
+    for bad in missing:      # a set this CPU lacks (avx512 or neon on an AVX2 machine)
+        with pytest.raises(ValueError, match="not a kernel set this CPU supports"):
+            _mlp.act_grad(np.zeros((2, 3)), np.zeros((2, 3)), "relu", kernel_id=bad)
 
 
 @dtypes

@@ -31,7 +31,7 @@ cdef extern from "parml/mlp.h" nogil:
         int single
         int n_layers
         const ptrdiff_t *units
-        int hidden_act, out_act, kernel_id
+        int hidden_act, out_act, kernel_id, ew_id
         void **W
         void **b
         void **A
@@ -66,10 +66,14 @@ cdef extern from "parml/mlp.h" nogil:
     int parml_mlp_forward_any(const parml_mlp_net_any *net, const void *X, ptrdiff_t ldx,
                               ptrdiff_t n, void *out, ptrdiff_t chunk, int n_threads,
                               parml_parallel_for_fn parallel_for)
-    void parml_mlp_bias_act_s(float *z, ptrdiff_t rows, ptrdiff_t n, const float *b, int act)
-    void parml_mlp_bias_act_d(double *z, ptrdiff_t rows, ptrdiff_t n, const double *b, int act)
-    void parml_mlp_act_grad_s(float *d, const float *a, ptrdiff_t count, int act)
-    void parml_mlp_act_grad_d(double *d, const double *a, ptrdiff_t count, int act)
+    ctypedef struct parml_mlp_ew_s:
+        void (*bias_act)(float *z, ptrdiff_t rows, ptrdiff_t n, const float *b, int act) noexcept nogil
+        void (*act_grad)(float *d, const float *a, ptrdiff_t count, int act) noexcept nogil
+    ctypedef struct parml_mlp_ew_d:
+        void (*bias_act)(double *z, ptrdiff_t rows, ptrdiff_t n, const double *b, int act) noexcept nogil
+        void (*act_grad)(double *d, const double *a, ptrdiff_t count, int act) noexcept nogil
+    const parml_mlp_ew_s parml_mlp_ew_sets_s[]
+    const parml_mlp_ew_d parml_mlp_ew_sets_d[]
     double parml_mlp_loss_delta_s(float *p, const float *y, ptrdiff_t n, float w, int out_act)
     double parml_mlp_loss_delta_d(double *p, const double *y, ptrdiff_t n, double w, int out_act)
 
@@ -177,6 +181,13 @@ cdef list _units(Py_ssize_t d, list coefs, list intercepts):
     return [d] + [c.shape[1] if getattr(c, "ndim", 0) == 2 else -1 for c in coefs]
 
 
+cdef int _check_set(int kernel_id, str what) except -1:
+    if not 0 <= kernel_id < PARML_N_KERNELS or not parml_set_supported(kernel_id):
+        raise ValueError(f"parml mlp kernel: {what} {kernel_id} is not a kernel set this CPU "
+                         f"supports")
+    return 0
+
+
 cdef class _Net:
     """The C view of one network plus the scratch buffers one batch of `rows` needs. Takes the
     parameters (writable for training) as views once, checking dtype, shape and layout."""
@@ -185,7 +196,8 @@ cdef class _Net:
     cdef _PtrArray W, b, A, D, GW, Gb, RQ
 
     def __cinit__(self, list coefs, list intercepts, list units, bint single, bint writable,
-                  int hidden_act, int out_act, int kernel_id, Py_ssize_t rows):
+                  int hidden_act, int out_act, int kernel_id, Py_ssize_t rows,
+                  int elementwise_id=-1):
         L = len(coefs)
         wshape = [(units[l], units[l + 1]) for l in range(L)]
         bshape = [(units[l + 1],) for l in range(L)]
@@ -193,8 +205,10 @@ cdef class _Net:
         self.b = _PtrArray(intercepts, bshape, single, writable, "intercepts")
         if min(units) < 1:
             raise ValueError(f"parml mlp kernel: every layer needs at least one unit, got {units}")
-        if not 0 <= kernel_id < PARML_N_KERNELS or not parml_set_supported(kernel_id):
-            raise ValueError(f"parml mlp kernel: kernel id {kernel_id} is not supported here")
+        _check_set(kernel_id, "kernel id")
+        if elementwise_id < 0:
+            elementwise_id = kernel_id
+        _check_set(elementwise_id, "elementwise_id")
         self.units = <ptrdiff_t *>calloc(L + 1, sizeof(ptrdiff_t))
         if self.units == NULL:
             raise MemoryError("parml mlp: could not allocate the network description")
@@ -222,6 +236,7 @@ cdef class _Net:
         self.net.hidden_act = hidden_act
         self.net.out_act = out_act
         self.net.kernel_id = kernel_id
+        self.net.ew_id = elementwise_id
         self.net.W = self.W.p
         self.net.b = self.b.p
         self.net.A = self.A.p
@@ -256,14 +271,16 @@ def train_epoch(list coefs,                         # INOUT L float arrays units
                 double momentum=0.9, bint nesterov=True, double beta1=0.9, double beta2=0.999,
                 double epsilon=1e-8, double alpha=0.0, long long t=0,
                 list moments=None,                  # INOUT [MW, Mb, VW, Vb], or None ("none")
-                Tuner tuner=None, int kernel_id=0, bint return_grads=False):
+                Tuner tuner=None, int kernel_id=0, bint return_grads=False,
+                int elementwise_id=-1):
     """One pass of mini-batch training over the rows of X, updating coefs and intercepts in place.
 
     coefs[l] (units[l] x units[l+1]) and intercepts[l] are C-contiguous float32 or float64 like
     X (n x units[0], rows may be strided) and Y (n x units[L]); sample_weight (n,) or None; order
     (m,) int64 rows of X to train on, in this order, or None (all rows in order); moments: [MW, Mb, VW, Vb] lists shaped as
     the parameters (Adam uses all four, SGD the first two as velocities, "none" nothing); tuner:
-    the thread choice (None: one thread).
+    the thread choice (None: one thread); elementwise_id: the kernel set whose variant of the
+    element-wise pieces runs (-1: kernel_id's; every variant gives bitwise the same results).
 
     Returns (status, loss_sum, rows_done, t[, (coef_grads, intercept_grads)]). status is 0, or
     STATUS_NONFINITE when a batch's loss was not finite (that batch made no update).
@@ -294,7 +311,7 @@ def train_epoch(list coefs,                         # INOUT L float arrays units
             raise ValueError("parml mlp kernel: one moment array per layer")
     batch_size = max(1, min(batch_size, rows))
     cdef _Net net = _Net(coefs, intercepts, units, single, True, _act(hidden, HIDDEN, "hidden"),
-                         _act(output, OUTPUTS, "output"), kernel_id, batch_size)
+                         _act(output, OUTPUTS, "output"), kernel_id, batch_size, elementwise_id)
     wshape = [(units[l], units[l + 1]) for l in range(L)]
     bshape = [(units[l + 1],) for l in range(L)]
     empty = [None] * L
@@ -376,34 +393,38 @@ def forward(list coefs,                       # IN   L float arrays units[l] x u
 
 def bias_act(floating[:, ::1] Z,             # INOUT rows x n
              const floating[::1] b,          # IN    n
-             str act):
-    """Z <- act(Z + b) row by row (softmax normalises each row)."""
+             str act, int kernel_id=0):
+    """Z <- act(Z + b) row by row (softmax normalises each row), with kernel set kernel_id's
+    variant."""
     if b.shape[0] != Z.shape[1]:
         raise ValueError("bias_act: b must have Z.shape[1] entries")
     cdef int a = _act(act, tuple(ACTIVATIONS), "")
+    _check_set(kernel_id, "kernel id")
     if Z.shape[0] == 0 or Z.shape[1] == 0:
         return
     with nogil:
         if floating is float:
-            parml_mlp_bias_act_s(&Z[0, 0], Z.shape[0], Z.shape[1], &b[0], a)
+            parml_mlp_ew_sets_s[kernel_id].bias_act(&Z[0, 0], Z.shape[0], Z.shape[1], &b[0], a)
         else:
-            parml_mlp_bias_act_d(&Z[0, 0], Z.shape[0], Z.shape[1], &b[0], a)
+            parml_mlp_ew_sets_d[kernel_id].bias_act(&Z[0, 0], Z.shape[0], Z.shape[1], &b[0], a)
 
 
 def act_grad(floating[:, ::1] D,             # INOUT rows x n
              const floating[:, ::1] A,       # IN    rows x n, the activation's output
-             str act):
-    """D <- D * act'(.) with the derivative written in terms of the activation's output A."""
+             str act, int kernel_id=0):
+    """D <- D * act'(.) with the derivative written in terms of the activation's output A, with
+    kernel set kernel_id's variant."""
     if D.shape[0] != A.shape[0] or D.shape[1] != A.shape[1]:
         raise ValueError("act_grad: D and A must have the same shape")
     cdef int a = _act(act, tuple(ACTIVATIONS), "")
+    _check_set(kernel_id, "kernel id")
     if D.shape[0] == 0 or D.shape[1] == 0:
         return
     with nogil:
         if floating is float:
-            parml_mlp_act_grad_s(&D[0, 0], &A[0, 0], D.shape[0] * D.shape[1], a)
+            parml_mlp_ew_sets_s[kernel_id].act_grad(&D[0, 0], &A[0, 0], D.shape[0] * D.shape[1], a)
         else:
-            parml_mlp_act_grad_d(&D[0, 0], &A[0, 0], D.shape[0] * D.shape[1], a)
+            parml_mlp_ew_sets_d[kernel_id].act_grad(&D[0, 0], &A[0, 0], D.shape[0] * D.shape[1], a)
 
 
 def loss_delta(floating[:, ::1] P,           # INOUT rows x n: output activations -> deltas
