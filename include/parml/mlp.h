@@ -48,7 +48,8 @@ enum { PARML_MLP_OK = 0, PARML_MLP_NOMEM = -1, PARML_MLP_NONFINITE = 2 };
 #define PARML_MLP_DIRECT_MAX_KN 256
 
 /* The element-wise pieces (mlp_impl.h) are written once as always-inline bodies and compiled
- * into two variants: `base` at the baseline ISA and `wide` with AVX2 vectors. The wide variant
+ * into two variants: `base` at the baseline ISA and `wide` with AVX2 vectors (on x86; elsewhere
+ * both are the baseline's). The wide variant
  * leaves out FMA on purpose: without contraction each operation rounds as the baseline's does, so
  * both variants give bitwise the same results and a kernel set changes only their speed. */
 #define PARML_MLP_BODY static inline __attribute__((always_inline))

@@ -68,8 +68,8 @@ static inline PT PSFX(parml_logistic)(PT x)
 }
 
 /* z[rows x n] <- act(z + b), row by row. */
-PARML_MLP_BODY void PSFX(parml_mlp_bias_act_in)(PT *PARML_RESTRICT z, ptrdiff_t rows, ptrdiff_t n,
-                                     const PT *PARML_RESTRICT b, int act)
+PARML_MLP_BODY void PSFX(parml_mlp_bias_act_in)(PT *PARML_RESTRICT z, ptrdiff_t rows,
+                                                ptrdiff_t n, const PT *PARML_RESTRICT b, int act)
 {
     for (ptrdiff_t i = 0; i < rows; ++i, z += n) {
         switch (act) {
@@ -111,7 +111,7 @@ PARML_MLP_BODY void PSFX(parml_mlp_bias_act_in)(PT *PARML_RESTRICT z, ptrdiff_t 
 
 /* d[count] *= act'(.), written in terms of the activation's output a (as scikit-learn does). */
 PARML_MLP_BODY void PSFX(parml_mlp_act_grad_in)(PT *PARML_RESTRICT d, const PT *PARML_RESTRICT a,
-                                     ptrdiff_t count, int act)
+                                                ptrdiff_t count, int act)
 {
     switch (act) {
     case PARML_ACT_RELU:
@@ -172,9 +172,9 @@ static double PSFX(parml_mlp_loss_delta)(PT *PARML_RESTRICT p, const PT *PARML_R
 /* g[count] holds raw gradient sums; finish them ((g + alpha w) * inv_sw) and apply the optimiser
  * to w (and its moments m, v) in the same pass. */
 PARML_MLP_BODY void PSFX(parml_mlp_update)(const PSFX(parml_mlp_opt) *o, PT *PARML_RESTRICT w,
-                                   PT *PARML_RESTRICT g, PT *PARML_RESTRICT m,
-                                   PT *PARML_RESTRICT v, ptrdiff_t count, PT alpha, PT inv_sw,
-                                   PT lr_t)
+                                           PT *PARML_RESTRICT g, PT *PARML_RESTRICT m,
+                                           PT *PARML_RESTRICT v, ptrdiff_t count, PT alpha,
+                                           PT inv_sw, PT lr_t)
 {
     switch (o->kind) {
     case PARML_OPT_ADAM: {
@@ -251,7 +251,7 @@ PARML_MLP_BODY void PSFX(parml_mlp_r2_tail_in)(PSFX(parml_mlp_net) *net, const P
 }
 
 /* The element-wise pieces, each compiled twice from the body above (mlp.h): at the baseline ISA
- * (`_base`) and, on x86, with AVX2 vectors but no FMA (`_wide`). Every operation is the same
+ * (the plain name) and, on x86, with AVX2 vectors but no FMA (`_wide`). Every operation is the same
  * IEEE operation on the same operands in the same order, so both give bitwise the same results;
  * only the vector width differs (the Adam update ran 2.4x faster with AVX2 on Zen 3). */
 PARML_MLP_VARIANTS(PSFX(parml_mlp_bias_act), PSFX(parml_mlp_bias_act_wide),
