@@ -287,6 +287,54 @@ def test_bad_out_and_threads():
         parml.matmul(A, B, n_threads=1.5)
 
 
+def _unaligned(M):
+    """A copy of M whose data starts one byte past an aligned address."""
+    raw = np.zeros(M.nbytes + 1, dtype=np.uint8)
+    U = np.frombuffer(raw.data, dtype=M.dtype, count=M.size, offset=1).reshape(M.shape)
+    U[...] = M
+    assert not U.flags.aligned
+    return U
+
+
+class _Sub(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 7, 3), (64, 64, 64), (70, 90, 40)])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_operands_outside_the_fast_path(dtype, shape, n_threads, rng):
+    """matmul runs a one-thread product of plain ndarrays in Cython and hands everything else
+    to its general path: byte-swapped, unaligned, subclassed or strided operands and outs that
+    are not C-contiguous, of another dtype or aliasing an input. Each gives numpy's product
+    (or the error an out of the wrong kind gets)."""
+    m, k, n = shape
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    want = parml.matmul(A, B, n_threads=n_threads)
+    assert type(want) is np.ndarray and want.dtype == dtype
+    assert_product(want, A, B)
+    other = ">" if np.little_endian else "<"
+    cases = [(A.astype(A.dtype.newbyteorder(other)), B), (A, B.astype(B.dtype.newbyteorder(other))),
+             (_unaligned(A), B), (A, _unaligned(B)), (A.view(_Sub), B), (A, B.view(_Sub)),
+             (np.repeat(A, 2, axis=1)[:, ::2], B), (np.asfortranarray(A), np.asfortranarray(B))]
+    for a, b in cases:
+        got = parml.matmul(a, b, n_threads=n_threads)
+        assert np.array_equal(got, want), (a.dtype, a.flags.aligned, type(a), a.strides)
+    out = np.empty((m, n), dtype)
+    assert parml.matmul(A, B, out=out, n_threads=n_threads) is out
+    assert np.array_equal(out, want)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        parml.matmul(A, B, out=np.empty((n, m), dtype).T, n_threads=n_threads)
+    with pytest.raises((TypeError, ValueError), match="out"):
+        wrong = np.float64 if dtype == np.float32 else np.float32
+        parml.matmul(A, B, out=np.empty((m, n), wrong), n_threads=n_threads)
+    if m == k == n:   # out aliasing A: the product goes through a temporary
+        Ac = A.copy()
+        assert parml.matmul(Ac, B, out=Ac, n_threads=n_threads) is Ac
+        assert np.array_equal(Ac, want)
+
+
 def test_read_only_inputs_are_fine(rng):
     A = rng.standard_normal((30, 20))
     B = rng.standard_normal((20, 10))

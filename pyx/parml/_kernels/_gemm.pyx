@@ -4,6 +4,7 @@ the only test here is whether C's memory may overlap A's or B's (gemm returns 1)
 
 from libc.stddef cimport ptrdiff_t
 from cython cimport floating
+cimport numpy as cnp
 
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
 
@@ -11,6 +12,8 @@ from parml._kernels._gemm_api cimport (
     parml_kernel_d, parml_kernel_s, parml_gemm_args_d, parml_gemm_args_s, PARML_N_KERNELS,
     parml_kernels_d, parml_kernels_s, parml_set_supported, parml_gemm_d, parml_gemm_s)
 
+
+cnp.import_array()
 
 # Micro-kernel names, one per kernel set (the tables in gemm.h are indexed by kernel-set id).
 KERNEL_NAMES = tuple(parml_kernels_d[i].name.decode() for i in range(PARML_N_KERNELS))
@@ -111,3 +114,132 @@ cpdef int gemm(const floating[:, :] A,    # IN   m x k, any strides
             rc = parml_gemm_s(&parml_kernels_s[kernel_id], &gs, n_threads, tasks, direct,
                               parallel_for)
     return rc
+
+
+def gemm_nd(cnp.ndarray A, cnp.ndarray B, cnp.ndarray C, int n_threads, int kernel_id,
+            int tasks, bint direct):
+    """gemm for ndarrays read through numpy's C API instead of typed memoryviews (acquiring three
+    buffers cost ~0.8 us, 12% of a 64^3 float product). The caller (parml.ops.matmul's fast path)
+    checked everything gemm's signature would: A, B and C 2-D of one dtype, float32 or float64,
+    strides whole elements, C C-contiguous and writable, and kernel_id a supported set."""
+    cdef Py_ssize_t m = cnp.PyArray_DIM(C, 0), n = cnp.PyArray_DIM(C, 1)
+    cdef Py_ssize_t k = cnp.PyArray_DIM(A, 1)
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(C)
+    cdef cnp.npy_intp *sa = cnp.PyArray_STRIDES(A)
+    cdef cnp.npy_intp *sb = cnp.PyArray_STRIDES(B)
+    cdef const char *pa = <const char *>cnp.PyArray_DATA(A)
+    cdef const char *pb = <const char *>cnp.PyArray_DATA(B)
+    cdef char *pc = <char *>cnp.PyArray_DATA(C)
+    cdef parml_gemm_args_d gd
+    cdef parml_gemm_args_s gs
+    cdef int rc = 0
+    cdef const char *c_lo
+    cdef const char *c_hi
+    if m == 0 or n == 0:
+        return 0
+    _extent(pc, m, n, n * isz, isz, isz, &c_lo, &c_hi)
+    if k > 0 and (_overlaps(c_lo, c_hi, pa, m, k, sa[0], sa[1], isz)
+                  or _overlaps(c_lo, c_hi, pb, k, n, sb[0], sb[1], isz)):
+        return 1
+    if isz == sizeof(double):
+        gd.m, gd.n, gd.k = m, n, k
+        gd.a = <const double *>pa if k > 0 else NULL
+        gd.rs_a, gd.cs_a = sa[0] // isz, sa[1] // isz
+        gd.b = <const double *>pb if k > 0 else NULL
+        gd.rs_b, gd.cs_b = sb[0] // isz, sb[1] // isz
+        gd.c = <double *>pc
+        gd.rs_c = n
+        with nogil:
+            rc = parml_gemm_d(&parml_kernels_d[kernel_id], &gd, n_threads, tasks, direct,
+                              parallel_for)
+    else:
+        gs.m, gs.n, gs.k = m, n, k
+        gs.a = <const float *>pa if k > 0 else NULL
+        gs.rs_a, gs.cs_a = sa[0] // isz, sa[1] // isz
+        gs.b = <const float *>pb if k > 0 else NULL
+        gs.rs_b, gs.cs_b = sb[0] // isz, sb[1] // isz
+        gs.c = <float *>pc
+        gs.rs_c = n
+        with nogil:
+            rc = parml_gemm_s(&parml_kernels_s[kernel_id], &gs, n_threads, tasks, direct,
+                              parallel_for)
+    return rc
+
+
+# This process's measured one-thread rate of each kernel set's GEMM, FLOP/s, by [set][single]
+# (0: not measured yet); parml.ops.gemm_rate fills it. matmul_one_thread reads it to predict a
+# product's time without a Python dictionary lookup.
+cdef double _rate[8][2]
+assert PARML_N_KERNELS <= 8, "_gemm.pyx: _rate needs a row per kernel set"
+
+
+def set_rate(int kernel_id, bint single, double rate):
+    """Record kernel set ``kernel_id``'s measured one-thread GEMM rate (FLOP/s)."""
+    if not 0 <= kernel_id < PARML_N_KERNELS:
+        raise ValueError(f"set_rate: kernel set id {kernel_id} out of range")
+    _rate[kernel_id][1 if single else 0] = rate
+
+
+cdef inline bint _plain(cnp.ndarray x, int typenum) noexcept:
+    """x holds typenum elements in native byte order, aligned (what the float32/float64 dtype
+    singletons and a typed memoryview would accept)."""
+    return (cnp.PyArray_TYPE(x) == typenum and not cnp.PyArray_ISBYTESWAPPED(x)
+            and cnp.PyArray_ISALIGNED(x))
+
+
+def matmul_one_thread(A, B, out, int n_threads, int kernel_id, double direct_max_mnk,
+                      double parallel_min_seconds, double tiny_flops):
+    """parml.matmul's fast path, with no Python in it: ndarrays (exact type) A (m x k) and B
+    (k x n) of one dtype, float32 or float64, each C- or F-contiguous, and out None or a
+    writable C-contiguous m x n array of that dtype, when the product runs on one thread:
+    n_threads is 1, or it is direct (m*n*k <= direct_max_mnk), or its predicted one-thread time
+    is under parallel_min_seconds (0 under tiny_flops; else from this set's measured rate). Returns the result, or None when
+    any of that does not hold (or out may overlap A or B): parml.ops then takes its general path,
+    which also gives every error its message."""
+    if not (cnp.PyArray_CheckExact(A) and cnp.PyArray_CheckExact(B)):
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>A
+    cdef cnp.ndarray b = <cnp.ndarray>B
+    cdef cnp.ndarray c
+    cdef int t = cnp.PyArray_TYPE(a)
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        return None
+    if not (_plain(a, t) and _plain(b, t)) or cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_NDIM(b) != 2:
+        return None
+    if not ((cnp.PyArray_IS_C_CONTIGUOUS(a) or cnp.PyArray_IS_F_CONTIGUOUS(a))
+            and (cnp.PyArray_IS_C_CONTIGUOUS(b) or cnp.PyArray_IS_F_CONTIGUOUS(b))):
+        return None
+    cdef Py_ssize_t m = cnp.PyArray_DIM(a, 0), k = cnp.PyArray_DIM(a, 1), n = cnp.PyArray_DIM(b, 1)
+    if cnp.PyArray_DIM(b, 0) != k:
+        return None
+    cdef double mnk = <double>m * <double>n * <double>k
+    cdef bint direct = mnk <= direct_max_mnk
+    cdef double rate, seconds = 0
+    if n_threads > 1 and not direct:   # parml.ops._gemm_into's rule, without the tuner
+        if 2.0 * mnk >= tiny_flops:
+            rate = _rate[kernel_id][1 if t == cnp.NPY_FLOAT32 else 0]
+            if rate <= 0:
+                return None
+            seconds = 2.0 * mnk / rate
+        if seconds >= parallel_min_seconds:
+            return None
+    cdef cnp.npy_intp dims[2]
+    if out is None:
+        dims[0], dims[1] = m, n
+        c = cnp.PyArray_EMPTY(2, dims, t, 0)
+    else:
+        if not cnp.PyArray_CheckExact(out):
+            return None
+        c = <cnp.ndarray>out
+        if (not _plain(c, t) or cnp.PyArray_NDIM(c) != 2 or cnp.PyArray_DIM(c, 0) != m
+                or cnp.PyArray_DIM(c, 1) != n or not cnp.PyArray_IS_C_CONTIGUOUS(c)
+                or not cnp.PyArray_ISWRITEABLE(c)):
+            return None
+    if m == 0 or n == 0:
+        return c
+    cdef int rc = gemm_nd(a, b, c, 1, kernel_id, 1, direct)
+    if rc == 1:
+        return None
+    if rc != 0:
+        raise MemoryError("matmul: could not allocate GEMM packing buffers")
+    return c
