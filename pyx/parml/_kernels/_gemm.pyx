@@ -63,6 +63,42 @@ cdef inline bint _overlaps(const char *c_lo, const char *c_hi, const char *p, Py
     return lo < c_hi and c_lo < hi
 
 
+cdef int _gemm_run(const char *pa, Py_ssize_t rs_a, Py_ssize_t cs_a, const char *pb,
+                   Py_ssize_t rs_b, Py_ssize_t cs_b, char *pc, Py_ssize_t m, Py_ssize_t n,
+                   Py_ssize_t k, Py_ssize_t isz, int n_threads, int kernel_id, int tasks,
+                   bint direct) noexcept nogil:
+    """The body of both entry points: byte strides, isz the element size (8: float64, 4:
+    float32), C row-major with rows n elements apart. Returns as gemm."""
+    cdef parml_gemm_args_d gd
+    cdef parml_gemm_args_s gs
+    cdef const char *c_lo
+    cdef const char *c_hi
+    if m == 0 or n == 0:
+        return 0
+    _extent(pc, m, n, n * isz, isz, isz, &c_lo, &c_hi)
+    if k > 0 and (_overlaps(c_lo, c_hi, pa, m, k, rs_a, cs_a, isz)
+                  or _overlaps(c_lo, c_hi, pb, k, n, rs_b, cs_b, isz)):
+        return 1
+    if isz == sizeof(double):
+        gd.m, gd.n, gd.k = m, n, k
+        gd.a = <const double *>pa if k > 0 else NULL
+        gd.rs_a, gd.cs_a = rs_a // isz, cs_a // isz
+        gd.b = <const double *>pb if k > 0 else NULL
+        gd.rs_b, gd.cs_b = rs_b // isz, cs_b // isz
+        gd.c = <double *>pc
+        gd.rs_c = n
+        return parml_gemm_d(&parml_kernels_d[kernel_id], &gd, n_threads, tasks, direct,
+                            parallel_for)
+    gs.m, gs.n, gs.k = m, n, k
+    gs.a = <const float *>pa if k > 0 else NULL
+    gs.rs_a, gs.cs_a = rs_a // isz, cs_a // isz
+    gs.b = <const float *>pb if k > 0 else NULL
+    gs.rs_b, gs.cs_b = rs_b // isz, cs_b // isz
+    gs.c = <float *>pc
+    gs.rs_c = n
+    return parml_gemm_s(&parml_kernels_s[kernel_id], &gs, n_threads, tasks, direct, parallel_for)
+
+
 cpdef int gemm(const floating[:, :] A,    # IN   m x k, any strides
                const floating[:, :] B,    # IN   k x n, any strides
                floating[:, ::1] C,        # OUT  m x n, C-contiguous; never read
@@ -72,47 +108,14 @@ cpdef int gemm(const floating[:, :] A,    # IN   m x k, any strides
     test of numpy.may_share_memory, at no cost here: the caller goes through a temporary); or -1
     when a packing buffer could not be allocated."""
     cdef Py_ssize_t m = C.shape[0], n = C.shape[1], k = A.shape[1]
-    cdef parml_gemm_args_d gd
-    cdef parml_gemm_args_s gs
-    cdef int rc = 0
-    cdef const char *c_lo
-    cdef const char *c_hi
+    cdef int rc
     if m == 0 or n == 0:
         return 0
-    _extent(<const char *>&C[0, 0], m, n, C.strides[0], C.strides[1], sizeof(floating),
-            &c_lo, &c_hi)
-    if k > 0 and (
-            _overlaps(c_lo, c_hi, <const char *>&A[0, 0], m, k, A.strides[0], A.strides[1],
-                      sizeof(floating))
-            or _overlaps(c_lo, c_hi, <const char *>&B[0, 0], k, n, B.strides[0], B.strides[1],
-                         sizeof(floating))):
-        return 1
-    if floating is double:
-        gd.m, gd.n, gd.k = m, n, k
-        gd.a = &A[0, 0] if k > 0 else NULL
-        gd.rs_a = A.strides[0] // <Py_ssize_t>sizeof(double)
-        gd.cs_a = A.strides[1] // <Py_ssize_t>sizeof(double)
-        gd.b = &B[0, 0] if k > 0 else NULL
-        gd.rs_b = B.strides[0] // <Py_ssize_t>sizeof(double)
-        gd.cs_b = B.strides[1] // <Py_ssize_t>sizeof(double)
-        gd.c = &C[0, 0]
-        gd.rs_c = n
-        with nogil:
-            rc = parml_gemm_d(&parml_kernels_d[kernel_id], &gd, n_threads, tasks, direct,
-                              parallel_for)
-    else:
-        gs.m, gs.n, gs.k = m, n, k
-        gs.a = &A[0, 0] if k > 0 else NULL
-        gs.rs_a = A.strides[0] // <Py_ssize_t>sizeof(float)
-        gs.cs_a = A.strides[1] // <Py_ssize_t>sizeof(float)
-        gs.b = &B[0, 0] if k > 0 else NULL
-        gs.rs_b = B.strides[0] // <Py_ssize_t>sizeof(float)
-        gs.cs_b = B.strides[1] // <Py_ssize_t>sizeof(float)
-        gs.c = &C[0, 0]
-        gs.rs_c = n
-        with nogil:
-            rc = parml_gemm_s(&parml_kernels_s[kernel_id], &gs, n_threads, tasks, direct,
-                              parallel_for)
+    with nogil:
+        rc = _gemm_run(<const char *>&A[0, 0] if k > 0 else NULL, A.strides[0], A.strides[1],
+                       <const char *>&B[0, 0] if k > 0 else NULL, B.strides[0], B.strides[1],
+                       <char *>&C[0, 0], m, n, k, sizeof(floating), n_threads, kernel_id, tasks,
+                       direct)
     return rc
 
 
@@ -122,47 +125,17 @@ def gemm_nd(cnp.ndarray A, cnp.ndarray B, cnp.ndarray C, int n_threads, int kern
     buffers cost ~0.8 us, 12% of a 64^3 float product). The caller (parml.ops.matmul's fast path)
     checked everything gemm's signature would: A, B and C 2-D of one dtype, float32 or float64,
     strides whole elements, C C-contiguous and writable, and kernel_id a supported set."""
-    cdef Py_ssize_t m = cnp.PyArray_DIM(C, 0), n = cnp.PyArray_DIM(C, 1)
-    cdef Py_ssize_t k = cnp.PyArray_DIM(A, 1)
-    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(C)
     cdef cnp.npy_intp *sa = cnp.PyArray_STRIDES(A)
     cdef cnp.npy_intp *sb = cnp.PyArray_STRIDES(B)
     cdef const char *pa = <const char *>cnp.PyArray_DATA(A)
     cdef const char *pb = <const char *>cnp.PyArray_DATA(B)
     cdef char *pc = <char *>cnp.PyArray_DATA(C)
-    cdef parml_gemm_args_d gd
-    cdef parml_gemm_args_s gs
-    cdef int rc = 0
-    cdef const char *c_lo
-    cdef const char *c_hi
-    if m == 0 or n == 0:
-        return 0
-    _extent(pc, m, n, n * isz, isz, isz, &c_lo, &c_hi)
-    if k > 0 and (_overlaps(c_lo, c_hi, pa, m, k, sa[0], sa[1], isz)
-                  or _overlaps(c_lo, c_hi, pb, k, n, sb[0], sb[1], isz)):
-        return 1
-    if isz == sizeof(double):
-        gd.m, gd.n, gd.k = m, n, k
-        gd.a = <const double *>pa if k > 0 else NULL
-        gd.rs_a, gd.cs_a = sa[0] // isz, sa[1] // isz
-        gd.b = <const double *>pb if k > 0 else NULL
-        gd.rs_b, gd.cs_b = sb[0] // isz, sb[1] // isz
-        gd.c = <double *>pc
-        gd.rs_c = n
-        with nogil:
-            rc = parml_gemm_d(&parml_kernels_d[kernel_id], &gd, n_threads, tasks, direct,
-                              parallel_for)
-    else:
-        gs.m, gs.n, gs.k = m, n, k
-        gs.a = <const float *>pa if k > 0 else NULL
-        gs.rs_a, gs.cs_a = sa[0] // isz, sa[1] // isz
-        gs.b = <const float *>pb if k > 0 else NULL
-        gs.rs_b, gs.cs_b = sb[0] // isz, sb[1] // isz
-        gs.c = <float *>pc
-        gs.rs_c = n
-        with nogil:
-            rc = parml_gemm_s(&parml_kernels_s[kernel_id], &gs, n_threads, tasks, direct,
-                              parallel_for)
+    cdef Py_ssize_t m = cnp.PyArray_DIM(C, 0), n = cnp.PyArray_DIM(C, 1)
+    cdef Py_ssize_t k = cnp.PyArray_DIM(A, 1), isz = cnp.PyArray_ITEMSIZE(C)
+    cdef int rc
+    with nogil:
+        rc = _gemm_run(pa, sa[0], sa[1], pb, sb[0], sb[1], pc, m, n, k, isz, n_threads,
+                       kernel_id, tasks, direct)
     return rc
 
 
