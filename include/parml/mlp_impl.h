@@ -208,9 +208,10 @@ PARML_MLP_BODY void PSFX(parml_mlp_update)(const PSFX(parml_mlp_opt) *o, PT *PAR
 /* Region 2's work after a block's weight gradient: the L2 term's sums of squares of the old
  * weights of rows r0..r1 of W[l], the fused update of those rows, and (first block) the bias from
  * the column sums of the delta d (bn rows of n). */
-PARML_MLP_BODY void PSFX(parml_mlp_r2_tail_in)(PSFX(parml_mlp_net) *net, const PSFX(parml_mlp_opt) *o,
-                                               int l, ptrdiff_t r0, ptrdiff_t r1, const PT *d,
-                                               ptrdiff_t bn, PT inv_sw, PT lr_t)
+PARML_MLP_BODY void PSFX(parml_mlp_r2_tail_in)(PSFX(parml_mlp_net) *net,
+                                               const PSFX(parml_mlp_opt) *o, int l, ptrdiff_t r0,
+                                               ptrdiff_t r1, const PT *d, ptrdiff_t bn, PT inv_sw,
+                                               PT lr_t)
 {
     const ptrdiff_t n = net->units[l + 1];
     PT *w = net->W[l] + r0 * n, *g = net->GW[l] + r0 * n;
@@ -279,7 +280,8 @@ typedef struct {
 
 /* The variant of each kernel set: AVX-512 sets take the AVX2 one (its vectors are wide enough
  * for these L1-resident loops); NEON's baseline already has 128-bit vectors. */
-#define PARML_MLP_EW_BASE {PSFX(parml_mlp_bias_act), PSFX(parml_mlp_act_grad), PSFX(parml_mlp_r2_tail)}
+#define PARML_MLP_EW_BASE {PSFX(parml_mlp_bias_act), PSFX(parml_mlp_act_grad),                    \
+                           PSFX(parml_mlp_r2_tail)}
 #define PARML_MLP_EW_WIDE {PSFX(parml_mlp_bias_act_wide), PSFX(parml_mlp_act_grad_wide),           \
                            PSFX(parml_mlp_r2_tail_wide)}
 static const PSFX(parml_mlp_ew) PSFX(parml_mlp_ew_sets)[PARML_N_SETS] = {

@@ -25,7 +25,7 @@ _FLOAT_DTYPES = (_F32, _F64)
 GEMM_PARALLEL_MIN_SECONDS = 3.0e-5
 GEMM_SPLIT_MIN_SECONDS = 8.0e-3
 GEMM_DIRECT_MAX_MNK = 24 ** 3              # m*n*k at or below: direct loop, no packing
-GEMM_TINY_FLOPS = 2 * 48 ** 3              # under 0.25 MFLOP: one thread on any core, no rate needed
+GEMM_TINY_FLOPS = 2 * 48 ** 3              # under 0.25 MFLOP: one thread on any core, no rate read
 ADD_PARALLEL_MIN_SIZE = 1 << 17            # elements; below: one thread (bandwidth-bound)
 
 _rates = {}                                # (kernel set id, dtype char) -> FLOP/s on one thread

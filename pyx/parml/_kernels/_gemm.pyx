@@ -166,9 +166,9 @@ def matmul_one_thread(A, B, out, int n_threads, int kernel_id, double direct_max
     (k x n) of one dtype, float32 or float64, each C- or F-contiguous, and out None or a
     writable C-contiguous m x n array of that dtype, when the product runs on one thread:
     n_threads is 1, or it is direct (m*n*k <= direct_max_mnk), or its predicted one-thread time
-    is under parallel_min_seconds (0 under tiny_flops; else from this set's measured rate). Returns the result, or None when
-    any of that does not hold (or out may overlap A or B): parml.ops then takes its general path,
-    which also gives every error its message."""
+    is under parallel_min_seconds (0 under tiny_flops; else from this set's measured rate).
+    Returns the result, or None when any of that does not hold (or out may overlap A or B):
+    parml.ops then takes its general path, which also gives every error its message."""
     if not (cnp.PyArray_CheckExact(A) and cnp.PyArray_CheckExact(B)):
         return None
     cdef cnp.ndarray a = <cnp.ndarray>A

@@ -67,10 +67,12 @@ cdef extern from "parml/mlp.h" nogil:
                               ptrdiff_t n, void *out, ptrdiff_t chunk, int n_threads,
                               parml_parallel_for_fn parallel_for)
     ctypedef struct parml_mlp_ew_s:
-        void (*bias_act)(float *z, ptrdiff_t rows, ptrdiff_t n, const float *b, int act) noexcept nogil
+        void (*bias_act)(float *z, ptrdiff_t rows, ptrdiff_t n, const float *b,
+                         int act) noexcept nogil
         void (*act_grad)(float *d, const float *a, ptrdiff_t count, int act) noexcept nogil
     ctypedef struct parml_mlp_ew_d:
-        void (*bias_act)(double *z, ptrdiff_t rows, ptrdiff_t n, const double *b, int act) noexcept nogil
+        void (*bias_act)(double *z, ptrdiff_t rows, ptrdiff_t n, const double *b,
+                         int act) noexcept nogil
         void (*act_grad)(double *d, const double *a, ptrdiff_t count, int act) noexcept nogil
     const parml_mlp_ew_s parml_mlp_ew_sets_s[]
     const parml_mlp_ew_d parml_mlp_ew_sets_d[]
