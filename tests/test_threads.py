@@ -140,10 +140,15 @@ def test_matmul_tunes_small_parallel_products_per_size(monkeypatch):
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((200, 150)), rng.standard_normal((150, 120))
     want = parml.matmul(A, B, n_threads=1)
-    for _ in range(12):
+    # When two threads beat the calibrated one-thread prediction clearly, the first probe skips
+    # one thread (the hint) and the next probe comes after a period of 8 calls: how many calls
+    # it takes to see both counts depends on this machine's speed at the time.
+    for calls in range(1, 201):
         assert np.array_equal(parml.matmul(A, B, n_threads=2), want)
-    (key, tuner), = ops._small_tuners.items()
+        (key, tuner), = ops._small_tuners.items()
+        st = tuner.stats()
+        if st["units_many"] >= 2 and st["units_one"] >= 2:
+            break
     assert key == ("d", int(2 * 200 * 150 * 120).bit_length(), 2)
-    st = tuner.stats()
-    assert st["units_many"] + st["units_one"] == 12 and st["units_many"] >= 2 \
+    assert st["units_many"] + st["units_one"] == calls and st["units_many"] >= 2 \
         and st["units_one"] >= 2
