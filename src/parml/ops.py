@@ -234,6 +234,7 @@ def _gemm_into(A, B, out, dt, n_threads):
         return out
     direct = m * n * k <= GEMM_DIRECT_MAX_MNK
     ks = _isa.kernel_set_id()
+    # _gemm.matmul_one_thread applies the one-thread half of this rule in Cython: keep them alike
     seconds = 0.0 if (nt == 1 or direct) else _gemm_seconds(2.0 * m * n * k, dt, ks)
     if seconds < GEMM_PARALLEL_MIN_SECONDS:
         nt = 1

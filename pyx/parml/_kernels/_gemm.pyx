@@ -119,26 +119,6 @@ cpdef int gemm(const floating[:, :] A,    # IN   m x k, any strides
     return rc
 
 
-def gemm_nd(cnp.ndarray A, cnp.ndarray B, cnp.ndarray C, int n_threads, int kernel_id,
-            int tasks, bint direct):
-    """gemm for ndarrays read through numpy's C API instead of typed memoryviews (acquiring three
-    buffers cost ~0.8 us, 12% of a 64^3 float product). The caller (parml.ops.matmul's fast path)
-    checked everything gemm's signature would: A, B and C 2-D of one dtype, float32 or float64,
-    strides whole elements, C C-contiguous and writable, and kernel_id a supported set."""
-    cdef cnp.npy_intp *sa = cnp.PyArray_STRIDES(A)
-    cdef cnp.npy_intp *sb = cnp.PyArray_STRIDES(B)
-    cdef const char *pa = <const char *>cnp.PyArray_DATA(A)
-    cdef const char *pb = <const char *>cnp.PyArray_DATA(B)
-    cdef char *pc = <char *>cnp.PyArray_DATA(C)
-    cdef Py_ssize_t m = cnp.PyArray_DIM(C, 0), n = cnp.PyArray_DIM(C, 1)
-    cdef Py_ssize_t k = cnp.PyArray_DIM(A, 1), isz = cnp.PyArray_ITEMSIZE(C)
-    cdef int rc
-    with nogil:
-        rc = _gemm_run(pa, sa[0], sa[1], pb, sb[0], sb[1], pc, m, n, k, isz, n_threads,
-                       kernel_id, tasks, direct)
-    return rc
-
-
 # This process's measured one-thread rate of each kernel set's GEMM, FLOP/s, by [set][single]
 # (0: not measured yet); parml.ops.gemm_rate fills it. matmul_one_thread reads it to predict a
 # product's time without a Python dictionary lookup.
@@ -210,7 +190,15 @@ def matmul_one_thread(A, B, out, int n_threads, int kernel_id, double direct_max
             return None
     if m == 0 or n == 0:
         return c
-    cdef int rc = gemm_nd(a, b, c, 1, kernel_id, 1, direct)
+    # the operands through numpy's C API: acquiring three typed memoryviews cost ~0.8 us, 12% of
+    # a 64^3 float product
+    cdef cnp.npy_intp *sa = cnp.PyArray_STRIDES(a)
+    cdef cnp.npy_intp *sb = cnp.PyArray_STRIDES(b)
+    cdef int rc
+    with nogil:
+        rc = _gemm_run(<const char *>cnp.PyArray_DATA(a), sa[0], sa[1],
+                       <const char *>cnp.PyArray_DATA(b), sb[0], sb[1], <char *>cnp.PyArray_DATA(c),
+                       m, n, k, cnp.PyArray_ITEMSIZE(c), 1, kernel_id, 1, direct)
     if rc == 1:
         return None
     if rc != 0:
