@@ -38,7 +38,7 @@ class _AlwaysN:
     def threads(self):
         return self.nt
 
-    def record(self, seconds):
+    def record(self, seconds, elapsed=None):
         pass
 
 

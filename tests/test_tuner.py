@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parml._kernels._tuner import HINT_MARGIN, PLANS, Tuner, _plan_fields
+from parml._kernels._tuner import HINT_MARGIN, PLANS, WAKE_SHARE, Tuner, _plan_fields
 
 
 def drive(tuner, cost, units):
@@ -23,11 +23,15 @@ def drive(tuner, cost, units):
 class Reference:
     """The documented algorithm, written plainly: [warm-up on n] -> probe n -> probe 1 -> run
     the faster for `exploit` units -> probe again; confirmations double the period up to
-    exploit_max, a change resets it (to exploit_one when one thread won); with skip_first the first unit of a probe or of a run after
-    one is not timed; with watch, a window of run units (a probe's timed length) slower than
-    the losing side's last probe starts a probe at once. With a hint (a predicted one-thread
-    time), the first probe ends after n threads when they ran under HINT_MARGIN of the hint,
-    which stands for the one-thread time."""
+    exploit_max, a change resets it (to exploit_one when one thread won); with skip_first the
+    first unit of a probe's side or of a run after one is not timed, and neither is a unit on n
+    threads that starts less than wake_s (summed unit time; after a run on one thread, at most
+    WAKE_SHARE of that run) after the last unit on one thread; a side ends after `probe` units
+    once it timed probe - skip_first. With watch, a window of run units (a probe's timed count) slower than
+    the losing side's last probe starts a probe at once; the period goes on growing if the
+    probe confirms the choice. With a hint (a predicted one-thread time), the first probe ends after
+    n threads when they ran under HINT_MARGIN of the hint, which stands for the one-thread
+    time."""
 
     def __init__(self, n, plan, adapt=True, hint=0.0):
         self.p = p = _plan_fields(plan)
@@ -36,6 +40,9 @@ class Reference:
         self.timed = p["probe"] - p["skip_first"]
         self.exploit = p["exploit"]
         self.other = None            # the loser's probe time, once there was a probe
+        self.warm = 0.0              # time on n threads since the last unit on one thread
+        self.wake = 0.0              # the wait for the helpers in this probe and the run after
+        self.run_time = 0.0
         if p["warmup"]:
             self.exploit = p["warmup"]
             self._run()
@@ -43,10 +50,17 @@ class Reference:
             self._probe()
 
     def _run(self):
-        self.mode, self.k, self.window = "run", 0, []
+        self.mode, self.k, self.window, self.run_time = "run", 0, [], 0.0
 
     def _probe(self):
-        self.mode, self.k, self.timed_units = "probe", 0, {self.n: [], 1: []}
+        self.mode, self.side = "probe", self.n
+        self.wake = self.p["wake_s"]
+        if self.best == 1:
+            self.wake = min(self.wake, WAKE_SHARE * self.run_time)
+        self._side()
+
+    def _side(self):
+        self.k, self.units = 0, []
 
     def _stat(self, units):
         """A side's time: the fastest of its timed units, or their sum."""
@@ -55,38 +69,44 @@ class Reference:
     def threads(self):
         if not self.adapt:
             return self.n
-        if self.mode == "run":
-            return self.best
-        return self.n if self.k < self.p["probe"] else 1
+        return self.best if self.mode == "run" else self.side
 
-    def record(self, seconds):
+    def record(self, value, elapsed=None):
         if not self.adapt:
             return
-        P, skip = self.p["probe"], self.p["skip_first"]
+        elapsed = value if elapsed is None else elapsed
+        skip = self.p["skip_first"]
+        self.k += 1
+        on = self.threads()
+        awake = on == 1 or self.warm >= self.wake
+        self.warm = 0.0 if on == 1 else self.warm + elapsed
         if self.mode == "run":
-            self.k += 1
+            self.run_time += elapsed
             early = False
-            if self.p["watch"] and self.other is not None and not (skip and self.k == 1):
-                self.window.append(seconds)
+            if (self.p["watch"] and self.other is not None and awake
+                    and not (skip and self.k == 1)):
+                self.window.append(value)
                 if len(self.window) == self.timed:
                     early = self._stat(self.window) > self.other
                     self.window = []
-            if early:
-                self.exploit = self.p["exploit"]
             if early or self.k >= self.exploit:
                 self._probe()
             return
-        side = self.n if self.k < P else 1
-        if not (skip and self.k % P == 0):
-            self.timed_units[side].append(seconds)
-        self.k += 1
-        hint = self._stat([self.hint] * self.timed)      # as a probe would have timed it
-        hinted = (self.k == P and hint > 0 and self.other is None
-                  and self._stat(self.timed_units[self.n]) < HINT_MARGIN * hint)
-        if self.k < 2 * P and not hinted:
+        if not (skip and self.k == 1) and awake:
+            self.units.append(value)
+        if self.k < self.p["probe"] or len(self.units) < self.timed:
             return
-        many = self._stat(self.timed_units[self.n])
-        one = hint if hinted else self._stat(self.timed_units[1])
+        hint = self._stat([self.hint] * self.timed)      # as a probe would have timed it
+        if self.side == self.n:
+            self.many = self._stat(self.units)
+            if not (hint > 0 and self.other is None and self.many < HINT_MARGIN * hint):
+                self.side = 1
+                self._side()
+                return
+            one = hint
+        else:
+            one = self._stat(self.units)
+        many = self.many
         best = self.n if many < one else 1
         first = self.p["exploit_one"] if best == 1 else self.p["exploit"]
         if best != self.best:
@@ -113,6 +133,26 @@ def test_matches_the_reference(plan, n, costs, adapt, hint):
         t.record(c * (1 if a == 1 else 1.3))
         r.record(c * (1 if b == 1 else 1.3))
     assert t.best == (r.best if r.adapt else n)
+
+
+@pytest.mark.parametrize("plan", PLANS)
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 4), costs=st.lists(st.floats(1e-5, 3e-3), min_size=1, max_size=800),
+       slow_many=st.floats(0.5, 2.0), per_flop=st.floats(1e-3, 1.0),
+       hint=st.one_of(st.just(0.0), st.floats(1e-6, 1e-2)))
+def test_matches_the_reference_at_the_scale_of_its_clock(plan, n, costs, slow_many, per_flop,
+                                                          hint):
+    """Units of 10 us - 3 ms, where wake_s decides what is timed; the compared
+    value (a time per FLOP, say) differs from the elapsed time."""
+    t, r = Tuner(n, plan), Reference(n, plan, True, hint)
+    t.hint_one(hint)
+    for c in costs:
+        a, b = t.threads(), r.threads()
+        assert a == b
+        elapsed = c * (1 if a == 1 else slow_many)
+        t.record(elapsed * per_flop, elapsed)
+        r.record(elapsed * per_flop, elapsed)
+    assert (t.best, t.exploit) == (r.best, r.exploit)
 
 
 @pytest.mark.parametrize("plan", PLANS)
@@ -177,6 +217,50 @@ def test_calls_notice_a_busy_core_at_once():
     assert t.best == 2 and t.exploit >= 64
     seen = drive(t, lambda nt: 1.0 if nt == 1 else 2.0, 12)   # now a core is busy
     assert t.best == 1 and 1 in seen[:9]
+
+
+def test_calls_wait_for_the_helpers_to_wake_before_timing_n_threads():
+    """After calls on one thread the pool's helpers are asleep, and on a VM that halts idle vCPUs
+    two threads run at one-thread speed for ~1.5 ms after the switch. Here a busy core first
+    moves 100 us products to one thread; then it is gone, and two threads run them in 50 us
+    once awake. Calls on n threads are timed only wake_s after the last one on one thread, so
+    the products go back to two threads; probes timed inside the stretch would lose every
+    time (with wake_s = 0 they stay on one thread)."""
+    p = _plan_fields("calls")
+    assert p["wake_s"] >= 1.5e-3
+    state = {"i": 0, "prev": 2, "since": 0.0}
+
+    def cost(nt):
+        state["i"] += 1
+        if state["i"] <= 200:                      # a busy core
+            return 100e-6 if nt == 1 else 150e-6
+        if nt == 1:
+            state["prev"] = 1
+            return 100e-6
+        if state["prev"] == 1:
+            state["since"] = 0.0
+        c = 100e-6 if state["since"] < 1.5e-3 else 50e-6
+        state["prev"], state["since"] = 2, state["since"] + c
+        return c
+    t = Tuner(2, "calls")
+    seen = drive(t, cost, 8000)
+    assert seen[150:200].count(1) > 40               # the busy core moved them to one thread
+    # the wait grows with the periods of one thread (WAKE_SHARE of the run before a probe): from
+    # a run of 1.5 ms / WAKE_SHARE (480 products here) it outlasts the helpers' slow stretch
+    assert t.best == 2 and seen[-2000:].count(2) > 1950
+
+
+def test_calls_keep_their_period_after_a_false_alarm():
+    """The machine slows down as a whole (both counts 2.4x slower): the chosen count's window is
+    now slower than one thread was, so the watch starts a probe, which confirms n threads. The
+    period then grows on from where it was instead of restarting at 8."""
+    t = Tuner(2, "calls")
+    drive(t, lambda nt: 1e-3 / nt, 300)
+    before = t.exploit
+    assert t.best == 2 and 64 <= before < _plan_fields("calls")["exploit_max"]
+    seen = drive(t, lambda nt: 2.4e-3 / nt, 20)
+    assert seen.count(1) == _plan_fields("calls")["probe"]      # one probe, at once
+    assert t.best == 2 and t.exploit == 2 * before
 
 
 def test_batches_recheck_a_one_thread_choice_soon():

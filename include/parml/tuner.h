@@ -42,6 +42,9 @@ typedef struct {
     int watch;              /* 1: a window of exploited units slower than the loser re-probes */
     int fastest;            /* 1: a side's time is its fastest timed unit, not their sum */
     int64_t exploit_one;    /* units after a change of choice to one thread (<= exploit) */
+    double wake_s;          /* units on n threads are timed only once n threads have run this
+                             * long (summed unit time) since the last unit on one thread (after
+                             * a run on one: at most PARML_TUNER_WAKE_SHARE of its time) */
 } parml_tuner_plan;
 
 /* The plans, by the length of a unit:
@@ -59,22 +62,36 @@ typedef struct {
  * Watching costs a probe whenever one exploited unit is slower than the loser was: worth it for
  * calls, whose periods grow long compared with a fit; MLP batches are too short to time one by
  * one against noise (2-thread MLP fits were 6% slower with it), and boosting's periods stay
- * short (at most 128 iterations). */
-/* A choice of one thread is re-checked sooner for batches (exploit_one, doubling from there while
- * it holds): n threads lose mostly to contention that passes (another process's burst; numpy's
- * OpenBLAS threads spin for ~0.1 s after a product), and while they lose, probing them costs
- * little, whereas a wrong one-thread choice on an idle core makes each batch 1.4-1.9x slower. A
- * 2-thread MLP fit started right after a 2-thread scikit-learn fit ran 104 of its 157 batches
- * on one thread in 2 of 3 tries (0.20-0.23 s against 0.17 s). */
-#define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0, 0, 16})
-#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0, 16})
-#define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1, 8})
+ * short (at most 128 iterations).
+ * Calls on n threads are timed (in probes and by the watch) only once n threads have run for
+ * wake_s (2 ms, summed unit time) since the last call on one thread. The pool's helpers slept
+ * through the one-thread calls, and on a VM that halts idle vCPUs they come back slowly: after
+ * 200 one-thread 128^3 products the first 2-thread call took 170-502 us and the next ones ran at
+ * one-thread speed for up to ~1.5 ms (steady: 71-91 us against 143-173 on one). Probes timed
+ * inside that stretch lost races n threads would win, at every probe, and a size class stayed
+ * on one thread. Beside a busy core that wait is paid in slow calls at each probe of n
+ * threads that interrupts a run on one: waiting the whole 2 ms made 128^3 float products 1.29x
+ * slower on two threads than on one, against 1.14x without it. So after a run on one thread
+ * the wait is capped at PARML_TUNER_WAKE_SHARE of that run's time: early, short periods probe
+ * as before, and once one thread has held for ~64 ms the probes wait the whole wake_s, at most
+ * 1/32 of the time. (After a run on n threads the wait costs nothing: those calls would have
+ * run on n threads anyway.)
+ * An alarm of the watch that the probe refutes keeps the grown period: each false alarm used to
+ * restart it at 8 calls, and the probes of one thread at 8, 16, 32 ... calls that followed took
+ * up to ~8% of a run of 128^3 products on an idle VM that raised a few false alarms per 500
+ * calls. A busy core is still noticed by the watch, at the next pair of slow calls. */
+#define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0, 0, 16, 0.0})
+#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0, 16, 0.0})
+#define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1, 8, 2.0e-3})
 
 /* n threads skip the first one-thread probe when they ran in under this share of the hint. The
  * hint comes from the best rate of one calibration shape (matmul: 192 x 256 x 192); the margin
  * leaves room for a size class whose own one-thread rate is somewhat higher, and past it n
  * threads beat the prediction by 1.25x or more. */
 #define PARML_TUNER_HINT_MARGIN 0.8
+
+/* The most of a run's time that the next probe's wait for the helpers (wake_s) may take. */
+#define PARML_TUNER_WAKE_SHARE (1.0 / 32.0)
 
 typedef struct {
     parml_tuner_plan plan;
@@ -89,6 +106,10 @@ typedef struct {
     double t_other;         /* the losing side's timed seconds in the last probe */
     double w_sum;           /* timed seconds of the exploited units in the window (fastest: min) */
     int w_n;                /* ... and how many */
+    int timed;              /* units timed in this probe's side */
+    double warm;            /* time on n threads since the last unit on one thread */
+    double wake;            /* this probe's (and the run after it) wait: wake_s, capped */
+    double run_s;           /* time of the run so far */
     double hint_one;        /* predicted seconds of a unit on one thread; 0: none */
     int64_t switches;       /* how often the choice changed (benchmarks report it) */
     int64_t units_many, units_one;
@@ -117,6 +138,7 @@ static inline void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_
     t->n_max = n_max > 1 ? n_max : 1;
     t->adapt = adapt && t->n_max > 1;
     t->best = t->n_max;
+    t->wake = plan.wake_s;   /* the first probe: the helpers start now */
     t->t_many = t->t_one = t->w_sum = parml_tuner_zero(t);
     if (plan.warmup > 0) {
         t->phase = 0;
@@ -147,20 +169,26 @@ static inline int parml_tuner_threads(parml_tuner *t)
     return nt;
 }
 
-/* Seconds the unit just run took, on the count parml_tuner_threads gave. */
-static inline void parml_tuner_record(parml_tuner *t, double seconds)
+/* A unit just run on the count parml_tuner_threads gave: `value` is what is compared (seconds,
+ * or seconds per FLOP for work of varying size) and `elapsed` its wall seconds (what wake_s
+ * counts). */
+static inline void parml_tuner_record_as(parml_tuner *t, double value, double elapsed)
 {
     if (!t->adapt) return;
     t->count++;
+    if (!(elapsed >= 0.0)) elapsed = 0.0;
+    const int timed_per_probe = t->plan.probe - t->plan.skip_first;
+    const int one = t->phase == 2 || (t->phase == 0 && t->best == 1);
+    /* a unit on n threads that started before the helpers were awake long enough is not timed */
+    const int awake = one || t->warm >= t->wake;
+    t->warm = one ? 0.0 : t->warm + elapsed;
     if (t->phase == 0) {
         int probe_now = t->count >= t->exploit;
-        if (t->plan.watch && t->watching && (!t->plan.skip_first || t->count > 1)) {
-            t->w_sum = parml_tuner_add(t, t->w_sum, seconds);
-            if (++t->w_n == t->plan.probe - t->plan.skip_first) {
-                if (t->w_sum > t->t_other) {   /* the choice looks wrong now: probe again */
-                    probe_now = 1;
-                    t->exploit = t->plan.exploit;
-                }
+        t->run_s += elapsed;
+        if (t->plan.watch && t->watching && awake && (!t->plan.skip_first || t->count > 1)) {
+            t->w_sum = parml_tuner_add(t, t->w_sum, value);
+            if (++t->w_n == timed_per_probe) {
+                if (t->w_sum > t->t_other) probe_now = 1;   /* the choice looks wrong now */
                 t->w_sum = parml_tuner_zero(t);
                 t->w_n = 0;
             }
@@ -168,22 +196,30 @@ static inline void parml_tuner_record(parml_tuner *t, double seconds)
         if (probe_now) {
             t->phase = 1;
             t->count = 0;
+            t->timed = 0;
+            /* waiting costs slow calls only when they would have run on one thread */
+            t->wake = t->plan.wake_s;
+            if (t->best == 1 && t->wake > PARML_TUNER_WAKE_SHARE * t->run_s)
+                t->wake = PARML_TUNER_WAKE_SHARE * t->run_s;
             t->t_many = parml_tuner_zero(t);
             t->w_sum = parml_tuner_zero(t);
             t->w_n = 0;
         }
         return;
     }
-    if (!t->plan.skip_first || t->count > 1) {
-        if (t->phase == 1) t->t_many = parml_tuner_add(t, t->t_many, seconds);
-        else t->t_one = parml_tuner_add(t, t->t_one, seconds);
+    /* the first unit of a side pays for the switch */
+    if ((!t->plan.skip_first || t->count > 1) && awake) {
+        t->timed++;
+        if (t->phase == 1) t->t_many = parml_tuner_add(t, t->t_many, value);
+        else t->t_one = parml_tuner_add(t, t->t_one, value);
     }
-    if (t->count < t->plan.probe) return;
+    if (t->count < t->plan.probe || t->timed < timed_per_probe) return;
     /* the hint as a probe's time: one unit's, or the sum of as many as a probe times */
-    const double hint = t->hint_one * (t->plan.fastest ? 1 : t->plan.probe - t->plan.skip_first);
+    const double hint = t->hint_one * (t->plan.fastest ? 1 : timed_per_probe);
     if (t->phase == 1 && !(hint > 0.0 && !t->watching
                            && t->t_many < PARML_TUNER_HINT_MARGIN * hint)) {
         t->phase = 2;
+        t->timed = 0;
         t->t_one = parml_tuner_zero(t);
     } else {
         if (t->phase == 1) t->t_one = hint;   /* the first probe, settled by the hint */
@@ -202,8 +238,15 @@ static inline void parml_tuner_record(parml_tuner *t, double seconds)
         t->t_other = best == t->n_max ? t->t_one : t->t_many;
         t->watching = 1;
         t->phase = 0;
+        t->run_s = 0.0;
     }
     t->count = 0;
+}
+
+/* Seconds the unit just run took, on the count parml_tuner_threads gave. */
+static inline void parml_tuner_record(parml_tuner *t, double seconds)
+{
+    parml_tuner_record_as(t, seconds, seconds);
 }
 
 #endif

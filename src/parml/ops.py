@@ -254,7 +254,8 @@ def _gemm_into(A, B, out, dt, n_threads):
     if rc != 0:
         raise MemoryError("matmul: could not allocate GEMM packing buffers")
     if tuner is not None:
-        tuner.record((time.perf_counter() - t0) / (2.0 * m * n * k))
+        elapsed = time.perf_counter() - t0
+        tuner.record(elapsed / (2.0 * m * n * k), elapsed)
     return out
 
 

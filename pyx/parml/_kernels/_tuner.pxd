@@ -9,6 +9,7 @@ cdef extern from "parml/tuner.h" nogil:
         int watch
         int fastest
         int64_t exploit_one
+        double wake_s
     ctypedef struct parml_tuner:
         parml_tuner_plan plan
         int n_max, adapt, phase
@@ -23,8 +24,10 @@ cdef extern from "parml/tuner.h" nogil:
     void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_tuner_plan plan)
     int parml_tuner_threads(parml_tuner *t)
     void parml_tuner_record(parml_tuner *t, double seconds)
+    void parml_tuner_record_as(parml_tuner *t, double value, double elapsed)
     void parml_tuner_hint_one(parml_tuner *t, double seconds)
     double PARML_TUNER_HINT_MARGIN
+    double PARML_TUNER_WAKE_SHARE
 
 
 cdef class Tuner:

@@ -14,6 +14,7 @@ cdef parml_tuner_plan _plan(str name) except *:
 
 PLANS = ("iterations", "batches", "calls")
 HINT_MARGIN = PARML_TUNER_HINT_MARGIN
+WAKE_SHARE = PARML_TUNER_WAKE_SHARE
 
 
 def _plan_fields(str name):
@@ -21,7 +22,7 @@ def _plan_fields(str name):
     cdef parml_tuner_plan p = _plan(name)
     return {"probe": p.probe, "skip_first": bool(p.skip_first), "warmup": p.warmup,
             "exploit": p.exploit, "exploit_max": p.exploit_max, "watch": bool(p.watch),
-            "fastest": bool(p.fastest), "exploit_one": p.exploit_one}
+            "fastest": bool(p.fastest), "exploit_one": p.exploit_one, "wake_s": p.wake_s}
 
 
 def _restore(n_threads, plan, adapt, hint_one):
@@ -65,9 +66,11 @@ cdef class Tuner:
         """Threads for the next unit."""
         return parml_tuner_threads(&self.t)
 
-    def record(self, double seconds):
-        """Seconds the unit just run took, on the count threads() gave."""
-        parml_tuner_record(&self.t, seconds)
+    def record(self, double seconds, elapsed=None):
+        """Seconds the unit just run took, on the count threads() gave. For work of varying
+        size, ``seconds`` may be a normalised time (seconds per FLOP) and ``elapsed`` the unit's
+        wall seconds, which the plan's wake_s counts (default: ``seconds``)."""
+        parml_tuner_record_as(&self.t, seconds, seconds if elapsed is None else <double>elapsed)
 
     def hint_one(self, double seconds):
         """A unit's predicted one-thread time, in record()'s units (0 clears it). The first probe
