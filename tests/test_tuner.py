@@ -219,14 +219,15 @@ def test_calls_notice_a_busy_core_at_once():
     assert t.best == 1 and 1 in seen[:9]
 
 
-def test_calls_wait_for_the_helpers_to_wake_before_timing_n_threads():
+@pytest.mark.parametrize("plan", ["calls", "batches"])
+def test_units_wait_for_the_helpers_to_wake_before_timing_n_threads(plan):
     """After calls on one thread the pool's helpers are asleep, and on a VM that halts idle vCPUs
     two threads run at one-thread speed for ~1.5 ms after the switch. Here a busy core first
     moves 100 us products to one thread; then it is gone, and two threads run them in 50 us
     once awake. Calls on n threads are timed only wake_s after the last one on one thread, so
     the products go back to two threads; probes timed inside the stretch would lose every
     time (with wake_s = 0 they stay on one thread)."""
-    p = _plan_fields("calls")
+    p = _plan_fields(plan)
     assert p["wake_s"] >= 1.5e-3
     state = {"i": 0, "prev": 2, "since": 0.0}
 
@@ -242,7 +243,7 @@ def test_calls_wait_for_the_helpers_to_wake_before_timing_n_threads():
         c = 100e-6 if state["since"] < 1.5e-3 else 50e-6
         state["prev"], state["since"] = 2, state["since"] + c
         return c
-    t = Tuner(2, "calls")
+    t = Tuner(2, plan)
     seen = drive(t, cost, 8000)
     assert seen[150:200].count(1) > 40               # the busy core moved them to one thread
     # the wait grows with the periods of one thread (WAKE_SHARE of the run before a probe): from

@@ -63,13 +63,14 @@ typedef struct {
  * calls, whose periods grow long compared with a fit; MLP batches are too short to time one by
  * one against noise (2-thread MLP fits were 6% slower with it), and boosting's periods stay
  * short (at most 128 iterations).
- * Calls on n threads are timed (in probes and by the watch) only once n threads have run for
- * wake_s (2 ms, summed unit time) since the last call on one thread. The pool's helpers slept
- * through the one-thread calls, and on a VM that halts idle vCPUs they come back slowly: after
- * 200 one-thread 128^3 products the first 2-thread call took 170-502 us and the next ones ran at
- * one-thread speed for up to ~1.5 ms (steady: 71-91 us against 143-173 on one). Probes timed
- * inside that stretch lost races n threads would win, at every probe, and a size class stayed
- * on one thread. Beside a busy core that wait is paid in slow calls at each probe of n
+ * Calls and batches on n threads are timed (in probes and by the watch) only once n threads
+ * have run for wake_s (2 ms, summed unit time) since the last unit on one thread. The pool's
+ * helpers slept through the one-thread units, and on a VM that halts idle vCPUs they come back
+ * slowly: after 200 one-thread 128^3 products the first 2-thread call took 170-502 us and the
+ * next ones ran at one-thread speed for up to ~1.5 ms (steady: 71-91 us against 143-173 on
+ * one). Probes timed inside that stretch lost races n threads would win, at every probe: a
+ * size class of products stayed on one thread, and 1 in 8 two-thread MLP fits ran most of
+ * their batches on one thread (0.16-0.18 s per epoch against 0.11-0.14). Beside a busy core that wait is paid in slow calls at each probe of n
  * threads that interrupts a run on one: waiting the whole 2 ms made 128^3 float products 1.29x
  * slower on two threads than on one, against 1.14x without it. So after a run on one thread
  * the wait is capped at PARML_TUNER_WAKE_SHARE of that run's time: early, short periods probe
@@ -81,7 +82,7 @@ typedef struct {
  * up to ~8% of a run of 128^3 products on an idle VM that raised a few false alarms per 500
  * calls. A busy core is still noticed by the watch, at the next pair of slow calls. */
 #define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0, 0, 16, 0.0})
-#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0, 16, 0.0})
+#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0, 16, 2.0e-3})
 #define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1, 8, 2.0e-3})
 
 /* n threads skip the first one-thread probe when they ran in under this share of the hint. The
