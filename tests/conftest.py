@@ -49,3 +49,4 @@ def always_n_threads(monkeypatch):
     from parml import ops
     monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)
     monkeypatch.setattr(ops, "_small_tuner", _AlwaysN)
+    monkeypatch.setattr(ops, "_small_tuners", {})   # (matmul's fast path reads the tuners here)

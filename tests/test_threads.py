@@ -143,8 +143,10 @@ def test_matmul_tunes_small_parallel_products_per_size(monkeypatch):
     # When two threads beat the calibrated one-thread prediction clearly, the first probe skips
     # one thread (the hint) and the next probe comes after a period of 8 calls: how many calls
     # it takes to see both counts depends on this machine's speed at the time.
-    for calls in range(1, 201):
-        assert np.array_equal(parml.matmul(A, B, n_threads=2), want)
+    buf = np.empty_like(want)
+    for calls in range(1, 201):   # (with and without out: both take matmul's Cython fast path)
+        got = parml.matmul(A, B, out=buf if calls % 2 else None, n_threads=2)
+        assert np.array_equal(got, want) and (got is buf) == bool(calls % 2)
         (key, tuner), = ops._small_tuners.items()
         st = tuner.stats()
         if st["units_many"] >= 2 and st["units_one"] >= 2:

@@ -179,12 +179,14 @@ def matmul(A, B, out=None, *, n_threads=None):
     """
     # The common cases first (a 64^3 float product takes 6-9 us; the general checks below cost
     # ~5): ndarrays of one float dtype, 2-D, C- or F-contiguous, and out None or a writable
-    # C-contiguous array of the result's shape and dtype. A product that runs on one thread is
-    # checked and run in Cython (0.2 us against 2 us for the Python checks and buffer views);
-    # one that may use more threads takes the attribute reads below. Everything else, errors
-    # included, takes the general path.
-    res = _gemm.matmul_one_thread(A, B, out, effective_n_threads(n_threads), _isa.kernel_set_id(),
-                                  GEMM_DIRECT_MAX_MNK, GEMM_PARALLEL_MIN_SECONDS, GEMM_TINY_FLOPS)
+    # C-contiguous array of the result's shape and dtype. A product that runs on one thread, or
+    # on its size class's tuner's choice (once the class has a tuner), is checked and run in
+    # Cython (0.2 us against 2-5 us for the Python checks, buffer views and tuner calls); a
+    # longer one takes the attribute reads below. Everything else, errors included, takes the
+    # general path.
+    res = _gemm.matmul_fast(A, B, out, effective_n_threads(n_threads), _isa.kernel_set_id(),
+                            GEMM_DIRECT_MAX_MNK, GEMM_PARALLEL_MIN_SECONDS, GEMM_SPLIT_MIN_SECONDS,
+                            GEMM_TINY_FLOPS, _small_tuners)
     if res is not None:
         return res
     if type(A) is np.ndarray and type(B) is np.ndarray:
@@ -234,7 +236,7 @@ def _gemm_into(A, B, out, dt, n_threads):
         return out
     direct = m * n * k <= GEMM_DIRECT_MAX_MNK
     ks = _isa.kernel_set_id()
-    # _gemm.matmul_one_thread applies the one-thread half of this rule in Cython: keep them alike
+    # _gemm.matmul_fast applies this rule up to the small tuner in Cython: keep them alike
     seconds = 0.0 if (nt == 1 or direct) else _gemm_seconds(2.0 * m * n * k, dt, ks)
     if seconds < GEMM_PARALLEL_MIN_SECONDS:
         nt = 1

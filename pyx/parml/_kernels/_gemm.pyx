@@ -6,7 +6,10 @@ from libc.stddef cimport ptrdiff_t
 from cython cimport floating
 cimport numpy as cnp
 
+from libc.math cimport frexp
 from parml._kernels._pool cimport parallel_for, parml_parallel_for_fn
+from parml._kernels._tuner cimport (Tuner, parml_now, parml_tuner_threads,
+                                    parml_tuner_record_as)
 
 from parml._kernels._gemm_api cimport (
     parml_kernel_d, parml_kernel_s, parml_gemm_args_d, parml_gemm_args_s, PARML_N_KERNELS,
@@ -120,7 +123,7 @@ cpdef int gemm(const floating[:, :] A,    # IN   m x k, any strides
 
 
 # This process's measured one-thread rate of each kernel set's GEMM, FLOP/s, by [set][single]
-# (0: not measured yet); parml.ops.gemm_rate fills it. matmul_one_thread reads it to predict a
+# (0: not measured yet); parml.ops.gemm_rate fills it. matmul_fast reads it to predict a
 # product's time without a Python dictionary lookup.
 cdef double _rate[8][2]
 assert PARML_N_KERNELS <= 8, "_gemm.pyx: _rate needs a row per kernel set"
@@ -140,15 +143,19 @@ cdef inline bint _plain(cnp.ndarray x, int typenum) noexcept:
             and cnp.PyArray_ISALIGNED(x))
 
 
-def matmul_one_thread(A, B, out, int n_threads, int kernel_id, double direct_max_mnk,
-                      double parallel_min_seconds, double tiny_flops):
+def matmul_fast(A, B, out, int n_threads, int kernel_id, double direct_max_mnk,
+                double parallel_min_seconds, double split_min_seconds, double tiny_flops,
+                dict tuners):
     """parml.matmul's fast path, with no Python in it: ndarrays (exact type) A (m x k) and B
     (k x n) of one dtype, float32 or float64, each C- or F-contiguous, and out None or a
-    writable C-contiguous m x n array of that dtype, when the product runs on one thread:
-    n_threads is 1, or it is direct (m*n*k <= direct_max_mnk), or its predicted one-thread time
-    is under parallel_min_seconds (0 under tiny_flops; else from this set's measured rate).
-    Returns the result, or None when any of that does not hold (or out may overlap A or B):
-    parml.ops then takes its general path, which also gives every error its message."""
+    writable C-contiguous m x n array of that dtype. It applies parml.ops._gemm_into's thread
+    rule: one thread when n_threads is 1, the product is direct (m*n*k <= direct_max_mnk) or
+    its predicted one-thread time (0 under tiny_flops; else from this set's measured rate) is
+    under parallel_min_seconds; under split_min_seconds, the thread count of the size class's
+    tuner, ``tuners[(dtype char, FLOP count's bit length, n_threads)]``, timed for it.
+    Returns the result, or None when any of that does not hold (a longer product, a size class
+    with no tuner yet, out that may overlap A or B): parml.ops then takes its general path,
+    which also gives every error its message."""
     if not (cnp.PyArray_CheckExact(A) and cnp.PyArray_CheckExact(B)):
         return None
     cdef cnp.ndarray a = <cnp.ndarray>A
@@ -166,16 +173,24 @@ def matmul_one_thread(A, B, out, int n_threads, int kernel_id, double direct_max
     if cnp.PyArray_DIM(b, 0) != k:
         return None
     cdef double mnk = <double>m * <double>n * <double>k
+    cdef double flops = 2.0 * mnk
     cdef bint direct = mnk <= direct_max_mnk
     cdef double rate, seconds = 0
-    if n_threads > 1 and not direct:   # parml.ops._gemm_into's rule, without the tuner
-        if 2.0 * mnk >= tiny_flops:
+    cdef int nt = 1, bits
+    cdef Tuner tuner = None
+    if n_threads > 1 and not direct:   # parml.ops._gemm_into's rule
+        if flops >= tiny_flops:
             rate = _rate[kernel_id][1 if t == cnp.NPY_FLOAT32 else 0]
             if rate <= 0:
                 return None
-            seconds = 2.0 * mnk / rate
-        if seconds >= parallel_min_seconds:
+            seconds = flops / rate
+        if seconds >= split_min_seconds:
             return None
+        if seconds >= parallel_min_seconds:
+            frexp(flops, &bits)        # int(flops).bit_length(): flops is a whole number
+            tuner = tuners.get(("f" if t == cnp.NPY_FLOAT32 else "d", bits, n_threads))
+            if tuner is None:
+                return None
     cdef cnp.npy_intp dims[2]
     if out is None:
         dims[0], dims[1] = m, n
@@ -191,14 +206,21 @@ def matmul_one_thread(A, B, out, int n_threads, int kernel_id, double direct_max
     if m == 0 or n == 0:
         return c
     # the operands through numpy's C API: acquiring three typed memoryviews cost ~0.8 us, 12% of
-    # a 64^3 float product
+    # a 64^3 float product; the tuned path in Python cost 2-5 us more than the kernel call
     cdef cnp.npy_intp *sa = cnp.PyArray_STRIDES(a)
     cdef cnp.npy_intp *sb = cnp.PyArray_STRIDES(b)
     cdef int rc
+    cdef double t0 = 0, elapsed
     with nogil:
+        if tuner is not None:
+            nt = parml_tuner_threads(&tuner.t)
+            t0 = parml_now()
         rc = _gemm_run(<const char *>cnp.PyArray_DATA(a), sa[0], sa[1],
                        <const char *>cnp.PyArray_DATA(b), sb[0], sb[1], <char *>cnp.PyArray_DATA(c),
-                       m, n, k, cnp.PyArray_ITEMSIZE(c), 1, kernel_id, 1, direct)
+                       m, n, k, cnp.PyArray_ITEMSIZE(c), nt, kernel_id, nt, direct)
+        if tuner is not None and rc == 0:
+            elapsed = parml_now() - t0
+            parml_tuner_record_as(&tuner.t, elapsed / flops, elapsed)
     if rc == 1:
         return None
     if rc != 0:
