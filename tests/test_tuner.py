@@ -48,6 +48,7 @@ class Reference:
             self._run()
         else:
             self._probe()
+            self.wake = 0.0          # the first probe times from its second unit
 
     def _run(self):
         self.mode, self.k, self.window, self.run_time = "run", 0, [], 0.0

@@ -64,7 +64,8 @@ typedef struct {
  * one against noise (2-thread MLP fits were 6% slower with it), and boosting's periods stay
  * short (at most 128 iterations).
  * Calls and batches on n threads are timed (in probes and by the watch) only once n threads
- * have run for wake_s (2 ms, summed unit time) since the last unit on one thread. The pool's
+ * have run for wake_s (2 ms, summed unit time) since the last unit on one thread (the first
+ * probe, which no unit on one thread precedes, times from its second unit). The pool's
  * helpers slept through the one-thread units, and on a VM that halts idle vCPUs they come back
  * slowly: after 200 one-thread 128^3 products the first 2-thread call took 170-502 us and the
  * next ones ran at one-thread speed for up to ~1.5 ms (steady: 71-91 us against 143-173 on
@@ -109,7 +110,8 @@ typedef struct {
     int w_n;                /* ... and how many */
     int timed;              /* units timed in this probe's side */
     double warm;            /* time on n threads since the last unit on one thread */
-    double wake;            /* this probe's (and the run after it) wait: wake_s, capped */
+    double wake;            /* this probe's (and the run after it) wait: wake_s, capped;
+                             * 0 in the first probe */
     double run_s;           /* time of the run so far */
     double hint_one;        /* predicted seconds of a unit on one thread; 0: none */
     int64_t switches;       /* how often the choice changed (benchmarks report it) */
@@ -139,7 +141,6 @@ static inline void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_
     t->n_max = n_max > 1 ? n_max : 1;
     t->adapt = adapt && t->n_max > 1;
     t->best = t->n_max;
-    t->wake = plan.wake_s;   /* the first probe: the helpers start now */
     t->t_many = t->t_one = t->w_sum = parml_tuner_zero(t);
     if (plan.warmup > 0) {
         t->phase = 0;
