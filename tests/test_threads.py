@@ -137,6 +137,9 @@ def test_matmul_tunes_small_parallel_products_per_size(monkeypatch):
     from parml import ops
     monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)
     monkeypatch.setattr(ops, "_small_tuners", {})
+    python_path = []
+    into = ops._gemm_into
+    monkeypatch.setattr(ops, "_gemm_into", lambda *a: python_path.append(1) or into(*a))
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((200, 150)), rng.standard_normal((150, 120))
     want = parml.matmul(A, B, n_threads=1)
@@ -154,3 +157,6 @@ def test_matmul_tunes_small_parallel_products_per_size(monkeypatch):
     assert key == ("d", int(2 * 200 * 150 * 120).bit_length(), 2)
     assert st["units_many"] + st["units_one"] == calls and st["units_many"] >= 2 \
         and st["units_one"] >= 2
+    # only the first product took the Python path (it made the size class's tuner); the others
+    # found that tuner from the Cython fast path
+    assert len(python_path) == 1

@@ -71,13 +71,14 @@ typedef struct {
  * next ones ran at one-thread speed for up to ~1.5 ms (steady: 71-91 us against 143-173 on
  * one). Probes timed inside that stretch lost races n threads would win, at every probe: a
  * size class of products stayed on one thread, and 1 in 8 two-thread MLP fits ran most of
- * their batches on one thread (0.16-0.18 s per epoch against 0.11-0.14). Beside a busy core that wait is paid in slow calls at each probe of n
- * threads that interrupts a run on one: waiting the whole 2 ms made 128^3 float products 1.29x
- * slower on two threads than on one, against 1.14x without it. So after a run on one thread
- * the wait is capped at PARML_TUNER_WAKE_SHARE of that run's time: early, short periods probe
- * as before, and once one thread has held for ~64 ms the probes wait the whole wake_s, at most
- * 1/32 of the time. (After a run on n threads the wait costs nothing: those calls would have
- * run on n threads anyway.)
+ * their batches on one thread (0.16-0.18 s per epoch against 0.11-0.14).
+ * Beside a busy core that wait is paid in slow units at each probe of n threads that
+ * interrupts a run on one: waiting the whole 2 ms made 128^3 float products 1.29x slower on
+ * two threads than on one, against 1.14x without it. So after a run on one thread the wait is
+ * capped at PARML_TUNER_WAKE_SHARE of that run's time: early, short periods probe as before,
+ * and once one thread has held for ~64 ms the probes wait the whole wake_s, at most 1/32 of
+ * the time. (After a run on n threads the wait costs nothing: those units would have run on n
+ * threads anyway.)
  * An alarm of the watch that the probe refutes keeps the grown period: each false alarm used to
  * restart it at 8 calls, and the probes of one thread at 8, 16, 32 ... calls that followed took
  * up to ~8% of a run of 128^3 products on an idle VM that raised a few false alarms per 500
