@@ -74,3 +74,29 @@ def test_info_into_a_closed_pipe_is_quiet():
     err = res.stderr.decode()
     assert res.returncode == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_bench_gemm_reports_the_tuners_one_thread_share(monkeypatch):
+    """`parml bench gemm`'s last column: the share of a case's tuned products that ran on one
+    thread, from the size-class tuners' counts before and after the case."""
+    import numpy as np
+
+    import parml
+    from parml import ops
+    from parml.benchmarks.gemm import _tuned_calls, tuner_one_share
+    assert tuner_one_share({}, {}) is None
+    assert tuner_one_share({("d", 20, 2): (5, 1)}, {("d", 20, 2): (8, 2), ("f", 21, 2): (3, 2)}) \
+        == 3 / 9
+    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(ops, "_small_tuners", {})
+    A = np.ones((120, 100))
+    before = _tuned_calls()
+    for _ in range(5):
+        parml.matmul(A, A.T, n_threads=1)          # one thread asked: never tuned
+    assert tuner_one_share(before, _tuned_calls()) is None
+    for _ in range(40):
+        parml.matmul(A, A.T, n_threads=2)
+    (tuner,) = ops._small_tuners.values()
+    st = tuner.stats()
+    assert st["units_many"] + st["units_one"] == 40
+    assert tuner_one_share(before, _tuned_calls()) == st["units_one"] / 40

@@ -42,8 +42,10 @@ def _case(name, m, k, n, ta, tb, dtype, nt, repeats, probe, info, rng):
         np.matmul(A, B, out=out_n)
 
     min_time = 0.02 if 2 * m * n * k < 1e8 else 0.0
+    before = _tuned_calls()
     with threadpool_limits(limits=nt, user_api="blas"):
         res = H.compare({"parml": run_parml, "numpy": run_numpy}, repeats, probe, min_time)
+    one_share = tuner_one_share(before, _tuned_calls())
     flops = 2.0 * m * n * k
     peak = info["fma_peak_dp_gflops_per_core"] * (2 if dtype == np.float32 else 1) * nt
     gp, gn = flops / res["parml"]["median"] / 1e9, flops / res["numpy"]["median"] / 1e9
@@ -51,7 +53,27 @@ def _case(name, m, k, n, ta, tb, dtype, nt, repeats, probe, info, rng):
             "parml_gflops": gp, "numpy_gflops": gn, "ratio": gp / gn, "pct_peak": 100 * gp / peak,
             "parml_gflops_range": [flops / res["parml"]["max"] / 1e9, flops / res["parml"]["min"] / 1e9],
             "numpy_gflops_range": [flops / res["numpy"]["max"] / 1e9, flops / res["numpy"]["min"] / 1e9],
-            "clean": res["_clean"], "repeats": res["_repeats"]}
+            "clean": res["_clean"], "repeats": res["_repeats"], "tuner_one_share": one_share}
+
+
+def _tuned_calls():
+    """{size class: (calls on n threads, calls on one)} of parml.matmul's small-product tuners
+    (products predicted under GEMM_SPLIT_MIN_SECONDS on one thread that may use more)."""
+    from parml import ops
+    return {key: (t.stats()["units_many"], t.stats()["units_one"])
+            for key, t in ops._small_tuners.items()}
+
+
+def tuner_one_share(before, after):
+    """The share of the tuned calls between two _tuned_calls() snapshots that ran on one
+    thread, or None when no call was tuned (one thread asked, or a product too small or too
+    large for the tuner). It says whether a low 2-thread figure is the tuner's choice."""
+    many = one = 0
+    for key, (m, o) in after.items():
+        m0, o0 = before.get(key, (0, 0))
+        many += m - m0
+        one += o - o0
+    return one / (many + one) if many + one else None
 
 
 def _busy_rows(sizes, repeats, rng):
@@ -116,11 +138,13 @@ def main(argv=None):
                 print(".", end="", flush=True)
     print()
     header = ["case", "dtype", "threads", "parml GFLOP/s", "(min–max)", "numpy GFLOP/s",
-              "(min–max)", "parml/numpy", "% peak", "clean"]
+              "(min–max)", "parml/numpy", "% peak", "clean", "tuned calls on 1 thread"]
     table = H.markdown_table(header, [
         [r["case"], r["dtype"], r["threads"], f"{r['parml_gflops']:.1f}", fmt_range(r["parml_gflops_range"]),
          f"{r['numpy_gflops']:.1f}", fmt_range(r["numpy_gflops_range"]), f"{r['ratio']:.2f}",
-         f"{r['pct_peak']:.0f}", f"{r['clean']}/{r['repeats']}"] for r in rows])
+         f"{r['pct_peak']:.0f}", f"{r['clean']}/{r['repeats']}",
+         "-" if r["tuner_one_share"] is None else f"{100 * r['tuner_one_share']:.0f}%"]
+        for r in rows])
     print(table)
     scaling = []
     for dtype in ("float64", "float32"):
