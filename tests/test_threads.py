@@ -160,3 +160,13 @@ def test_matmul_tunes_small_parallel_products_per_size(monkeypatch):
     # only the first product took the Python path (it made the size class's tuner); the others
     # found that tuner from the Cython fast path
     assert len(python_path) == 1
+    # an out that overlaps an input leaves the fast path before the tuner counts the product:
+    # the Python path then runs it once, through a temporary
+    S = rng.standard_normal((120, 120))
+    parml.matmul(S, S, n_threads=2)                    # (this size class's tuner)
+    (tuner,) = [t for k, t in ops._small_tuners.items() if k != key]
+    n0 = sum(tuner.stats()[u] for u in ("units_many", "units_one"))
+    want = S @ S
+    parml.matmul(S, S, out=S, n_threads=2)
+    assert np.allclose(S, want, rtol=1e-12, atol=1e-12)
+    assert sum(tuner.stats()[u] for u in ("units_many", "units_one")) == n0 + 1

@@ -66,6 +66,20 @@ cdef inline bint _overlaps(const char *c_lo, const char *c_hi, const char *p, Py
     return lo < c_hi and c_lo < hi
 
 
+cdef bint _c_overlaps(const char *pa, Py_ssize_t rs_a, Py_ssize_t cs_a, const char *pb,
+                      Py_ssize_t rs_b, Py_ssize_t cs_b, char *pc, Py_ssize_t m, Py_ssize_t n,
+                      Py_ssize_t k, Py_ssize_t isz) noexcept nogil:
+    """C's memory (m x n, row-major) may overlap A's or B's (the bounds test of
+    numpy.may_share_memory)."""
+    cdef const char *c_lo
+    cdef const char *c_hi
+    if m == 0 or n == 0 or k == 0:
+        return False
+    _extent(pc, m, n, n * isz, isz, isz, &c_lo, &c_hi)
+    return (_overlaps(c_lo, c_hi, pa, m, k, rs_a, cs_a, isz)
+            or _overlaps(c_lo, c_hi, pb, k, n, rs_b, cs_b, isz))
+
+
 cdef int _gemm_run(const char *pa, Py_ssize_t rs_a, Py_ssize_t cs_a, const char *pb,
                    Py_ssize_t rs_b, Py_ssize_t cs_b, char *pc, Py_ssize_t m, Py_ssize_t n,
                    Py_ssize_t k, Py_ssize_t isz, int n_threads, int kernel_id, int tasks,
@@ -74,13 +88,9 @@ cdef int _gemm_run(const char *pa, Py_ssize_t rs_a, Py_ssize_t cs_a, const char 
     float32), C row-major with rows n elements apart. Returns as gemm."""
     cdef parml_gemm_args_d gd
     cdef parml_gemm_args_s gs
-    cdef const char *c_lo
-    cdef const char *c_hi
     if m == 0 or n == 0:
         return 0
-    _extent(pc, m, n, n * isz, isz, isz, &c_lo, &c_hi)
-    if k > 0 and (_overlaps(c_lo, c_hi, pa, m, k, rs_a, cs_a, isz)
-                  or _overlaps(c_lo, c_hi, pb, k, n, rs_b, cs_b, isz)):
+    if _c_overlaps(pa, rs_a, cs_a, pb, rs_b, cs_b, pc, m, n, k, isz):
         return 1
     if isz == sizeof(double):
         gd.m, gd.n, gd.k = m, n, k
@@ -211,13 +221,18 @@ def matmul_fast(A, B, out, int n_threads, int kernel_id, double direct_max_mnk,
     cdef cnp.npy_intp *sb = cnp.PyArray_STRIDES(b)
     cdef int rc
     cdef double t0 = 0, elapsed
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(c)
+    if tuner is not None and _c_overlaps(<const char *>cnp.PyArray_DATA(a), sa[0], sa[1],
+                                         <const char *>cnp.PyArray_DATA(b), sb[0], sb[1],
+                                         <char *>cnp.PyArray_DATA(c), m, n, k, isz):
+        return None    # (before the tuner hands out a count that no product would use)
     with nogil:
         if tuner is not None:
             nt = parml_tuner_threads(&tuner.t)
             t0 = parml_now()
         rc = _gemm_run(<const char *>cnp.PyArray_DATA(a), sa[0], sa[1],
                        <const char *>cnp.PyArray_DATA(b), sb[0], sb[1], <char *>cnp.PyArray_DATA(c),
-                       m, n, k, cnp.PyArray_ITEMSIZE(c), nt, kernel_id, nt, direct)
+                       m, n, k, isz, nt, kernel_id, nt, direct)
         if tuner is not None and rc == 0:
             elapsed = parml_now() - t0
             parml_tuner_record_as(&tuner.t, elapsed / flops, elapsed)
