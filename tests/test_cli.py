@@ -87,7 +87,8 @@ def test_bench_gemm_reports_the_tuners_one_thread_share(monkeypatch):
     assert tuner_one_share({}, {}) is None
     assert tuner_one_share({("d", 20, 2): (5, 1)}, {("d", 20, 2): (8, 2), ("f", 21, 2): (3, 2)}) \
         == 3 / 9
-    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)   # tuned on a core of any speed
+    monkeypatch.setattr(ops, "GEMM_SPLIT_MIN_SECONDS", float("inf"))
     monkeypatch.setattr(ops, "_small_tuners", {})
     A = np.ones((120, 100))
     before = _tuned_calls()

@@ -135,7 +135,9 @@ def test_matmul_tunes_small_parallel_products_per_size(monkeypatch):
 
     import parml
     from parml import ops
+    # every product in the tuner's range, on a core of any speed (an emulated one included)
     monkeypatch.setattr(ops, "GEMM_PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(ops, "GEMM_SPLIT_MIN_SECONDS", float("inf"))
     monkeypatch.setattr(ops, "_small_tuners", {})
     python_path = []
     into = ops._gemm_into
