@@ -6,6 +6,7 @@
 #include "kernel_sets.h"
 #include "gemm_ukr.h"
 #include "gemm_ukr_ref.h"
+#include "gemm_ukr_sse2.h"
 #include "gemm_ukr_avx2.h"
 #include "gemm_ukr_avx512.h"
 #include "gemm_ukr_neon.h"
@@ -13,11 +14,23 @@
 /* One micro-kernel table per dtype, indexed by kernel-set id (kernel_sets.h); a set that this
  * build cannot have (another architecture) has a zero row, and parml_set_supported() says no. */
 #define PARML_N_KERNELS PARML_N_SETS
-#define PARML_NO_KERNEL(NAME) {NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define PARML_NO_KERNEL(NAME) {NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+/* The generic set: SSE2 on x86-64 (broadcast A panels, a_lanes = one vector), portable C
+ * elsewhere. KC = 256 in both, so they give the same bits (gemm_ukr_sse2.h). With A's panels
+ * twice (float64) or four times (float32) as big, MC = 48 keeps the packed A block at 192 KiB,
+ * inside the 256 KiB L2 of the oldest cores this set serves. */
+#if PARML_X86
+#define PARML_GENERIC_D {"generic", PARML_SSE2_MR, PARML_SSE2_NR_D, 256, 48, 2048, parml_ukr_d_sse2, 0, 0, 0, 2}
+#define PARML_GENERIC_S {"generic", PARML_SSE2_MR, PARML_SSE2_NR_S, 256, 48, 4096, parml_ukr_s_sse2, 0, 0, 0, 4}
+#else
+#define PARML_GENERIC_D {"generic", PARML_REF_MR_D, PARML_REF_NR_D, 256, 128, 2048, parml_ukr_d_ref, 0, 0, 0, 1}
+#define PARML_GENERIC_S {"generic", PARML_REF_MR_S, PARML_REF_NR_S, 256, 128, 4096, parml_ukr_s_ref, 0, 0, 0, 1}
+#endif
 
 /*                name      MR              NR              KC   MC   NC    */
 static const parml_kernel_d parml_kernels_d[PARML_N_SETS] = {
-    {"generic",   PARML_REF_MR_D, PARML_REF_NR_D, 256, 128, 2048, parml_ukr_d_ref, 0, 0},
+    PARML_GENERIC_D,
 #if PARML_X86
     {"avx2",      PARML_D256_MR, PARML_D256_NR, 256, 96,  2048, parml_ukr_d_avx2,
      PARML_AVX2_SKINNY_W_D, parml_skinny_d_avx2, parml_ukr_d_avx2_a},
@@ -36,7 +49,7 @@ static const parml_kernel_d parml_kernels_d[PARML_N_SETS] = {
 };
 
 static const parml_kernel_s parml_kernels_s[PARML_N_SETS] = {
-    {"generic",   PARML_REF_MR_S, PARML_REF_NR_S, 256, 128, 4096, parml_ukr_s_ref, 0, 0},
+    PARML_GENERIC_S,
 #if PARML_X86
     {"avx2",      PARML_S256_MR, PARML_S256_NR, 256, 96,  4096, parml_ukr_s_avx2,
      PARML_AVX2_SKINNY_W_S, parml_skinny_s_avx2, parml_ukr_s_avx2_a},
@@ -54,6 +67,8 @@ static const parml_kernel_s parml_kernels_s[PARML_N_SETS] = {
 #endif
 };
 #undef PARML_NO_KERNEL
+#undef PARML_GENERIC_D
+#undef PARML_GENERIC_S
 
 #define PT double
 #define PSFX(x) x##_d

@@ -91,6 +91,39 @@ static void PSFX(parml_pack_a)(int MR, ptrdiff_t mc, ptrdiff_t kc, const PT *a, 
     }
 }
 
+/* parml_pack_a for a kernel that takes each A element as L copies (a_lanes, gemm_ukr.h): panel
+ * q, element (i, p) at dst[(q*MR*kc + p*MR + i)*L + l] for l < L; rows past mc are zero. Inlined
+ * with L a constant, the L copies are one broadcast and one vector store: with a loop of L
+ * scalar stores, packing took twice the kernel's time in a 256x128 . 128x10 product. */
+static inline __attribute__((always_inline)) void PSFX(parml_pack_a_copies)(
+    int MR, const int L, ptrdiff_t mc, ptrdiff_t kc, const PT *a, ptrdiff_t rs, ptrdiff_t cs,
+    PT *PARML_RESTRICT dst)
+{
+    for (ptrdiff_t i0 = 0; i0 < mc; i0 += MR, dst += (ptrdiff_t)MR * kc * L) {
+        const int mr = (int)PSFX(parml_min)(MR, mc - i0);
+        const PT *ap = a + i0 * rs;
+        for (ptrdiff_t p = 0; p < kc; ++p) {
+            const PT *col = ap + p * cs;
+            PT *d = dst + p * MR * L;
+            for (int i = 0; i < mr; ++i) {
+                const PT v = col[i * rs];
+                for (int l = 0; l < L; ++l) d[i * L + l] = v;
+            }
+            for (int i = mr * L; i < MR * L; ++i) d[i] = 0;
+        }
+    }
+}
+
+static void PSFX(parml_pack_a_lanes)(int MR, int L, ptrdiff_t mc, ptrdiff_t kc, const PT *a,
+                                     ptrdiff_t rs, ptrdiff_t cs, PT *PARML_RESTRICT dst)
+{
+    switch (L) {
+    case 2: PSFX(parml_pack_a_copies)(MR, 2, mc, kc, a, rs, cs, dst); return;
+    case 4: PSFX(parml_pack_a_copies)(MR, 4, mc, kc, a, rs, cs, dst); return;
+    default: PSFX(parml_pack_a_copies)(MR, L, mc, kc, a, rs, cs, dst);
+    }
+}
+
 /* Pack a kc x nc block of B into NR-column micro-panels: panel q, element (p, j) at
  * dst[q*NR*kc + p*NR + j]; columns past nc are zero. */
 static void PSFX(parml_pack_b)(int NR, ptrdiff_t kc, ptrdiff_t nc, const PT *b, ptrdiff_t rs,
@@ -130,7 +163,7 @@ static void PSFX(parml_gemm_rect)(const PKERNEL *K, const PSFX(parml_gemm_args) 
                                   ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, PT *abuf,
                                   PT *bbuf, int unpacked_b)
 {
-    const int MR = K->mr, NR = K->nr;
+    const int MR = K->mr, NR = K->nr, L = PARML_A_LANES(K);
     /* A read in place instead of packed when the rectangle is narrow: a packed panel is reused
      * by (j1 - j0) / NR kernel calls, and under PARML_INPLACE_A_MAX_PANELS of them packing costs
      * more than the strided reads it saves (a 64^3 float product: 20% of its instructions). A's
@@ -159,7 +192,10 @@ static void PSFX(parml_gemm_rect)(const PKERNEL *K, const PSFX(parml_gemm_args) 
                 /* A in place: whole panels are read by the kernel from A itself, only a ragged
                  * last panel is packed (zero-padded) */
                 const ptrdiff_t mfull = inplace_a ? (mc / MR) * MR : 0;
-                if (mfull < mc)
+                if (mfull < mc && L > 1)
+                    PSFX(parml_pack_a_lanes)(MR, L, mc - mfull, kc, asrc + mfull * g->rs_a,
+                                             g->rs_a, g->cs_a, abuf + mfull * kc * L);
+                else if (mfull < mc)
                     PSFX(parml_pack_a)(MR, mc - mfull, kc, asrc + mfull * g->rs_a, g->rs_a, g->cs_a,
                                        abuf + mfull * kc);
                 for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
@@ -171,7 +207,7 @@ static void PSFX(parml_gemm_rect)(const PKERNEL *K, const PSFX(parml_gemm_args) 
                         K->fn_a(kc, asrc + ir * g->rs_a, g->rs_a, g->cs_a, bp, rs_bp,
                                 cp + ir * g->rs_c, g->rs_c, MR, nr, pc > 0);
                     for (ptrdiff_t ir = mfull; ir < mc; ir += MR)
-                        K->fn(kc, abuf + ir * kc, bp, rs_bp, cp + ir * g->rs_c, g->rs_c,
+                        K->fn(kc, abuf + ir * kc * L, bp, rs_bp, cp + ir * g->rs_c, g->rs_c,
                               (int)PSFX(parml_min)(MR, mc - ir), nr, pc > 0);
                 }
             }
@@ -270,7 +306,8 @@ static int PSFX(parml_gemm_packed)(const PKERNEL *K, const PSFX(parml_gemm_args)
     x.unpacked_b = g->cs_b == 1 && (size_t)g->k * (size_t)g->n * sizeof(PT) <= PARML_UNPACKED_B_MAX_BYTES;
     /* one A block and one B block per worker; 64-byte aligned, whole cache lines */
     const ptrdiff_t ncols_task = ((x.npanels + x.cols - 1) / x.cols) * K->nr;
-    x.abytes = (((size_t)K->mc + K->mr) * x.kc_blk * sizeof(PT) + 63) & ~(size_t)63;
+    x.abytes = (((size_t)K->mc + K->mr) * x.kc_blk * PARML_A_LANES(K) * sizeof(PT) + 63)
+               & ~(size_t)63;
     x.bbytes = (((size_t)PSFX(parml_min)(K->nc, ncols_task) + K->nr) * x.kc_blk * sizeof(PT) + 63)
                & ~(size_t)63;
     x.pool = (char *)aligned_alloc(64, (x.abytes + x.bbytes) * (size_t)n_threads);
@@ -334,9 +371,12 @@ static int PSFX(parml_gemm_skinny)(const PKERNEL *K, const PSFX(parml_gemm_args)
 }
 
 /* C = A.B. Skinny products (n narrower than the register tile, or at most the skinny routine's
- * width) use the kernel's skinny routine when it has one; otherwise, when m is wider, they are computed as C^T = B^T.A^T into a scratch block and transposed into C: the tile then wastes rows of a
- * 12-row tile instead of most lanes of a 16- or 32-wide one. Whether that happens depends on the
- * shape only, so results stay identical for every thread count. */
+ * width) use the kernel's skinny routine when it has one; otherwise, when m is wider, they are
+ * computed as C^T = B^T.A^T into a scratch block and transposed into C: the tile then wastes rows
+ * of a 12-row tile instead of most lanes of a 16- or 32-wide one. A kernel with broadcast A
+ * panels also takes that path when packing fewer vectors pays for the transpose. Whether it happens
+ * depends on the shape only, and each element is the same sum either way, so results stay
+ * identical for every thread count. */
 static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, int n_threads,
                             int tasks, int direct, parml_parallel_for_fn parallel_for)
 {
@@ -347,7 +387,16 @@ static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, in
     }
     if (K->skinny != NULL && (g->n < K->nr || g->n <= K->skinny_w))
         return PSFX(parml_gemm_skinny)(K, g, n_threads, parallel_for);
-    if (g->n < K->nr && g->m > g->n) {
+    /* A kernel with broadcast A panels (a_lanes > 1) stores a vector per A element, m*k of
+     * them, about a cycle each; the transposed product stores n*k and transposes C (~2 cycles
+     * per element of C). It is taken when that costs less: n*(k + 2m) < m*k. Packed as
+     * vectors, the A of a 256x128 . 128x10 float product took longer than the kernel (0.6x the
+     * portable kernel's speed); transposed, 1.9x. A 256x10 . 10x128 product stays as it is:
+     * there, transposing C would cost more than its kernel calls. */
+    const int lanes_t = PARML_A_LANES(K) > 1
+                        && (double)g->n * (double)(g->k + 2 * g->m) < (double)g->m * (double)g->k;
+    const int transpose = g->m > g->n && (g->n < K->nr || lanes_t);
+    if (transpose) {
         PT *tmp = (PT *)aligned_alloc(64, ((size_t)g->m * g->n * sizeof(PT) + 63) & ~(size_t)63);
         if (tmp == NULL) return -1;
         PSFX(parml_gemm_args) t;

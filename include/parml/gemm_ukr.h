@@ -8,7 +8,9 @@
  *
  *   k           depth, k >= 1.
  *   a     IN    packed A micro-panel, MR x k: element (i, p) at a[p*MR + i]. Rows mr..MR-1 are
- *               zero padding written by the packer.
+ *               zero padding written by the packer. A kernel whose table row sets a_lanes = L > 1
+ *               gets every element as L copies instead, (i, p) at a[(p*MR + i)*L + l], l < L:
+ *               one vector load is then a broadcast (gemm_ukr_sse2.h).
  *   b     IN    B micro-panel, k x NR: element (p, j) at b[p*rs_b + j]. All NR columns of each row
  *               are readable (rs_b == NR for a packed panel).
  *   c     OUT   output tile: element (i, j) at c[i*rs_c + j]. Only 0 <= i < mr, 0 <= j < nr are
@@ -62,6 +64,7 @@ typedef struct {
     int skinny_w;               /* 0: no skinny kernel */
     parml_skinny_d_fn skinny;
     parml_ukr_a_d_fn fn_a;      /* NULL: A is always packed */
+    int a_lanes;                /* copies of each packed A element; 0 or 1: one */
 } parml_kernel_d;
 
 typedef struct {
@@ -71,7 +74,11 @@ typedef struct {
     int skinny_w;
     parml_skinny_s_fn skinny;
     parml_ukr_a_s_fn fn_a;
+    int a_lanes;
 } parml_kernel_s;
+
+/* Copies of each element in kernel K's packed A panels (its a_lanes, 0 meaning 1). */
+#define PARML_A_LANES(K) ((K)->a_lanes > 1 ? (K)->a_lanes : 1)
 
 /* The largest register tile of any kernel (edge-tile scratch buffers are sized with it). */
 #define PARML_MAX_MR 16

@@ -1,5 +1,7 @@
 """parml.matmul against a float64 numpy oracle, for every kernel set's micro-kernel, layout and
 thread count."""
+import platform
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -124,6 +126,50 @@ def test_packing_edges_every_layout(kernel, dtype, rng, monkeypatch):
                 Av = np.ascontiguousarray(A.T).T if At else A
                 Bv = np.ascontiguousarray(B.T).T if Bt else B
                 assert np.array_equal(parml.matmul(Av, Bv, n_threads=1), C), (m, k, n, At, Bt)
+
+
+def blocked_sequential_product(A, B, kc):
+    """C = A.B summed as the generic set's kernels promise, each operation rounded in A's dtype:
+    k cut into equal blocks of at most kc, each block summed over p in increasing order from
+    zero (a multiply, then an add), the blocks' sums added to C in order."""
+    m, k = A.shape
+    nblk = -(-k // kc)
+    blk = -(-k // nblk)
+    C = None
+    for p0 in range(0, k, blk):
+        acc = np.zeros((m, B.shape[1]), A.dtype)
+        for p in range(p0, min(p0 + blk, k)):
+            acc = acc + A[:, p:p + 1] * B[p:p + 1, :]
+        C = acc if C is None else C + acc
+    return C
+
+
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+@pytest.mark.skipif(not X86_64, reason="elsewhere the compiler may contract the portable "
+                                        "kernel's multiply and add into an FMA")
+@given(m=st.integers(1, 30), k=st.integers(1, 700), n=st.integers(1, 30),
+       dtype=st.sampled_from(DTYPES), ta=st.booleans(), tb=st.booleans(), n_threads=st.sampled_from([1, 2]),
+       seed=st.integers(0, 2**32 - 1))
+def test_generic_set_sums_in_order_bit_for_bit(m, k, n, dtype, ta, tb, n_threads, seed):
+    """On x86-64 the generic set (SSE2 kernel, A panels of broadcast vectors) rounds exactly as
+    a sequential sum does: its product equals the emulated one bit for bit, through every
+    packing path (edge tiles, transposed operands, B read in place, several k blocks)."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    Av = np.ascontiguousarray(A.T).T if ta else A
+    Bv = np.ascontiguousarray(B.T).T if tb else B
+    kc = _gemm.kernel_blocking(_gemm.KERNEL_NAMES.index("generic"), dtype == np.float32)[2]
+    saved = ops.GEMM_DIRECT_MAX_MNK
+    ops.GEMM_DIRECT_MAX_MNK = 0   # every product packed (the direct loop does not block k)
+    try:
+        with _isa.use("generic"):
+            C = parml.matmul(Av, Bv, n_threads=n_threads)
+    finally:
+        ops.GEMM_DIRECT_MAX_MNK = saved
+    assert np.array_equal(C, blocked_sequential_product(A, B, kc))
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

@@ -251,16 +251,20 @@ static void bench_ukr(int set, int f32, double *peak64)
     x.mr = f32 ? x.ks->mr : x.kd->mr;
     x.nr = f32 ? x.ks->nr : x.kd->nr;
     const size_t es = f32 ? 4 : 8;
+    /* copies of each element in a packed A panel (gemm_ukr.h) */
+    const int lanes = f32 ? PARML_A_LANES(x.ks) : PARML_A_LANES(x.kd);
     /* packed A (kc x mr) and B (kc x nr) within 24 KiB: L1-resident on every core we target */
-    x.kc = (ptrdiff_t)(24576 / ((size_t)(x.mr + x.nr) * es));
+    x.kc = (ptrdiff_t)(24576 / ((size_t)(x.mr * lanes + x.nr) * es));
     if (x.kc > 256) x.kc = 256;
     double *ad = (double *)xmalloc((size_t)x.kc * x.mr * 8), *bd = (double *)xmalloc((size_t)x.kc * x.nr * 8);
-    void *a = xmalloc((size_t)x.kc * x.mr * es), *b = xmalloc((size_t)x.kc * x.nr * es);
+    void *a = xmalloc((size_t)x.kc * x.mr * lanes * es), *b = xmalloc((size_t)x.kc * x.nr * es);
     void *c = xmalloc((size_t)x.mr * x.nr * es);
     for (ptrdiff_t i = 0; i < x.kc * x.mr; ++i) {
         ad[i] = urand();
-        if (f32) ((float *)a)[i] = (float)ad[i]; else ((double *)a)[i] = ad[i];
-        if (f32) ad[i] = ((float *)a)[i];
+        for (int l = 0; l < lanes; ++l)
+            if (f32) ((float *)a)[i * lanes + l] = (float)ad[i];
+            else ((double *)a)[i * lanes + l] = ad[i];
+        if (f32) ad[i] = ((float *)a)[i * lanes];
     }
     for (ptrdiff_t i = 0; i < x.kc * x.nr; ++i) {
         bd[i] = urand();
