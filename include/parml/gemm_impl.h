@@ -392,8 +392,10 @@ static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, in
      * per element of C). It is taken when that costs less: n*(k + 2m) < m*k. Packed as
      * vectors, the A of a 256x128 . 128x10 float product took longer than the kernel (0.6x the
      * portable kernel's speed); transposed, 1.9x. A 256x10 . 10x128 product stays as it is:
-     * there, transposing C would cost more than its kernel calls. */
-    const int lanes_t = PARML_A_LANES(K) > 1
+     * there, transposing C would cost more than its kernel calls. Only for n <= 4 NR: wider
+     * products pack A's vectors for enough kernel calls (256x256 . 256x128 ran 10% slower
+     * transposed), and the scratch copy of C stays at most 4 NR columns. */
+    const int lanes_t = PARML_A_LANES(K) > 1 && g->n <= 4 * (ptrdiff_t)K->nr
                         && (double)g->n * (double)(g->k + 2 * g->m) < (double)g->m * (double)g->k;
     const int transpose = g->m > g->n && (g->n < K->nr || lanes_t);
     if (transpose) {

@@ -1,5 +1,5 @@
-/* GEMM micro-kernels: the one contract every kernel (reference C, AVX2+FMA, AVX-512) implements,
- * and the per-ISA register-tile and cache-block sizes.
+/* GEMM micro-kernels: the one contract every kernel (reference C, SSE2, AVX2+FMA, AVX-512, NEON)
+ * implements, and the per-ISA register-tile and cache-block sizes.
  *
  * Contract, for T in {float, double}:
  *
@@ -122,12 +122,13 @@ typedef struct {
 #define PARML_PREFETCH_W(p) ((void)(p))
 #endif
 
-/* Every micro-kernel hints its C tile (rows < mr, columns < nr: nothing else is touched) before
- * its k loop. After the first KC block the tile is read back (accumulate), and once C outgrows
+/* Micro-kernels hint their C tile (rows < mr, columns < nr: nothing else is touched) before
+ * their k loop. After the first KC block the tile is read back (accumulate), and once C outgrows
  * L2 (n >= 512 float64) those reads missed after the last FMA, with nothing left to hide them:
  * on a Zen 3 core 1-thread 512^3 and 1024^3 float64 ran at 0.84-0.85x OpenBLAS against 0.95x
  * at 256^3 (one KC block); hinted, 1024^3 takes 5% less time (0.90-1.07x OpenBLAS, 3 runs).
- * One hint per 64 bytes of a row, and one for its last element. */
+ * One hint per 64 bytes of a row, and one for its last element. (The SSE2 kernel, 2-4x slower
+ * per call, hides the miss without them: gemm_ukr_sse2.h.) */
 #define PARML_PREFETCH_C_TILE(c, rs_c, mr, nr)                                                     \
     for (int pf_i_ = 0; pf_i_ < (mr); ++pf_i_) {                                                   \
         for (int pf_j_ = 0; pf_j_ < (nr); pf_j_ += (int)(64 / sizeof(*(c))))                       \

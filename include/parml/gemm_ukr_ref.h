@@ -1,6 +1,6 @@
 /* Portable reference micro-kernels (plain C, any architecture; the compiler may auto-vectorise at
- * the baseline ISA). They follow the contract in gemm_ukr.h exactly and are the fallback on CPUs
- * without AVX2+FMA and on non-x86 builds. */
+ * the baseline ISA). They follow the contract in gemm_ukr.h exactly and are the generic set's
+ * kernels where there is no SSE2 one (gemm_ukr_sse2.h): non-x86 builds, 32-bit x86 without SSE2. */
 #ifndef PARML_GEMM_UKR_REF_H
 #define PARML_GEMM_UKR_REF_H
 

@@ -10,21 +10,24 @@
  * adds (the compiler drops the last row's copy), 37 macro-ops and ~1.75 of loop for 12
  * multiply-add pairs. Registers: 12 accumulators + 2 B vectors + 2 temporaries = all 16.
  * On a Zen 3 core the loop runs at 6.45 cycles per k step against the 6 of the mul + add peak
- * (93%; 88-90% in `parml bench c`'s k = 192 calls). An assembly loop with 0.75 of loop per step
+ * (93%; 89-91% in `parml bench c`'s k = 192 calls). An assembly loop with 0.75 of loop per step
  * ran no faster, and hand-unrolled C made the compiler spill, so the compiled loop stays.
  * The portable kernel ran at 56-58% of that peak here.
  *
  * Sums run over p in increasing order from zero and are added to C once, as in the portable
  * kernel, and a multiply and an add round separately, as the portable kernel's do when compiled
  * for x86-64 (no FMA there): on x86-64 the generic set gives the same bits as it did with the
- * portable kernel. */
+ * portable kernel. (A build with FMA at the baseline, CFLAGS=-march=native say, lets the
+ * compiler contract the multiply and add, and the bits change.) */
 #ifndef PARML_GEMM_UKR_SSE2_H
 #define PARML_GEMM_UKR_SSE2_H
 
 #include "gemm_ukr.h"
 #include "cpu_features.h"
 
-#if PARML_X86
+/* SSE2 is the x86-64 baseline; a 32-bit x86 build without it keeps the portable kernel */
+#if PARML_X86 && defined(__SSE2__)
+#define PARML_HAVE_SSE2_UKR 1
 #include <emmintrin.h>
 
 #define PARML_SSE2_MR 6
@@ -39,7 +42,8 @@
     {                                                                                              \
         enum { MR = PARML_SSE2_MR };                                                               \
         VEC acc0[MR], acc1[MR];                                                                    \
-        PARML_PREFETCH_C_TILE(c, rs_c, mr, nr)                                                     \
+        /* no C-tile hints (gemm_ukr.h): at 6.45 cycles a k step a call outlasts a C miss; 1024^3 \
+         * and 2048^3 ran as fast without them, and in L1 they cost 1-2% of a k = 192 call */      \
         _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i)                                       \
         {                                                                                          \
             acc0[i] = _mm_setzero_##SUF();                                                         \
@@ -79,5 +83,7 @@ PARML_DEFINE_SSE2_UKR(double, __m128d, 2, pd, parml_ukr_d_sse2)
 PARML_DEFINE_SSE2_UKR(float, __m128, 4, ps, parml_ukr_s_sse2)
 #undef PARML_DEFINE_SSE2_UKR
 
-#endif /* PARML_X86 */
+#else
+#define PARML_HAVE_SSE2_UKR 0
+#endif /* PARML_X86 && __SSE2__ */
 #endif

@@ -3,7 +3,8 @@
  * linear_rows.h, logit_block.h, sgd_step.h, hist_simd.h); adding a set means a new id here, a
  * row in each family's table, and a feature test below, and no algorithm code changes.
  *
- *   generic  portable C at the target's baseline ISA (x86-64 SSE2, AArch64 Advanced SIMD)
+ *   generic  C at the target's baseline ISA (x86-64: SSE2, its GEMM kernel in SSE2 intrinsics;
+ *            AArch64: Advanced SIMD through the compiler)
  *   avx2     x86-64-v3: AVX2 + FMA
  *   avx512   x86-64-v4: AVX-512 F/VL/DQ
  *   neon     AArch64 Advanced SIMD, hand-written (every AArch64 CPU)

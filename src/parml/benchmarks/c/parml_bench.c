@@ -253,7 +253,8 @@ static void bench_ukr(int set, int f32, double *peak64)
     const size_t es = f32 ? 4 : 8;
     /* copies of each element in a packed A panel (gemm_ukr.h) */
     const int lanes = f32 ? PARML_A_LANES(x.ks) : PARML_A_LANES(x.kd);
-    /* packed A (kc x mr) and B (kc x nr) within 24 KiB: L1-resident on every core we target */
+    /* packed A (kc x mr x lanes) and B (kc x nr) within 24 KiB: L1-resident on every core we
+     * target */
     x.kc = (ptrdiff_t)(24576 / ((size_t)(x.mr * lanes + x.nr) * es));
     if (x.kc > 256) x.kc = 256;
     double *ad = (double *)xmalloc((size_t)x.kc * x.mr * 8), *bd = (double *)xmalloc((size_t)x.kc * x.nr * 8);
