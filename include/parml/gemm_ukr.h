@@ -97,6 +97,26 @@ typedef struct {
             for (int j_ = 0; j_ < (nr); ++j_) ci_[j_] = ti_[j_];                                   \
     }
 
+/* The tail of a kernel whose tile is MR rows of two W-wide vectors (acc0[i], acc1[i]): a whole
+ * tile goes to c directly (added to it when accumulate), an edge tile through `tile` and
+ * PARML_TILE_TO_C. ADD, LOADU and STOREU are the vector width's intrinsics. */
+#define PARML_TILE_OUT_2VEC(T, MR, W, ADD, LOADU, STOREU, acc0, acc1, c, rs_c, mr, nr, accumulate) \
+    {                                                                                              \
+        const int full_ = ((mr) == (MR) && (nr) == 2 * (W));                                       \
+        T tile_[(MR) * 2 * (W)];                                                                   \
+        _Pragma("GCC unroll 8") for (int i_ = 0; i_ < (MR); ++i_)                                  \
+        {                                                                                          \
+            T *ci_ = full_ ? (c) + i_ * (rs_c) : tile_ + i_ * 2 * (W);                             \
+            if (full_ && (accumulate)) {                                                           \
+                acc0[i_] = ADD(acc0[i_], LOADU(ci_));                                              \
+                acc1[i_] = ADD(acc1[i_], LOADU(ci_ + (W)));                                        \
+            }                                                                                      \
+            STOREU(ci_, acc0[i_]);                                                                 \
+            STOREU(ci_ + (W), acc1[i_]);                                                           \
+        }                                                                                          \
+        if (!full_) PARML_TILE_TO_C(T, c, rs_c, tile_, 2 * (W), mr, nr, accumulate)                \
+    }
+
 /* The two entry points of a micro-kernel written as one inlined body NAME##_body(k, a, ar, ac,
  * b, rs_b, c, rs_c, mr, nr, accumulate): NAME reads a packed A panel (ar = 1, ac = MR, constants,
  * so it compiles as if written alone) and NAME##_a reads A in place (parml_ukr_a_*_fn). */

@@ -48,19 +48,8 @@
             a += ac;                                                                               \
             b += rs_b;                                                                             \
         }                                                                                          \
-        const int full = (mr == MR && nr == 2 * W);                                                \
-        T tile[MR * 2 * W];                                                                        \
-        _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i)                                       \
-        {                                                                                          \
-            T *ci = full ? c + i * rs_c : tile + i * 2 * W;                                        \
-            if (full && accumulate) {                                                              \
-                acc0[i] = _mm256_add_##SUF(acc0[i], _mm256_loadu_##SUF(ci));                       \
-                acc1[i] = _mm256_add_##SUF(acc1[i], _mm256_loadu_##SUF(ci + W));                   \
-            }                                                                                      \
-            _mm256_storeu_##SUF(ci, acc0[i]);                                                      \
-            _mm256_storeu_##SUF(ci + W, acc1[i]);                                                  \
-        }                                                                                          \
-        if (!full) PARML_TILE_TO_C(T, c, rs_c, tile, 2 * W, mr, nr, accumulate)                   \
+        PARML_TILE_OUT_2VEC(T, MR, W, _mm256_add_##SUF, _mm256_loadu_##SUF, _mm256_storeu_##SUF,   \
+                            acc0, acc1, c, rs_c, mr, nr, accumulate)                               \
     }                                                                                              \
     PARML_DEFINE_UKR_ENTRIES(PARML_AVX2_TARGET, T, MR, NAME)
 

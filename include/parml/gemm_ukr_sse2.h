@@ -64,19 +64,8 @@
             a += MR * W;                                                                           \
             b += rs_b;                                                                             \
         }                                                                                          \
-        const int full = (mr == MR && nr == 2 * W);                                                \
-        T tile[MR * 2 * W];                                                                        \
-        _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i)                                       \
-        {                                                                                          \
-            T *ci = full ? c + i * rs_c : tile + i * 2 * W;                                        \
-            if (full && accumulate) {                                                              \
-                acc0[i] = _mm_add_##SUF(_mm_loadu_##SUF(ci), acc0[i]);                             \
-                acc1[i] = _mm_add_##SUF(_mm_loadu_##SUF(ci + W), acc1[i]);                         \
-            }                                                                                      \
-            _mm_storeu_##SUF(ci, acc0[i]);                                                         \
-            _mm_storeu_##SUF(ci + W, acc1[i]);                                                     \
-        }                                                                                          \
-        if (!full) PARML_TILE_TO_C(T, c, rs_c, tile, 2 * W, mr, nr, accumulate)                    \
+        PARML_TILE_OUT_2VEC(T, MR, W, _mm_add_##SUF, _mm_loadu_##SUF, _mm_storeu_##SUF, acc0, acc1, \
+                            c, rs_c, mr, nr, accumulate)                                           \
     }
 
 PARML_DEFINE_SSE2_UKR(double, __m128d, 2, pd, parml_ukr_d_sse2)
