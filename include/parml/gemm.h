@@ -17,15 +17,20 @@
 #define PARML_NO_KERNEL(NAME) {NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /* The generic set: SSE2 on x86 (broadcast A panels, a_lanes = one vector), portable C
- * elsewhere. KC = 256 in both, so they give the same bits (gemm_ukr_sse2.h). With A's panels
+ * elsewhere. KC = 256 in both: on x86-64 the SSE2 kernel gives the bits the portable one gave
+ * there (gemm_ukr_sse2.h). With A's panels
  * twice (float64) or four times (float32) as big, MC = 48 keeps the packed A block at 192 KiB,
  * inside the 256 KiB L2 of the oldest cores this set serves. */
 #if PARML_HAVE_SSE2_UKR
-#define PARML_GENERIC_D {"generic", PARML_SSE2_MR, PARML_SSE2_NR_D, 256, 48, 2048, parml_ukr_d_sse2, 0, 0, 0, 2}
-#define PARML_GENERIC_S {"generic", PARML_SSE2_MR, PARML_SSE2_NR_S, 256, 48, 4096, parml_ukr_s_sse2, 0, 0, 0, 4}
+#define PARML_GENERIC_D \
+    {"generic", PARML_SSE2_MR, PARML_SSE2_NR_D, 256, 48, 2048, parml_ukr_d_sse2, 0, 0, 0, 2}
+#define PARML_GENERIC_S \
+    {"generic", PARML_SSE2_MR, PARML_SSE2_NR_S, 256, 48, 4096, parml_ukr_s_sse2, 0, 0, 0, 4}
 #else
-#define PARML_GENERIC_D {"generic", PARML_REF_MR_D, PARML_REF_NR_D, 256, 128, 2048, parml_ukr_d_ref, 0, 0, 0, 1}
-#define PARML_GENERIC_S {"generic", PARML_REF_MR_S, PARML_REF_NR_S, 256, 128, 4096, parml_ukr_s_ref, 0, 0, 0, 1}
+#define PARML_GENERIC_D \
+    {"generic", PARML_REF_MR_D, PARML_REF_NR_D, 256, 128, 2048, parml_ukr_d_ref, 0, 0, 0, 1}
+#define PARML_GENERIC_S \
+    {"generic", PARML_REF_MR_S, PARML_REF_NR_S, 256, 128, 4096, parml_ukr_s_ref, 0, 0, 0, 1}
 #endif
 
 /*                name      MR              NR              KC   MC   NC    */

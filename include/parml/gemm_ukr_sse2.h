@@ -64,8 +64,8 @@
             a += MR * W;                                                                           \
             b += rs_b;                                                                             \
         }                                                                                          \
-        PARML_TILE_OUT_2VEC(T, MR, W, _mm_add_##SUF, _mm_loadu_##SUF, _mm_storeu_##SUF, acc0, acc1, \
-                            c, rs_c, mr, nr, accumulate)                                           \
+        PARML_TILE_OUT_2VEC(T, MR, W, _mm_add_##SUF, _mm_loadu_##SUF, _mm_storeu_##SUF,            \
+                            acc0, acc1, c, rs_c, mr, nr, accumulate)                               \
     }
 
 PARML_DEFINE_SSE2_UKR(double, __m128d, 2, pd, parml_ukr_d_sse2)
