@@ -10,7 +10,8 @@
  *   a     IN    packed A micro-panel, MR x k: element (i, p) at a[p*MR + i]. Rows mr..MR-1 are
  *               zero padding written by the packer. A kernel whose table row sets a_lanes = L > 1
  *               gets every element as L copies instead, (i, p) at a[(p*MR + i)*L + l], l < L:
- *               one vector load is then a broadcast (gemm_ukr_sse2.h).
+ *               one vector load is then a broadcast (gemm_ukr_sse2.h), and a is aligned to
+ *               L * sizeof(T) bytes (such a kernel may use it as an aligned memory operand).
  *   b     IN    B micro-panel, k x NR: element (p, j) at b[p*rs_b + j]. All NR columns of each row
  *               are readable (rs_b == NR for a packed panel).
  *   c     OUT   output tile: element (i, j) at c[i*rs_c + j]. Only 0 <= i < mr, 0 <= j < nr are
