@@ -9,16 +9,18 @@
  * MR = 6 rows and 2 vectors of B: 2 B loads, then per row one A load, a copy, 2 multiplies and 2
  * adds; the last row instead multiplies the B registers in place by A from memory (their last
  * use), 2 fused load-multiplies and 2 adds. That is 36 macro-ops for 12 multiply-add pairs, the
- * least SSE2 allows (3 per pair), and ~2 of loop. Registers: 12 accumulators + 2 B vectors + 2
+ * least SSE2 allows (3 per pair), and 1 of loop. Registers: 12 accumulators + 2 B vectors + 2
  * temporaries = all 16.
- * On a Zen 3 core a k = 192 call runs at 6.2-6.4 cycles per k step against the 6 of the
- * mul + add peak; where the compiler places the loop within 64-byte fetch windows moves that by
- * ~2.5% (GCC aligns the start of a loop it unrolled itself only by chance). The last row's two
- * fused multiplies gained 2-2.4% over letting GCC load A into a register (both loops aligned the
- * same; GCC never folds a load used twice), so they are written in assembly; a build with AVX at
- * the baseline has three-operand instructions, needs no copies, and keeps intrinsics (legacy SSE
- * assembly among VEX code would also pay transition costs). An assembly k loop with 0.75 of loop
- * per step ran no faster, and hand-unrolled C made the compiler spill, so the loop stays C.
+ * The k loop (4 steps a trip) is inline assembly, for two reasons. GCC never folds a load that is
+ * used twice, so it spent a fourth macro-op on the last row; and it aligns the start of a loop it
+ * unrolled itself only by chance, so where the loop sat in its 64-byte fetch windows changed with
+ * the code around it, and a k = 192 call with it by 2.5-3% (a loop starting at byte 63 of a window
+ * ran slower). The assembly loop starts on a 64-byte boundary. On a Zen 3 core a k = 192 call took
+ * 393 ns with the compiled loop aligned, 384 with the in-place last row, and 374-378 ns (~6.1
+ * cycles per k step against the 6 of the mul + add peak) with the assembly loop, wherever the
+ * kernel lands. The remaining k % 4 steps, and builds with AVX at the baseline (three-operand
+ * instructions, no copies to save, and legacy SSE among VEX code would pay transition costs),
+ * take the C loop.
  * The portable kernel ran at 56-58% of that peak here.
  *
  * Sums run over p in increasing order from zero and are added to C once, as in the portable
@@ -49,24 +51,90 @@
     __asm__("mul" #SUF " %1, %0" : "+x"(x) : "m"(*(const __typeof__(x) *)(p)))
 #endif
 
+/* x86-64 only: 32-bit x86 has 8 vector registers */
+#if defined(__x86_64__) && !defined(__AVX__)
+/* The k loop in assembly (see the top of this file). Accumulators stay in the 12 registers GCC
+ * gives them (operands c0x, c1x); xmm12-15 hold B's two vectors and the products. S: "d" or "s"
+ * (double or single precision). One row: acc0 += A(i) * b0, acc1 += A(i) * b1. */
+#define PARML_SSE2_ROW_ASM(S, AOFF, I)                                                             \
+    "movap" S " " AOFF "+16*" #I "(%[a]), %%xmm14\n\t"                                             \
+    "movap" S " %%xmm12, %%xmm15\n\t"                                                              \
+    "mulp" S " %%xmm14, %%xmm15\n\t"                                                               \
+    "mulp" S " %%xmm13, %%xmm14\n\t"                                                               \
+    "addp" S " %%xmm15, %[c0" #I "]\n\t"                                                           \
+    "addp" S " %%xmm14, %[c1" #I "]\n\t"
+/* one k step: B row at BROW, A's 6 broadcast vectors at AOFF(a); the last row multiplies the B
+ * registers in place by A from memory (their last use) */
+#define PARML_SSE2_STEP_ASM(S, AOFF, BROW0, BROW1)                                                 \
+    "movup" S " " BROW0 ", %%xmm12\n\t"                                                            \
+    "movup" S " " BROW1 ", %%xmm13\n\t"                                                            \
+    PARML_SSE2_ROW_ASM(S, AOFF, 0) PARML_SSE2_ROW_ASM(S, AOFF, 1)                                  \
+    PARML_SSE2_ROW_ASM(S, AOFF, 2) PARML_SSE2_ROW_ASM(S, AOFF, 3)                                  \
+    PARML_SSE2_ROW_ASM(S, AOFF, 4)                                                                 \
+    "mulp" S " " AOFF "+80(%[a]), %%xmm12\n\t"                                                     \
+    "mulp" S " " AOFF "+80(%[a]), %%xmm13\n\t"                                                     \
+    "addp" S " %%xmm12, %[c05]\n\t"                                                                \
+    "addp" S " %%xmm13, %[c15]\n\t"
+/* Trips of 4 k steps until a reaches a_end; a and b move on by 4 steps. A step of A is MR = 6
+ * vectors (96 bytes, written into the offsets) for both types; B's rows are rs bytes apart and may
+ * be unaligned (B read in place), A's are 16-byte aligned (gemm_ukr.h). GCC allows 30 operands, so
+ * b moves twice a trip rather than taking a 3 rs operand. */
+#define PARML_SSE2_LOOP_ASM(S, acc0_, acc1_, a_, b_, a_end_, rs_)                                  \
+    __asm__(".p2align 6\n"                                                                         \
+            "1:\n\t"                                                                               \
+            PARML_SSE2_STEP_ASM(S, "0", "(%[b])", "16(%[b])")                                      \
+            PARML_SSE2_STEP_ASM(S, "96", "(%[b],%[rs])", "16(%[b],%[rs])")                         \
+            "lea (%[b],%[rs],2), %[b]\n\t"                                                         \
+            PARML_SSE2_STEP_ASM(S, "192", "(%[b])", "16(%[b])")                                    \
+            PARML_SSE2_STEP_ASM(S, "288", "(%[b],%[rs])", "16(%[b],%[rs])")                        \
+            "lea (%[b],%[rs],2), %[b]\n\t"                                                         \
+            "add $384, %[a]\n\t"                                                                   \
+            "cmp %[a_end], %[a]\n\t"                                                               \
+            "jne 1b\n\t"                                                                           \
+            : [c00] "+x"(acc0_[0]), [c01] "+x"(acc0_[1]), [c02] "+x"(acc0_[2]),                    \
+              [c03] "+x"(acc0_[3]), [c04] "+x"(acc0_[4]), [c05] "+x"(acc0_[5]),                    \
+              [c10] "+x"(acc1_[0]), [c11] "+x"(acc1_[1]), [c12] "+x"(acc1_[2]),                    \
+              [c13] "+x"(acc1_[3]), [c14] "+x"(acc1_[4]), [c15] "+x"(acc1_[5]),                    \
+              [a] "+r"(a_), [b] "+r"(b_)                                                           \
+            : [a_end] "r"(a_end_), [rs] "r"(rs_)                                                   \
+            : "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory")
+
+/* k & ~3 steps in the assembly loop; p = the steps done */
+#define PARML_SSE2_MAIN_LOOP(SUF, acc0, acc1, a, b, k, rs_b, p)                                    \
+    do {                                                                                           \
+        if ((k) >= 4) {                                                                            \
+            (p) = (k) & ~(ptrdiff_t)3;                                                             \
+            const void *a_end = (const char *)(a) + (p) * (PARML_SSE2_MR * 16);                    \
+            const ptrdiff_t rs = (rs_b) * (ptrdiff_t)sizeof(*(b));                                 \
+            PARML_SSE2_LOOP_ASM(PARML_SSE2_S_##SUF, acc0, acc1, a, b, a_end, rs);                  \
+        }                                                                                          \
+    } while (0)
+#define PARML_SSE2_S_pd "d"
+#define PARML_SSE2_S_ps "s"
+#else
+#define PARML_SSE2_MAIN_LOOP(SUF, acc0, acc1, a, b, k, rs_b, p) ((void)0)
+#endif
+
 /* a: packed A panel, element (i, p) as W copies at a[(p*MR + i)*W]; b: rows of 2*W elements */
 #define PARML_DEFINE_SSE2_UKR(T, VEC, W, SUF, NAME)                                                \
-    static void NAME(ptrdiff_t k, const T *PARML_RESTRICT a, const T *PARML_RESTRICT b,          \
+    static void NAME(ptrdiff_t k, const T *PARML_RESTRICT a, const T *PARML_RESTRICT b,            \
                      ptrdiff_t rs_b, T *PARML_RESTRICT c, ptrdiff_t rs_c, int mr, int nr,          \
                      int accumulate)                                                               \
     {                                                                                              \
         enum { MR = PARML_SSE2_MR };                                                               \
         VEC acc0[MR], acc1[MR];                                                                    \
-        /* no C-tile hints (gemm_ukr.h): at 6.2 cycles a k step a call outlasts a C miss; 1024^3   \
+        /* no C-tile hints (gemm_ukr.h): at 6.1 cycles a k step a call outlasts a C miss; 1024^3   \
          * and 2048^3 ran as fast without them, and in L1 they cost 1-2% of a k = 192 call */      \
         _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i)                                       \
         {                                                                                          \
             acc0[i] = _mm_setzero_##SUF();                                                         \
             acc1[i] = _mm_setzero_##SUF();                                                         \
         }                                                                                          \
-        /* unrolled by 4: GCC then folds the pointer bumps of 4 k steps into the loads' offsets \
-         * (unrolled by 2, the loop ran 2% slower) */                                              \
-        _Pragma("GCC unroll 4") for (ptrdiff_t p = 0; p < k; ++p)                                  \
+        ptrdiff_t p = 0;                                                                           \
+        PARML_SSE2_MAIN_LOOP(SUF, acc0, acc1, a, b, k, rs_b, p);                                   \
+        /* the rest: k % 4 steps, or all of them in AVX builds (unrolled by 4: GCC then folds the  \
+         * pointer bumps of 4 k steps into the loads' offsets; by 2 it ran 2% slower) */           \
+        _Pragma("GCC unroll 4") for (; p < k; ++p)                                                 \
         {                                                                                          \
             VEC b0 = _mm_loadu_##SUF(b), b1 = _mm_loadu_##SUF(b + W);                              \
             _Pragma("GCC unroll 8") for (int i = 0; i < MR - 1; ++i)                               \
