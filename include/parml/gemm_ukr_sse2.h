@@ -43,12 +43,17 @@
 #define PARML_SSE2_NR_D 4 /* 2 vectors of 2 doubles */
 #define PARML_SSE2_NR_S 8 /* 2 vectors of 4 floats */
 
+/* Assembly is written in both of GCC's dialects, {AT&T|Intel}, so builds with -masm=intel work;
+ * labels are named (%= makes them unique), as Intel syntax reads `1b` as a binary number. */
+#define PARML_ASM2(att, intel) "{" att "|" intel "}\n\t"
+
 /* x *= *(16-byte aligned) p, as one fused load-multiply (mulpd/mulps with a memory operand) */
 #if defined(__AVX__)
 #define PARML_SSE2_MUL_MEM(SUF, x, p) ((x) = _mm_mul_##SUF((x), _mm_load_##SUF(p)))
 #else
 #define PARML_SSE2_MUL_MEM(SUF, x, p)                                                              \
-    __asm__("mul" #SUF " %1, %0" : "+x"(x) : "m"(*(const __typeof__(x) *)(p)))
+    __asm__(PARML_ASM2("mul" #SUF " %1, %0", "mul" #SUF " %0, %1")                                 \
+            : "+x"(x) : "m"(*(const __typeof__(x) *)(p)))
 #endif
 
 /* x86-64 only: 32-bit x86 has 8 vector registers */
@@ -57,40 +62,42 @@
  * gives them (operands c0x, c1x); xmm12-15 hold B's two vectors and the products. S: "d" or "s"
  * (double or single precision). One row: acc0 += A(i) * b0, acc1 += A(i) * b1. */
 #define PARML_SSE2_ROW_ASM(S, AOFF, I)                                                             \
-    "movap" S " " AOFF "+16*" #I "(%[a]), %%xmm14\n\t"                                             \
-    "movap" S " %%xmm12, %%xmm15\n\t"                                                              \
-    "mulp" S " %%xmm14, %%xmm15\n\t"                                                               \
-    "mulp" S " %%xmm13, %%xmm14\n\t"                                                               \
-    "addp" S " %%xmm15, %[c0" #I "]\n\t"                                                           \
-    "addp" S " %%xmm14, %[c1" #I "]\n\t"
-/* one k step: B row at BROW, A's 6 broadcast vectors at AOFF(a); the last row multiplies the B
- * registers in place by A from memory (their last use) */
-#define PARML_SSE2_STEP_ASM(S, AOFF, BROW0, BROW1)                                                 \
-    "movup" S " " BROW0 ", %%xmm12\n\t"                                                            \
-    "movup" S " " BROW1 ", %%xmm13\n\t"                                                            \
+    PARML_ASM2("movap" S " " AOFF "+16*" #I "(%[a]), %%xmm14",                                     \
+               "movap" S " xmm14, [%[a]+" AOFF "+16*" #I "]")                                      \
+    PARML_ASM2("movap" S " %%xmm12, %%xmm15", "movap" S " xmm15, xmm12")                           \
+    PARML_ASM2("mulp" S " %%xmm14, %%xmm15", "mulp" S " xmm15, xmm14")                             \
+    PARML_ASM2("mulp" S " %%xmm13, %%xmm14", "mulp" S " xmm14, xmm13")                             \
+    PARML_ASM2("addp" S " %%xmm15, %[c0" #I "]", "addp" S " %[c0" #I "], xmm15")                   \
+    PARML_ASM2("addp" S " %%xmm14, %[c1" #I "]", "addp" S " %[c1" #I "], xmm14")
+/* one k step: B's row at BATT / [BINTEL] (the two dialects' address), A's 6 broadcast vectors at
+ * AOFF(a); the last row multiplies the B registers in place by A from memory (their last use) */
+#define PARML_SSE2_STEP_ASM(S, AOFF, BATT, BINTEL)                                                 \
+    PARML_ASM2("movup" S " " BATT ", %%xmm12", "movup" S " xmm12, [" BINTEL "]")                   \
+    PARML_ASM2("movup" S " 16" BATT ", %%xmm13", "movup" S " xmm13, [" BINTEL "+16]")              \
     PARML_SSE2_ROW_ASM(S, AOFF, 0) PARML_SSE2_ROW_ASM(S, AOFF, 1)                                  \
     PARML_SSE2_ROW_ASM(S, AOFF, 2) PARML_SSE2_ROW_ASM(S, AOFF, 3)                                  \
     PARML_SSE2_ROW_ASM(S, AOFF, 4)                                                                 \
-    "mulp" S " " AOFF "+80(%[a]), %%xmm12\n\t"                                                     \
-    "mulp" S " " AOFF "+80(%[a]), %%xmm13\n\t"                                                     \
-    "addp" S " %%xmm12, %[c05]\n\t"                                                                \
-    "addp" S " %%xmm13, %[c15]\n\t"
+    PARML_ASM2("mulp" S " " AOFF "+80(%[a]), %%xmm12", "mulp" S " xmm12, [%[a]+" AOFF "+80]")      \
+    PARML_ASM2("mulp" S " " AOFF "+80(%[a]), %%xmm13", "mulp" S " xmm13, [%[a]+" AOFF "+80]")      \
+    PARML_ASM2("addp" S " %%xmm12, %[c05]", "addp" S " %[c05], xmm12")                             \
+    PARML_ASM2("addp" S " %%xmm13, %[c15]", "addp" S " %[c15], xmm13")
 /* Trips of 4 k steps until a reaches a_end; a and b move on by 4 steps. A step of A is MR = 6
  * vectors (96 bytes, written into the offsets) for both types; B's rows are rs bytes apart and may
- * be unaligned (B read in place), A's are 16-byte aligned (gemm_ukr.h). GCC allows 30 operands, so
- * b moves twice a trip rather than taking a 3 rs operand. */
+ * be unaligned (B read in place), A's are 16-byte aligned (gemm_ukr.h). GCC allows 30 operands (it
+ * counts these 14 read-write ones twice), so b moves twice a trip rather than taking a 3 rs
+ * operand. */
 #define PARML_SSE2_LOOP_ASM(S, acc0_, acc1_, a_, b_, a_end_, rs_)                                  \
     __asm__(".p2align 6\n"                                                                         \
-            "1:\n\t"                                                                               \
-            PARML_SSE2_STEP_ASM(S, "0", "(%[b])", "16(%[b])")                                      \
-            PARML_SSE2_STEP_ASM(S, "96", "(%[b],%[rs])", "16(%[b],%[rs])")                         \
-            "lea (%[b],%[rs],2), %[b]\n\t"                                                         \
-            PARML_SSE2_STEP_ASM(S, "192", "(%[b])", "16(%[b])")                                    \
-            PARML_SSE2_STEP_ASM(S, "288", "(%[b],%[rs])", "16(%[b],%[rs])")                        \
-            "lea (%[b],%[rs],2), %[b]\n\t"                                                         \
-            "add $384, %[a]\n\t"                                                                   \
-            "cmp %[a_end], %[a]\n\t"                                                               \
-            "jne 1b\n\t"                                                                           \
+            ".Lparml_sse2_k%=:\n\t"                                                                \
+            PARML_SSE2_STEP_ASM(S, "0", "(%[b])", "%[b]")                                          \
+            PARML_SSE2_STEP_ASM(S, "96", "(%[b],%[rs])", "%[b]+%[rs]")                             \
+            PARML_ASM2("lea (%[b],%[rs],2), %[b]", "lea %[b], [%[b]+%[rs]*2]")                     \
+            PARML_SSE2_STEP_ASM(S, "192", "(%[b])", "%[b]")                                        \
+            PARML_SSE2_STEP_ASM(S, "288", "(%[b],%[rs])", "%[b]+%[rs]")                            \
+            PARML_ASM2("lea (%[b],%[rs],2), %[b]", "lea %[b], [%[b]+%[rs]*2]")                     \
+            PARML_ASM2("add $384, %[a]", "add %[a], 384")                                          \
+            PARML_ASM2("cmp %[a_end], %[a]", "cmp %[a], %[a_end]")                                 \
+            "jne .Lparml_sse2_k%=\n\t"                                                             \
             : [c00] "+x"(acc0_[0]), [c01] "+x"(acc0_[1]), [c02] "+x"(acc0_[2]),                    \
               [c03] "+x"(acc0_[3]), [c04] "+x"(acc0_[4]), [c05] "+x"(acc0_[5]),                    \
               [c10] "+x"(acc1_[0]), [c11] "+x"(acc1_[1]), [c12] "+x"(acc1_[2]),                    \
