@@ -311,6 +311,14 @@ static inline ptrdiff_t PSFX(parml_mlp_src_row)(const PSFX(parml_mlp_batch) *bt,
     return bt->idx != NULL ? (ptrdiff_t)bt->idx[bt->start + i] : bt->start + i;
 }
 
+static inline void PSFX(parml_mlp_prefetch_targets)(const PSFX(parml_mlp_batch) *bt, ptrdiff_t i,
+                                                    ptrdiff_t n_out)
+{
+    const ptrdiff_t r = PSFX(parml_mlp_src_row)(bt, i);
+    parml_prefetch_row(bt->Y + r * bt->ldy, n_out * (ptrdiff_t)sizeof(PT));
+    if (bt->sw != NULL) parml_prefetch_one(bt->sw + r);
+}
+
 static inline int PSFX(parml_mlp_direct)(const ptrdiff_t *units, int l)
 {
     return units[l] * units[l + 1] <= PARML_MLP_DIRECT_MAX_KN;
@@ -342,10 +350,17 @@ static void PSFX(parml_mlp_r1_task)(void *vctx, ptrdiff_t t, int worker)
     const ptrdiff_t m = i1 - i0;
     (void)worker;
     if (m <= 0) return;
-    if (x->gather)
-        for (ptrdiff_t i = i0; i < i1; ++i)
+    if (x->gather) {
+        const ptrdiff_t xbytes = u[0] * (ptrdiff_t)sizeof(PT);
+        for (ptrdiff_t i = i0; i < i1 && i < i0 + PARML_MLP_PREFETCH_AHEAD; ++i)
+            parml_prefetch_row(bt->X + PSFX(parml_mlp_src_row)(bt, i) * bt->ldx, xbytes);
+        for (ptrdiff_t i = i0; i < i1; ++i) {
+            const ptrdiff_t ra = i + PARML_MLP_PREFETCH_AHEAD;
+            if (ra < i1) parml_prefetch_row(bt->X + PSFX(parml_mlp_src_row)(bt, ra) * bt->ldx, xbytes);
             memcpy(net->A[0] + i * u[0], bt->X + PSFX(parml_mlp_src_row)(bt, i) * bt->ldx,
-                   (size_t)u[0] * sizeof(PT));
+                   (size_t)xbytes);
+        }
+    }
     /* forward */
     const PT *a = x->a0 + i0 * x->rs0;
     ptrdiff_t rs = x->rs0;
@@ -358,9 +373,14 @@ static void PSFX(parml_mlp_r1_task)(void *vctx, ptrdiff_t t, int worker)
         a = c;
         rs = u[l + 1];
     }
-    /* loss and output delta, in place in A[L] (D[L] aliases it) */
+    /* loss and output delta, in place in A[L] (D[L] aliases it); a shuffled batch's rows of Y
+     * (and weights) are prefetched ahead, as X's are above */
+    for (ptrdiff_t i = i0; x->gather && i < i1 && i < i0 + PARML_MLP_PREFETCH_AHEAD; ++i)
+        PSFX(parml_mlp_prefetch_targets)(bt, i, u[L]);
     for (ptrdiff_t i = i0; i < i1; ++i) {
         const ptrdiff_t r = PSFX(parml_mlp_src_row)(bt, i);
+        if (x->gather && i + PARML_MLP_PREFETCH_AHEAD < i1)
+            PSFX(parml_mlp_prefetch_targets)(bt, i + PARML_MLP_PREFETCH_AHEAD, u[L]);
         const PT w = bt->sw != NULL ? bt->sw[r] : (PT)1;
         x->row_loss[i] = PSFX(parml_mlp_loss_delta)(net->A[L] + i * u[L], bt->Y + r * bt->ldy,
                                                     u[L], w, net->out_act);
