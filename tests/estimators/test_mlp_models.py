@@ -12,16 +12,18 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from sklearn import neural_network as sk_nn
 from sklearn.base import clone
 from sklearn.datasets import make_classification, make_multilabel_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import LabelBinarizer, StandardScaler
 
 from parml._kernels._tuner import Tuner
 from parml.linear_model import iter_npy_chunks, stream_chunk_bytes
 from parml.neural_network import MLPClassifier, MLPRegressor
+from parml.neural_network._classes import _indicator
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning",
                                         "ignore:.*iprint.*:DeprecationWarning",
@@ -227,6 +229,25 @@ def test_string_labels_match_sklearn():
     ref = sk_nn.MLPClassifier(**params).fit(X, labels)
     assert_matches_sklearn(ours, ref, X, rtol=RTOL_STOCHASTIC)
     assert set(ours.predict(X)) <= {"cat", "dog", "emu"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(n_classes=st.integers(2, 12), n=st.integers(1, 60), kind=st.sampled_from("ifU"),
+       seed=st.integers(0, 2**16), subset=st.booleans())
+def test_training_targets_are_label_binarizers(n_classes, n, kind, seed, subset):
+    """The indicator matrix the classifier trains on equals LabelBinarizer.transform, for the
+    labels it was fitted on and for a batch holding only some of them (partial_fit)."""
+    rng = np.random.default_rng(seed)
+    classes = rng.choice(1000, n_classes, replace=False)
+    classes = {"i": classes, "f": classes.astype(float), "U": classes.astype(str)}[kind]
+    y = np.concatenate([classes, rng.choice(classes, n)])
+    lb = LabelBinarizer().fit(y)
+    if subset:
+        y = y[np.isin(y, classes[: max(1, n_classes // 2)])]
+    for dtype in (np.float32, np.float64):
+        Y = _indicator(lb, y, np.dtype(dtype))
+        assert Y.dtype == dtype and Y.flags.c_contiguous
+        np.testing.assert_array_equal(Y, lb.transform(y))
 
 
 @pytest.mark.parametrize("kind", ["multiclass", "1-output"])
