@@ -45,8 +45,8 @@ static inline ptrdiff_t PSFX(parml_min)(ptrdiff_t x, ptrdiff_t y) { return x < y
 /* For each of `panels` panels q: dst[q*N*steps + p*N + j] = src[p*ls + q*N + j], p < steps,
  * j < N: N consecutive elements per k step and panel (row-major B panels, column-major A panels).
  * The k steps are the outer loop, so each step's panels*N source elements are read in one
- * contiguous sweep: panel by panel, every k step was a new cache line read in part (a 256 x 128
- * float B was 1 KiB apart per step), and packing took 6% of an MLP epoch. With N a constant (the
+ * contiguous sweep: panel by panel, every k step was a new cache line read in part (the rows of
+ * a 256 x 256 float B are 1 KiB apart), and packing took 6% of an MLP epoch. With N a constant (the
  * cases below: every kernel's MR and NR) each copy is a few vector moves; a memcpy call per step
  * cost 17% of a 100x256 . 256x256 float product. */
 static void PSFX(parml_copy_steps)(int N, ptrdiff_t steps, ptrdiff_t panels, const PT *src,

@@ -232,14 +232,16 @@ def test_string_labels_match_sklearn():
 
 
 @settings(max_examples=60, deadline=None)
-@given(n_classes=st.integers(2, 12), n=st.integers(1, 60), kind=st.sampled_from("ifU"),
+@given(n_classes=st.integers(2, 12), n=st.integers(1, 60), kind=st.sampled_from("ifUb"),
        seed=st.integers(0, 2**16), subset=st.booleans())
 def test_training_targets_are_label_binarizers(n_classes, n, kind, seed, subset):
     """The indicator matrix the classifier trains on equals LabelBinarizer.transform, for the
     labels it was fitted on and for a batch holding only some of them (partial_fit)."""
     rng = np.random.default_rng(seed)
     classes = rng.choice(1000, n_classes, replace=False)
-    classes = {"i": classes, "f": classes.astype(float), "U": classes.astype(str)}[kind]
+    classes = {"i": classes, "f": classes.astype(float), "U": classes.astype(str),
+               "b": np.array([False, True])}[kind]
+    n_classes = len(classes)
     y = np.concatenate([classes, rng.choice(classes, n)])
     lb = LabelBinarizer().fit(y)
     if subset:

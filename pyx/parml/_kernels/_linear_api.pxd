@@ -1,7 +1,7 @@
-# The linear-model kernels' C API (include/parml/linear_rows.h, logit_block.h, losses.h and the
-# fused loss + gradient driver linear_grad.h), shared by the kernel modules _linear.pyx,
-# _sgd.pyx and _sgd_pipeline.pyx: declarations, one constant, and two small inline helpers of
-# the entry points.
+# The linear-model kernels' C API (include/parml/linear_rows.h, prefetch.h, logit_block.h,
+# losses.h and the fused loss + gradient driver linear_grad.h), shared by the kernel modules
+# _linear.pyx, _sgd.pyx and _sgd_pipeline.pyx: declarations, one constant, and two small inline
+# helpers of the entry points.
 #
 # Each module that includes these headers gets its own copy of their static state
 # (parml_prefetch_nta, which parml_prefetch_init() sets from the CPU): every such module calls
@@ -34,6 +34,8 @@ cdef extern from "parml/linear_rows.h" nogil:
         parml_axpby_s_fn axpby_s
         const char *name
     const parml_rowops *parml_rowops_for(int kernel_set)
+
+cdef extern from "parml/prefetch.h" nogil:
     void parml_prefetch_row(const void *p, ptrdiff_t nbytes)
     void parml_prefetch_row_nta(const void *p, ptrdiff_t nbytes)
     void parml_prefetch_one(const void *p)
