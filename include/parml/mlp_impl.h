@@ -356,7 +356,8 @@ static void PSFX(parml_mlp_r1_task)(void *vctx, ptrdiff_t t, int worker)
             parml_prefetch_row(bt->X + PSFX(parml_mlp_src_row)(bt, i) * bt->ldx, xbytes);
         for (ptrdiff_t i = i0; i < i1; ++i) {
             const ptrdiff_t ra = i + PARML_MLP_PREFETCH_AHEAD;
-            if (ra < i1) parml_prefetch_row(bt->X + PSFX(parml_mlp_src_row)(bt, ra) * bt->ldx, xbytes);
+            if (ra < i1)
+                parml_prefetch_row(bt->X + PSFX(parml_mlp_src_row)(bt, ra) * bt->ldx, xbytes);
             memcpy(net->A[0] + i * u[0], bt->X + PSFX(parml_mlp_src_row)(bt, i) * bt->ldx,
                    (size_t)xbytes);
         }
