@@ -31,7 +31,8 @@ class Reference:
     the losing side's last probe starts a probe at once; the period goes on growing if the
     probe confirms the choice. With a hint (a predicted one-thread time), the first probe ends after
     n threads when they ran under HINT_MARGIN of the hint, which stands for the one-thread
-    time."""
+    time. A run on one thread also ends once it lasted one_max_s (summed unit time) after at
+    least one_min units."""
 
     def __init__(self, n, plan, adapt=True, hint=0.0):
         self.p = p = _plan_fields(plan)
@@ -90,7 +91,10 @@ class Reference:
                 if len(self.window) == self.timed:
                     early = self._stat(self.window) > self.other
                     self.window = []
-            if early or self.k >= self.exploit:
+            p = self.p
+            late = (self.best == 1 and p["one_max_s"] > 0 and self.k >= p["one_min"]
+                    and self.run_time >= p["one_max_s"])
+            if early or late or self.k >= self.exploit:
                 self._probe()
             return
         if not (skip and self.k == 1) and awake:
@@ -282,7 +286,51 @@ def test_batches_recheck_a_one_thread_choice_soon():
     assert set(seen[back:]) == {2} and t.best == 2
     t = Tuner(2, "batches")
     seen = drive(t, lambda nt: 1.0 if nt == 1 else 1.3, 2000)
-    assert t.best == 1 and seen.count(2) <= 10 * p["probe"]
+    assert t.best == 1 and t.switches == 1
+    ones, twos = runs(seen, 1), runs(seen, 2)
+    # units of 1 s: 50 ms (one_max_s) holds none, so the periods double up to one_min
+    assert ones[:3] == [p["probe"] + p["exploit_one"] * 2 ** i for i in range(3)]
+    assert min(ones[3:-1]) >= p["one_min"] and set(twos[1:]) == {p["probe"]}
+
+
+def runs(seen, nt):
+    """Lengths of the stretches of consecutive units on nt threads."""
+    out, k = [], 0
+    for x in seen + [None]:
+        if x == nt:
+            k += 1
+        elif k:
+            out.append(k)
+            k = 0
+    return out
+
+
+@pytest.mark.parametrize("plan", ["calls", "batches"])
+def test_a_one_thread_choice_ends_soon_after_the_core_comes_free(plan):
+    """100 us units: a busy core for 20000 of them (2 s) moves them to one thread; then the core
+    is free and two threads take 50 us. Periods that doubled to thousands of units would keep
+    them on one thread for up to a whole period after that; a run on one thread ends once it
+    lasted one_max_s (1000 units here), so they go back within one_max_s. Beside the busy core
+    the probes of two threads (the units while the helpers wake, and the probe) stay under 4%
+    of the units."""
+    p = _plan_fields(plan)
+    assert 0 < p["one_max_s"] <= 0.1 and p["one_min"] <= 100
+    longest = p["one_max_s"] / 100e-6 + p["probe"]
+    state = {"i": 0}
+
+    def cost(nt):
+        state["i"] += 1
+        if nt == 1:
+            return 100e-6
+        return 150e-6 if state["i"] <= 20000 else 50e-6
+    t = Tuner(2, plan)
+    seen = drive(t, cost, 20000)
+    assert t.best == 1 and seen[-10000:].count(2) < 400
+    assert max(runs(seen[1000:], 1)) <= longest
+    after = drive(t, cost, 4000)
+    # what is left of the run on one thread, then one-thread units only in probes
+    assert after[0] == 1 and runs(after, 1)[0] <= longest
+    assert set(runs(after, 1)[1:]) == {p["probe"]} and t.best == 2
 
 
 def test_batches_and_iterations_do_not_watch():

@@ -14,7 +14,8 @@
  * plan.exploit_max), so a steady machine pays little for timing the losing side; a change of
  * choice resets it (to plan.exploit_one when one thread was chosen). With plan.watch, the
  * exploited units are timed too, in windows as long as a probe: a window slower than the losing
- * side's last probe (a busy core arrived) starts a probe at once. With plan.skip_first, the
+ * side's last probe (a busy core arrived) starts a probe at once. A run on one thread also ends
+ * once it lasted plan.one_max_s, after plan.one_min units at least. With plan.skip_first, the
  * first unit of a probe, and of a run after one, is not timed: it pays for the switch (waking
  * the pool's sleeping helpers). With a hint (parml_tuner_hint_one: a unit's
  * predicted one-thread time from a measured rate, such as matmul's calibrated GEMM rate), the
@@ -45,6 +46,9 @@ typedef struct {
     double wake_s;          /* units on n threads are timed only once n threads have run this
                              * long (summed unit time) since the last unit on one thread (after
                              * a run on one: at most PARML_TUNER_WAKE_SHARE of its time) */
+    double one_max_s;       /* a run on one thread also ends once it lasted this long (summed
+                             * unit time) ... */
+    int64_t one_min;        /* ... and ran at least this many units; one_max_s = 0: no limit */
 } parml_tuner_plan;
 
 /* The plans, by the length of a unit:
@@ -82,10 +86,22 @@ typedef struct {
  * An alarm of the watch that the probe refutes keeps the grown period: each false alarm used to
  * restart it at 8 calls, and the probes of one thread at 8, 16, 32 ... calls that followed took
  * up to ~8% of a run of 128^3 products on an idle VM that raised a few false alarms per 500
- * calls. A busy core is still noticed by the watch, at the next pair of slow calls. */
-#define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0, 0, 16, 0.0})
-#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0, 16, 2.0e-3})
-#define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1, 8, 2.0e-3})
+ * calls. A busy core is still noticed by the watch, at the next pair of slow calls.
+ * A run on one thread has no watch: nothing it times says that the other core came free. With
+ * periods doubling to thousands of units, 256x256x128 float products stayed on one thread for
+ * 0.1-0.5 s after a busy process ended (1000-2700 calls at half speed). So calls and batches
+ * also end a run on one thread once it lasted one_max_s (100 ms), but never before one_min
+ * units (64 calls, 96 batches): for units so long that 100 ms holds only a few, the period stays
+ * at least ~20 probes long, so the probes of n threads beside a busy core stay a few percent of
+ * the run, as before. Each such probe first waits the whole wake_s (100 ms x WAKE_SHARE is
+ * more). Beside a busy core, products asked for two threads took 0.94-1.09x (mean 1.018) the
+ * one-thread time with the limit and 0.95-1.06x (1.016) without (bench/busy_core.py, 24
+ * stretches each); a 50 ms limit measured 2-3% worse. After the busy process ended they were
+ * back on two threads within 50-100 ms.
+ * Boosting iterations, tens of ms each, keep their periods of at most 128. */
+#define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0, 0, 16, 0.0, 0.0, 0})
+#define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0, 16, 2.0e-3, 0.1, 96})
+#define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1, 8, 2.0e-3, 0.1, 64})
 
 /* n threads skip the first one-thread probe when they ran in under this share of the hint. The
  * hint comes from the best rate of one calibration shape (matmul: 192 x 256 x 192); the margin
@@ -188,6 +204,9 @@ static inline void parml_tuner_record_as(parml_tuner *t, double value, double el
     if (t->phase == 0) {
         int probe_now = t->count >= t->exploit;
         t->run_s += elapsed;
+        if (one && t->plan.one_max_s > 0.0 && t->count >= t->plan.one_min
+            && t->run_s >= t->plan.one_max_s)
+            probe_now = 1;   /* the other core may be free again */
         if (t->plan.watch && t->watching && awake && (!t->plan.skip_first || t->count > 1)) {
             t->w_sum = parml_tuner_add(t, t->w_sum, value);
             if (++t->w_n == timed_per_probe) {

@@ -10,6 +10,8 @@ cdef extern from "parml/tuner.h" nogil:
         int fastest
         int64_t exploit_one
         double wake_s
+        double one_max_s
+        int64_t one_min
     ctypedef struct parml_tuner:
         parml_tuner_plan plan
         int n_max, adapt, phase

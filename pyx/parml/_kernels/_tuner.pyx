@@ -22,7 +22,8 @@ def _plan_fields(str name):
     cdef parml_tuner_plan p = _plan(name)
     return {"probe": p.probe, "skip_first": bool(p.skip_first), "warmup": p.warmup,
             "exploit": p.exploit, "exploit_max": p.exploit_max, "watch": bool(p.watch),
-            "fastest": bool(p.fastest), "exploit_one": p.exploit_one, "wake_s": p.wake_s}
+            "fastest": bool(p.fastest), "exploit_one": p.exploit_one, "wake_s": p.wake_s,
+            "one_max_s": p.one_max_s, "one_min": p.one_min}
 
 
 def _restore(n_threads, plan, adapt, hint_one):
