@@ -7,7 +7,7 @@
  * pool (OpenBLAS after any numpy matmul) holds that vCPU: libgomp then stalled ~8 ms per region,
  * 400x a 20 us product (measured; docs/threading.md). Here:
  *
- *   caller                          helpers (sleeping, or spinning ~50 us after their last job)
+ *   caller                          helpers (sleeping, or spinning after their last job)
  *   publish job g in slot[g & 1] ->  wake; read slot, check g still current (seqlock)
  *   claim tasks: CAS on state        claim tasks: CAS on state = (g << 24 | next index)
  *   run them (worker id 0)           run them (worker id 1..n_threads-1)
@@ -50,7 +50,14 @@ using std::memory_order_acq_rel;
 #define PARML_POOL_MAX_THREADS 1024
 #define PARML_POOL_IDX_BITS 24
 #define PARML_POOL_IDX_MASK ((UINT64_C(1) << PARML_POOL_IDX_BITS) - 1)
-#define PARML_POOL_SPIN_NS 50000 /* how long an idle helper spins before sleeping */
+/* How long an idle helper spins before it sleeps: at least SPIN_MIN_NS; while the caller's jobs
+ * come within SPIN_MAX_NS of each other, twice the last gap between them (parml_pool_spin_for).
+ * Waking a sleeping helper is slow on a VM that halts idle vCPUs: a 2-thread 256x256x128 float
+ * product with 150-1000 us of Python between calls took 204-261 us against 181-233 on one
+ * thread, and 108-163 us with the helper still spinning. Gaps over SPIN_MAX_NS keep the short
+ * spin, so a process that calls parml now and then does not hold a core it does not use. */
+#define PARML_POOL_SPIN_MIN_NS 50000
+#define PARML_POOL_SPIN_MAX_NS 2000000
 
 #if defined(__x86_64__) || defined(__i386__)
 #define PARML_CPU_RELAX() __builtin_ia32_pause()
@@ -77,6 +84,8 @@ static struct {
     atomic_ullong state;      /* (gen << IDX_BITS) | next task index */
     parml_job slot[2];
     int atfork_done;
+    uint64_t last_end;        /* under call_mu: when the last job ended (parml_pool_ns) */
+    atomic_ullong spin_ns;    /* how long helpers spin after the current job */
 } parml_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
 static inline uint64_t parml_pool_gen(uint64_t s) { return s >> PARML_POOL_IDX_BITS; }
@@ -86,6 +95,16 @@ static inline uint64_t parml_pool_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The helpers' spin after a job that came gap_ns after the one before: the next gap is
+ * predicted to be like the last, and a helper spinning through it is awake when the job comes. */
+static inline uint64_t parml_pool_spin_for(uint64_t gap_ns)
+{
+    if (gap_ns > PARML_POOL_SPIN_MAX_NS) return PARML_POOL_SPIN_MIN_NS;
+    const uint64_t spin = 2 * gap_ns;
+    return spin < PARML_POOL_SPIN_MIN_NS ? PARML_POOL_SPIN_MIN_NS
+         : spin > PARML_POOL_SPIN_MAX_NS ? PARML_POOL_SPIN_MAX_NS : spin;
 }
 
 /* Claim and run tasks of job g until none are left or the job is no longer current. */
@@ -115,9 +134,15 @@ static void *parml_pool_helper(void *arg)
         uint64_t s = atomic_load_explicit(&parml_pool.state, memory_order_acquire);
         if (parml_pool_gen(s) == seen) {
             const uint64_t t0 = parml_pool_ns();
+            const uint64_t limit = atomic_load_explicit(&parml_pool.spin_ns, memory_order_relaxed);
             for (int i = 1; parml_pool_gen(s) == seen; ++i) {
                 PARML_CPU_RELAX();
-                if ((i & 255) == 0 && parml_pool_ns() - t0 > PARML_POOL_SPIN_NS) break;
+                if ((i & 255) == 0) {
+                    const uint64_t spun = parml_pool_ns() - t0;
+                    if (spun > limit) break;
+                    /* past the short spin, let another thread that wants this core run */
+                    if ((i & 1023) == 0 && spun > PARML_POOL_SPIN_MIN_NS) sched_yield();
+                }
                 s = atomic_load_explicit(&parml_pool.state, memory_order_acquire);
             }
         }
@@ -183,6 +208,11 @@ static int parml_parallel_for(ptrdiff_t ntasks, int n_threads, parml_task_fn fn,
         if (rc != 0) break;
         parml_pool.n_helpers++;
     }
+    const uint64_t now = parml_pool_ns();
+    atomic_store_explicit(&parml_pool.spin_ns,
+                          parml_pool_spin_for(parml_pool.last_end ? now - parml_pool.last_end
+                                                                  : UINT64_MAX),
+                          memory_order_relaxed);
     const uint64_t g = ++parml_pool.gen & (UINT64_MAX >> PARML_POOL_IDX_BITS);
     parml_job *job = &parml_pool.slot[g & 1];
     job->fn = fn;
@@ -202,6 +232,7 @@ static int parml_parallel_for(ptrdiff_t ntasks, int n_threads, parml_task_fn fn,
         PARML_CPU_RELAX();
         if ((i & 1023) == 0) sched_yield();
     }
+    parml_pool.last_end = parml_pool_ns();
     pthread_mutex_unlock(&parml_pool.call_mu);
     return 0;
 }

@@ -48,6 +48,26 @@ def test_helpers_really_help():
     assert seen == {0, 1}
 
 
+@pytest.mark.parametrize("gap_us", [0, 10, 24, 25, 26, 100, 999, 1000, 1001, 2000, 5000, 10**9])
+def test_helpers_spin_through_the_gaps_between_jobs(gap_us):
+    """After a job, helpers spin twice the gap before it (within [SPIN_MIN_NS, SPIN_MAX_NS]),
+    so they are awake for the next job of a loop; after a gap longer than SPIN_MAX_NS only
+    SPIN_MIN_NS: a process that calls parml now and then does not hold a core."""
+    lo, hi = _pool.SPIN_MIN_NS, _pool.SPIN_MAX_NS
+    assert 0 < lo < hi <= 10_000_000
+    gap = gap_us * 1000
+    want = lo if gap > hi else min(hi, max(lo, 2 * gap))
+    assert _pool.spin_for(gap) == want
+
+
+def test_jobs_after_gaps_of_every_length_run_every_task_once():
+    import time
+    for gap in [0, 1e-4, 5e-4, 3e-3, 0, 2e-5, 1e-2, 1e-4]:
+        time.sleep(gap)
+        worker, count = run(64, 2, spin=2000)
+        assert np.all(count == 1) and worker.max() < 2
+
+
 def test_concurrent_callers():
     errors = []
 
