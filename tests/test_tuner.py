@@ -288,7 +288,7 @@ def test_batches_recheck_a_one_thread_choice_soon():
     seen = drive(t, lambda nt: 1.0 if nt == 1 else 1.3, 2000)
     assert t.best == 1 and t.switches == 1
     ones, twos = runs(seen, 1), runs(seen, 2)
-    # units of 1 s: 50 ms (one_max_s) holds none, so the periods double up to one_min
+    # units of 1 s: 100 ms (one_max_s) holds none, so the periods double up to one_min
     assert ones[:3] == [p["probe"] + p["exploit_one"] * 2 ** i for i in range(3)]
     assert min(ones[3:-1]) >= p["one_min"] and set(twos[1:]) == {p["probe"]}
 

@@ -53,9 +53,10 @@ using std::memory_order_acq_rel;
 /* How long an idle helper spins before it sleeps: at least SPIN_MIN_NS; while the caller's jobs
  * come within SPIN_MAX_NS of each other, twice the last gap between them (parml_pool_spin_for).
  * Waking a sleeping helper is slow on a VM that halts idle vCPUs: a 2-thread 256x256x128 float
- * product with 150-1000 us of Python between calls took 204-261 us against 181-233 on one
- * thread, and 108-163 us with the helper still spinning. Gaps over SPIN_MAX_NS keep the short
- * spin, so a process that calls parml now and then does not hold a core it does not use. */
+ * product with 150-1000 us of Python between calls took 136-239 us after a 50 us spin, against
+ * 179-205 on one thread, and 98-155 us with the helper spinning through the gap. Gaps over
+ * SPIN_MAX_NS keep the short spin, so a process that calls parml now and then does not hold a
+ * core it does not use. */
 #define PARML_POOL_SPIN_MIN_NS 50000
 #define PARML_POOL_SPIN_MAX_NS 2000000
 

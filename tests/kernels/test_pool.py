@@ -2,6 +2,7 @@
 and forked children work."""
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -61,7 +62,6 @@ def test_helpers_spin_through_the_gaps_between_jobs(gap_us):
 
 
 def test_jobs_after_gaps_of_every_length_run_every_task_once():
-    import time
     for gap in [0, 1e-4, 5e-4, 3e-3, 0, 2e-5, 1e-2, 1e-4]:
         time.sleep(gap)
         worker, count = run(64, 2, spin=2000)

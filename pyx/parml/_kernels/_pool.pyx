@@ -1,9 +1,7 @@
 """parml's task pool (include/parml/pool.h): the one parallel-for of every kernel, in which the
 caller never waits for a helper thread that has not started."""
 
-from libc.stdint cimport int64_t
-
-from libc.stdint cimport uint64_t
+from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "parml/pool.h" nogil:
     int parml_parallel_for(ptrdiff_t ntasks, int n_threads, parml_task_fn fn, void *ctx)
