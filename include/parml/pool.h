@@ -62,6 +62,10 @@ using std::memory_order_acq_rel;
 
 #if defined(__x86_64__) || defined(__i386__)
 #define PARML_CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+/* isb stalls the core a few tens of ns; `yield` is a no-op on most Arm cores, and the helpers
+ * now spin up to 2 ms */
+#define PARML_CPU_RELAX() __asm__ __volatile__("isb" ::: "memory")
 #else
 #define PARML_CPU_RELAX() ((void)0)
 #endif
