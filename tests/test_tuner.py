@@ -2,6 +2,7 @@
 with scripted timings: against a reference written from its description, and by behaviour, for
 each plan (boosting iterations, MLP batches, L-BFGS calls and small products)."""
 import pickle
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -44,6 +45,7 @@ class Reference:
         self.warm = 0.0              # time on n threads since the last unit on one thread
         self.wake = 0.0              # the wait for the helpers in this probe and the run after
         self.run_time = 0.0
+        self.lates = 0               # runs on one thread ended by one_max_s
         if p["warmup"]:
             self.exploit = p["warmup"]
             self._run()
@@ -94,6 +96,7 @@ class Reference:
             p = self.p
             late = (self.best == 1 and p["one_max_s"] > 0 and self.k >= p["one_min"]
                     and self.run_time >= p["one_max_s"])
+            self.lates += late and not early and self.k < self.exploit
             if early or late or self.k >= self.exploit:
                 self._probe()
             return
@@ -158,6 +161,30 @@ def test_matches_the_reference_at_the_scale_of_its_clock(plan, n, costs, slow_ma
         t.record(elapsed * per_flop, elapsed)
         r.record(elapsed * per_flop, elapsed)
     assert (t.best, t.exploit) == (r.best, r.exploit)
+
+
+@pytest.mark.parametrize("plan", PLANS)
+@pytest.mark.parametrize("seed", range(4))
+def test_matches_the_reference_over_long_runs(plan, seed):
+    """Thousands of 0.2-3 ms units, the machine changing every few hundred: long enough for
+    runs on one thread to reach one_min units and one_max_s, which the short traces above
+    never do."""
+    rng = random.Random(seed)
+    n = rng.choice([2, 3, 4])
+    t, r = Tuner(n, plan), Reference(n, plan)
+    many = 1.0
+    for i in range(6000):
+        if i % 400 == 0:
+            many = rng.choice([0.55, 0.8, 1.3, 1.6])     # n threads' time over one thread's
+        unit = rng.uniform(0.2e-3, 3e-3)
+        a, b = t.threads(), r.threads()
+        assert a == b, i
+        c = unit * (1.0 if a == 1 else many) * rng.uniform(0.9, 1.1)
+        t.record(c * 1e-6, c)        # a time per FLOP, and the wall time that wake_s counts
+        r.record(c * 1e-6, c)
+    assert (t.best, t.exploit) == (r.best, r.exploit)
+    if _plan_fields(plan)["one_max_s"] > 0:
+        assert r.lates > 0
 
 
 @pytest.mark.parametrize("plan", PLANS)

@@ -51,7 +51,8 @@ using std::memory_order_acq_rel;
 #define PARML_POOL_IDX_BITS 24
 #define PARML_POOL_IDX_MASK ((UINT64_C(1) << PARML_POOL_IDX_BITS) - 1)
 /* How long an idle helper spins before it sleeps: at least SPIN_MIN_NS; while the caller's jobs
- * come within SPIN_MAX_NS of each other, twice the last gap between them (parml_pool_spin_for).
+ * come within SPIN_MAX_NS of each other, twice the last gap between them (parml_pool_spin_for),
+ * for the helpers that took part in the last job (the others: SPIN_MIN_NS).
  * Waking a sleeping helper is slow on a VM that halts idle vCPUs: a 2-thread 256x256x128 float
  * product with 150-1000 us of Python between calls took 136-239 us after a 50 us spin, against
  * 179-205 on one thread, and 98-155 us with the helper spinning through the gap. Gaps over
@@ -112,6 +113,12 @@ static inline uint64_t parml_pool_spin_for(uint64_t gap_ns)
          : spin > PARML_POOL_SPIN_MAX_NS ? PARML_POOL_SPIN_MAX_NS : spin;
 }
 
+/* The spin the helpers of the current (or last) job were given (tests read it). */
+static inline uint64_t parml_pool_spin_ns(void)
+{
+    return atomic_load_explicit(&parml_pool.spin_ns, memory_order_relaxed);
+}
+
 /* Claim and run tasks of job g until none are left or the job is no longer current. */
 static void parml_pool_work(uint64_t g, parml_job *job, parml_task_fn fn, void *ctx,
                             ptrdiff_t ntasks, int worker)
@@ -134,18 +141,22 @@ static void *parml_pool_helper(void *arg)
 {
     (void)arg;
     uint64_t seen = parml_pool_gen(atomic_load_explicit(&parml_pool.state, memory_order_acquire));
+    int worked = 0;   /* this helper took part in the last job it saw */
     for (;;) {
-        /* wait for a new job: spin briefly (back-to-back calls), then sleep */
+        /* wait for a new job: spin a while (calls in a loop), then sleep */
         uint64_t s = atomic_load_explicit(&parml_pool.state, memory_order_acquire);
         if (parml_pool_gen(s) == seen) {
             const uint64_t t0 = parml_pool_ns();
-            const uint64_t limit = atomic_load_explicit(&parml_pool.spin_ns, memory_order_relaxed);
+            /* helpers beyond what the jobs use (left from a larger job) spin only briefly */
+            const uint64_t limit = worked ? atomic_load_explicit(&parml_pool.spin_ns,
+                                                                 memory_order_relaxed)
+                                          : PARML_POOL_SPIN_MIN_NS;
             for (int i = 1; parml_pool_gen(s) == seen; ++i) {
                 PARML_CPU_RELAX();
                 if ((i & 255) == 0) {
                     const uint64_t spun = parml_pool_ns() - t0;
                     if (spun > limit) break;
-                    /* past the short spin, let another thread that wants this core run */
+                    /* past the short spin, offer the core to other runnable threads */
                     if ((i & 1023) == 0 && spun > PARML_POOL_SPIN_MIN_NS) sched_yield();
                 }
                 s = atomic_load_explicit(&parml_pool.state, memory_order_acquire);
@@ -167,9 +178,13 @@ static void *parml_pool_helper(void *arg)
         const ptrdiff_t ntasks = job->ntasks;
         const int want = job->want;
         /* seqlock check: the slot is rewritten only two jobs later, after g is over */
-        if (parml_pool_gen(atomic_load_explicit(&parml_pool.state, memory_order_acquire)) != g) continue;
+        if (parml_pool_gen(atomic_load_explicit(&parml_pool.state, memory_order_acquire)) != g) {
+            worked = 0;
+            continue;
+        }
         const int id = atomic_fetch_add_explicit(&job->joined, 1, memory_order_relaxed) + 1;
-        if (id > want) continue;
+        worked = id <= want;
+        if (!worked) continue;
         parml_pool_work(g, job, fn, ctx, ntasks, id);
     }
     return NULL;

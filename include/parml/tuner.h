@@ -95,8 +95,8 @@ typedef struct {
  * at least ~20 probes long, so the probes of n threads beside a busy core stay a few percent of
  * the run, as before. Each such probe first waits the whole wake_s (100 ms x WAKE_SHARE is
  * more). Beside a busy core, products asked for two threads took 0.94-1.09x (mean 1.018) the
- * one-thread time with the limit and 0.95-1.06x (1.016) without (bench/busy_core.py, 24
- * stretches each); a 50 ms limit measured 2-3% worse. After the busy process ended they were
+ * one-thread time with the limit and 0.95-1.06x (1.016) without (bench/busy_core.py, 3 sizes in
+ * 8 runs each); a 50 ms limit measured 2-3% worse. After the busy process ended they were
  * back on two threads within 50-100 ms.
  * Boosting iterations, tens of ms each, keep their periods of at most 128. */
 #define PARML_TUNER_ITERATIONS ((parml_tuner_plan){1, 0, 1, 16, 128, 0, 0, 16, 0.0, 0.0, 0})

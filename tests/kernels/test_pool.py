@@ -61,6 +61,27 @@ def test_helpers_spin_through_the_gaps_between_jobs(gap_us):
     assert _pool.spin_for(gap) == want
 
 
+def test_a_job_gives_its_helpers_the_spin_of_the_gap_before_it():
+    """The pool itself applies the rule: jobs ~300 us apart (busy-waiting, as Python work
+    between calls would) give the helpers at least 600 us; a job after a 10 ms sleep gives them
+    SPIN_MIN_NS."""
+    def busy_wait(seconds):
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+    spins = []
+    for _ in range(5):
+        run(4, 2)
+        busy_wait(300e-6)
+        run(4, 2)
+        spins.append(_pool._spin_ns())
+    # a gap is at least the 300 us; only a caller preempted past 2 ms (SPIN_MAX_NS) falls back
+    assert max(spins) >= 600_000
+    time.sleep(0.01)
+    run(4, 2)
+    assert _pool._spin_ns() == _pool.SPIN_MIN_NS
+
+
 def test_jobs_after_gaps_of_every_length_run_every_task_once():
     for gap in [0, 1e-4, 5e-4, 3e-3, 0, 2e-5, 1e-2, 1e-4]:
         time.sleep(gap)

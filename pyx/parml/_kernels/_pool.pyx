@@ -6,6 +6,7 @@ from libc.stdint cimport int64_t, uint64_t
 cdef extern from "parml/pool.h" nogil:
     int parml_parallel_for(ptrdiff_t ntasks, int n_threads, parml_task_fn fn, void *ctx)
     uint64_t parml_pool_spin_for(uint64_t gap_ns)
+    uint64_t parml_pool_spin_ns()
     uint64_t PARML_POOL_SPIN_MIN_NS, PARML_POOL_SPIN_MAX_NS
 
 
@@ -16,6 +17,11 @@ SPIN_MAX_NS = PARML_POOL_SPIN_MAX_NS
 def spin_for(uint64_t gap_ns):
     """How long helpers spin after a job that came gap_ns after the previous one ended."""
     return parml_pool_spin_for(gap_ns)
+
+
+def _spin_ns():
+    """The spin the last parallel job gave its helpers (for tests of the pool)."""
+    return parml_pool_spin_ns()
 
 
 cdef int parallel_for(ptrdiff_t ntasks, int n_threads, parml_task_fn fn, void *ctx) noexcept nogil:
