@@ -11,7 +11,6 @@ and how soon it comes back.
 
 Needs two CPUs. Run nothing else meanwhile."""
 import argparse
-import multiprocessing as mp
 import os
 import time
 
@@ -19,14 +18,10 @@ import numpy as np
 
 import parml
 from parml import ops
+from parml.benchmarks.harness import BusyCore
 
 SHAPES = [(256, 256, 128, np.float32), (128, 128, 128, np.float64), (256, 256, 256, np.float64)]
 WINDOWS = [(0.0, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.5), (0.5, 2.0)]
-
-
-def _spin(stop):
-    while not stop.is_set():
-        pass
 
 
 def _operands(m, k, n, dt):
@@ -35,16 +30,8 @@ def _operands(m, k, n, dt):
             np.empty((m, n), dt))
 
 
-def _spinning():
-    stop = mp.Event()
-    proc = mp.Process(target=_spin, args=(stop,))
-    proc.start()
-    return stop, proc
-
-
 def cost_beside_a_busy_core(rounds):
-    stop, proc = _spinning()
-    try:
+    with BusyCore():
         for m, k, n, dt in SHAPES:
             A, B, out = _operands(m, k, n, dt)
             spent = {1: [0.0, 0], 2: [0.0, 0]}
@@ -58,9 +45,6 @@ def cost_beside_a_busy_core(rounds):
             per = {nt: s / c for nt, (s, c) in spent.items()}
             print(f"{m}x{k}x{n} {np.dtype(dt).name}: 2 threads / 1 thread = {per[2] / per[1]:.3f}"
                   f" ({1e6 * per[1]:.0f} us per call on one)")
-    finally:
-        stop.set()
-        proc.join()
 
 
 def _one_thread_calls():
@@ -80,13 +64,12 @@ def back_after_a_busy_core(rounds):
     for _ in range(rounds):
         log, start = [], time.perf_counter()
         run(1.0, log, start)
-        stop, proc = _spinning()
-        run(1.5, log, start)
-        stop.set()
-        proc.join()
+        with BusyCore():
+            busy_from = time.perf_counter() - start + 0.2   # the tuner's first reaction
+            run(1.5, log, start)
         freed = time.perf_counter() - start
         run(2.0, log, start)
-        busy = [o for t, o in log if 1.2 <= t < freed]
+        busy = [o for t, o in log if busy_from <= t < freed]
         shares = []
         for lo, hi in WINDOWS:
             w = [o for t, o in log if lo <= t - freed < hi]
