@@ -107,7 +107,7 @@ def test_shapes_hypothesis(m, k, n, dtype, kernel, ta, tb, seed):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_packing_edges_every_layout(kernel, dtype, rng, monkeypatch):
     """The packers at every edge: m and n through each remainder of the register tiles and of the
-    4x4 / 2x2 transposing copies, A and B transposed or not, and a transposed A on both sides of
+    4x4 / 2x2 transposing copies, k through each remainder of the copies' k-step blocks, A and B transposed or not, and a transposed A on both sides of
     the size under which it is read in place (64x64 float, 32x64 double). Packing only moves
     values, so each layout must give the contiguous operands' product bit for bit, and that
     product must meet the float64 oracle's bound."""
@@ -116,6 +116,10 @@ def test_packing_edges_every_layout(kernel, dtype, rng, monkeypatch):
              for n in (1, 2, 3, 5, 7, 9, 13, 17, 18, 19, 21, 25, 31, 33, 35, 37)]
     rows = 64 if dtype == np.float32 else 32
     cases += [(rows, 64, 40), (rows, 65, 40), (rows + 3, 64, 40)]
+    # n past the width under which a row-major A is read in place (so its panels are packed by
+    # the transposing copy, k through each remainder of its 4-step blocks), and k x n past the
+    # size under which a row-major B is read in place (so it is packed in blocks of 16 k steps)
+    cases += [(m, k, 145) for m in (6, 7, 13) for k in (3, 37, 130)]
     with _isa.use(kernel):
         for m, k, n in cases:
             A = rng.standard_normal((m, k)).astype(dtype)
