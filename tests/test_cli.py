@@ -58,7 +58,8 @@ def test_bench_gemm_quick_writes_results(tmp_path):
             timeout=900)
     assert r.returncode == 0, r.stderr
     data = json.loads((tmp_path / "gemm.json").read_text())
-    assert data["rows"] and all(row["parml_gflops"] > 0 for row in data["rows"])
+    assert data["rows"] and all(row["parml_gflops"] > 0 and row["paired_ratio"] > 0
+                                for row in data["rows"])
 
 
 def test_info_into_a_closed_pipe_is_quiet():

@@ -1,4 +1,6 @@
-"""The benchmark probes: the read probe times a read on any thread count (an empty array in 0 s) and rejects bad input; read_scaling gives a positive ratio."""
+"""The benchmark probes: the read probe times a read on any thread count (an empty array in 0 s) and rejects bad input; read_scaling gives a positive ratio; paired_ratio pairs the sides of each repeat."""
+import statistics
+
 import numpy as np
 import pytest
 
@@ -26,3 +28,37 @@ def test_read_probe_rejects_bad_input():
 def test_read_scaling_is_a_positive_ratio():
     r = H.read_scaling(repeats=1, mbytes=8)
     assert 0.0 < r < 10.0
+
+
+def test_paired_ratio_pairs_each_repeats_sides():
+    """A slow stretch (2x) that began during repeat 1's second side: the medians of the sides set
+    repeat 0's fast numpy against the slow parml (0.55), each repeat's own ratio says 1.1."""
+    res = {"_clean": 0, "_repeats": 3,
+           "parml": {"times": [1.0, 2.0, 2.0], "clean_times": []},
+           "numpy": {"times": [1.1, 1.1, 2.2], "clean_times": []}}
+    assert H.paired_ratio(res, "parml", "numpy") == pytest.approx(1.1)
+    assert 1.1 / 2.0 == pytest.approx(statistics.median(res["numpy"]["times"])
+                                      / statistics.median(res["parml"]["times"]))
+    # with clean repeats, only those
+    res.update({"_clean": 2})
+    res["parml"]["clean_times"], res["numpy"]["clean_times"] = [1.0, 2.0], [0.5, 1.0]
+    assert H.paired_ratio(res, "parml", "numpy") == pytest.approx(0.5)
+
+
+def test_compare_keeps_each_repeats_sides_in_order():
+    """paired_ratio relies on compare() listing the sides' times repeat by repeat."""
+    calls = []
+
+    def side(name):
+        def f():
+            calls.append(name)
+        return f
+    res = H.compare({"a": side("a"), "b": side("b")}, 3, _AlwaysClean(), min_time=0.0, settle=0.0)
+    assert len(res["a"]["times"]) == len(res["b"]["times"]) == 3
+    assert res["a"]["clean_times"] == res["a"]["times"] and res["_clean"] == 3
+    assert H.paired_ratio(res, "a", "b") > 0
+
+
+class _AlwaysClean:
+    def clean(self):
+        return True

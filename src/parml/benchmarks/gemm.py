@@ -1,5 +1,9 @@
 """parml.matmul against numpy's BLAS (same run, alternating): GFLOP/s, ratio, % of peak,
-1 and 2 threads, square sizes and the MLP's shapes; plus 2 threads against 1 with a busy core."""
+1 and 2 threads, square sizes and the MLP's shapes; plus 2 threads against 1 with a busy core.
+
+Two ratios per case: "parml/numpy" compares the two sides' median speeds; "per repeat" is the
+median of each repeat's own ratio (its two sides ran back to back), which a slow stretch of a
+shared machine moves less (harness.paired_ratio)."""
 import argparse
 import os
 
@@ -52,7 +56,8 @@ def _case(name, m, k, n, ta, tb, dtype, nt, repeats, probe, info, rng):
     peak = info["fma_peak_dp_gflops_per_core"] * (2 if dtype == np.float32 else 1) * nt
     gp, gn = flops / res["parml"]["median"] / 1e9, flops / res["numpy"]["median"] / 1e9
     return {"case": name, "m": m, "k": k, "n": n, "dtype": np.dtype(dtype).name, "threads": nt,
-            "parml_gflops": gp, "numpy_gflops": gn, "ratio": gp / gn, "pct_peak": 100 * gp / peak,
+            "parml_gflops": gp, "numpy_gflops": gn, "ratio": gp / gn,
+            "paired_ratio": H.paired_ratio(res, "parml", "numpy"), "pct_peak": 100 * gp / peak,
             "parml_gflops_range": [flops / res["parml"]["max"] / 1e9, flops / res["parml"]["min"] / 1e9],
             "numpy_gflops_range": [flops / res["numpy"]["max"] / 1e9, flops / res["numpy"]["min"] / 1e9],
             "clean": res["_clean"], "repeats": res["_repeats"], "tuner_one_share": one_share}
@@ -140,11 +145,11 @@ def main(argv=None):
                 print(".", end="", flush=True)
     print()
     header = ["case", "dtype", "threads", "parml GFLOP/s", "(min–max)", "numpy GFLOP/s",
-              "(min–max)", "parml/numpy", "% peak", "clean", "tuned calls on 1 thread"]
+              "(min–max)", "parml/numpy", "per repeat", "% peak", "clean", "tuned calls on 1 thread"]
     table = H.markdown_table(header, [
         [r["case"], r["dtype"], r["threads"], f"{r['parml_gflops']:.1f}", fmt_range(r["parml_gflops_range"]),
          f"{r['numpy_gflops']:.1f}", fmt_range(r["numpy_gflops_range"]), f"{r['ratio']:.2f}",
-         f"{r['pct_peak']:.0f}", f"{r['clean']}/{r['repeats']}",
+         f"{r['paired_ratio']:.2f}", f"{r['pct_peak']:.0f}", f"{r['clean']}/{r['repeats']}",
          "-" if r["tuner_one_share"] is None else f"{100 * r['tuner_one_share']:.0f}%"]
         for r in rows])
     print(table)

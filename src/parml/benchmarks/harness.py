@@ -127,6 +127,16 @@ def compare(sides, repeats, probe, min_time=0.05, settle=SETTLE_S):
     return out
 
 
+def paired_ratio(res, a, b):
+    """Side a's speed relative to side b's from a compare() result: the median over the repeats
+    (the clean ones when there are any) of b's time over a's time in the same repeat. A repeat
+    runs its two sides back to back, so a slow stretch of the machine that spans the repeat slows
+    both and cancels in its ratio; the ratio of the two sides' medians can instead set one side's
+    fast repeat against the other's slow one."""
+    use = "clean_times" if res["_clean"] else "times"
+    return statistics.median(tb / ta for ta, tb in zip(res[a][use], res[b][use]))
+
+
 def alternate_calls(fns, repeats, probe, settle=SETTLE_S):
     """Single timed calls of long-running callables (whole fits), alternating the order every
     repeat, probed for contention before and after each repeat.
