@@ -107,10 +107,11 @@ def test_shapes_hypothesis(m, k, n, dtype, kernel, ta, tb, seed):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_packing_edges_every_layout(kernel, dtype, rng, monkeypatch):
     """The packers at every edge: m and n through each remainder of the register tiles and of the
-    4x4 / 2x2 transposing copies, k through each remainder of the copies' k-step blocks, A and B transposed or not, and a transposed A on both sides of
-    the size under which it is read in place (64x64 float, 32x64 double). Packing only moves
-    values, so each layout must give the contiguous operands' product bit for bit, and that
-    product must meet the float64 oracle's bound."""
+    4x4 / 2x2 transposing copies, k through each remainder of the copies' k-step blocks, A and B
+    transposed or not, and a transposed A on both sides of the size under which it is read in
+    place (64x64 float, 32x64 double). Packing only moves values, so each layout must give the
+    contiguous operands' product bit for bit, and that product must meet the float64 oracle's
+    bound."""
     monkeypatch.setattr(ops, "GEMM_DIRECT_MAX_MNK", 0)   # every product packed, however small
     cases = [(m, k, n) for m in range(1, 14) for k in (3, 37)
              for n in (1, 2, 3, 5, 7, 9, 13, 17, 18, 19, 21, 25, 31, 33, 35, 37)]

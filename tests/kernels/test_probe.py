@@ -45,20 +45,25 @@ def test_paired_ratio_pairs_each_repeats_sides():
     assert H.paired_ratio(res, "parml", "numpy") == pytest.approx(0.5)
 
 
-def test_compare_keeps_each_repeats_sides_in_order():
-    """paired_ratio relies on compare() listing the sides' times repeat by repeat."""
-    calls = []
+def test_compare_keeps_the_sides_clean_times_aligned():
+    """paired_ratio pairs the i-th clean time of one side with the i-th of the other: compare()
+    must keep a repeat's two times at the same place in both lists, the contended repeat
+    (here the second: its first probe says so) left out of both."""
+    res = H.compare({"a": lambda: None, "b": lambda: None}, 3,
+                    _Scripted([True, True, False, True, True]), min_time=0.0, settle=0.0)
+    assert res["_clean"] == 2
+    for side in "ab":
+        times = res[side]["times"]
+        assert len(times) == 3 and res[side]["clean_times"] == [times[0], times[2]]
+    expected = statistics.median([res["b"]["times"][r] / res["a"]["times"][r] for r in (0, 2)])
+    assert H.paired_ratio(res, "a", "b") == pytest.approx(expected)
 
-    def side(name):
-        def f():
-            calls.append(name)
-        return f
-    res = H.compare({"a": side("a"), "b": side("b")}, 3, _AlwaysClean(), min_time=0.0, settle=0.0)
-    assert len(res["a"]["times"]) == len(res["b"]["times"]) == 3
-    assert res["a"]["clean_times"] == res["a"]["times"] and res["_clean"] == 3
-    assert H.paired_ratio(res, "a", "b") > 0
 
+class _Scripted:
+    """A contention probe that answers from a script."""
 
-class _AlwaysClean:
+    def __init__(self, answers):
+        self.answers = iter(answers)
+
     def clean(self):
-        return True
+        return next(self.answers)
