@@ -3,6 +3,7 @@ every route's answers against the estimator's own predictions, every client mist
 4xx (never a 500, never a traceback), the WSGI fast path and the Flask path answering alike,
 lazy loading, Prometheus metrics and many threads at once."""
 import json
+import os
 import threading
 import time
 import warnings
@@ -826,6 +827,25 @@ def test_metrics_are_shared_by_apps_in_one_process(apps, monkeypatch):
     before = _rows(_samples(apps["ridge"]))
     post(apps["mlp"], infer_url(apps["mlp"]), v2(XQ[:6]))
     assert _rows(_samples(apps["ridge"])) - before == 6
+
+
+def test_metrics_scrape_while_a_worker_creates_its_file(apps, monkeypatch, tmp_path):
+    """Workers write samples to files in PROMETHEUS_MULTIPROC_DIR. A replacement worker creates
+    its file empty and sizes it a moment later: a scrape in between must still answer, with every
+    other worker's counts."""
+    import subprocess
+    import sys
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c",
+                    "from parml.serving._metrics import metrics; m = metrics(); "
+                    "m.rows.inc(7); m.requests.labels(route='/invocations', status='200').inc(3)"],
+                   env=env, check=True)
+    assert any(p.stat().st_size > 8 for p in tmp_path.glob("counter_*.db"))
+    (tmp_path / "counter_4194305.db").touch()       # a worker between creating and sizing it
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    got = _samples(apps["ridge"])
+    assert _rows(got) == 7
+    assert _req(got, "/invocations", 200) == 3
 
 
 # ---- concurrency --------------------------------------------------------------------------------

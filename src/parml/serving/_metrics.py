@@ -4,6 +4,7 @@ all workers; a plain process uses prometheus_client's default registry."""
 
 from __future__ import annotations
 
+import glob
 import os
 import threading
 
@@ -30,12 +31,36 @@ def metrics():
         return _METRICS
 
 
+# prometheus_client's file header: 4 bytes of used length, 4 of padding
+_HEADER_BYTES = 8
+
+
+class _WorkerFilesCollector:
+    """Every worker's sample files in `path`, merged. A worker creates its file empty and sizes it
+    a moment later; a file read in between has no header (and no samples yet), and
+    prometheus_client's own collector fails the whole scrape on it. Such a file is left out, so a
+    scrape that lands while a replacement worker boots still answers."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def collect(self):
+        from prometheus_client.multiprocess import MultiProcessCollector
+        files = []
+        for f in glob.glob(os.path.join(self.path, "*.db")):
+            try:
+                if os.path.getsize(f) >= _HEADER_BYTES:
+                    files.append(f)
+            except FileNotFoundError:  # a dead worker's live gauge file, removed meanwhile
+                pass
+        return MultiProcessCollector.merge(files, accumulate=True)
+
+
 def render_metrics():
     """(body, content type) of the Prometheus text exposition, across workers when multiprocess."""
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
         reg = CollectorRegistry()
-        multiprocess.MultiProcessCollector(reg)
+        reg.register(_WorkerFilesCollector(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
         return generate_latest(reg), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
