@@ -102,3 +102,11 @@ def test_bench_gemm_reports_the_tuners_one_thread_share(monkeypatch):
     st = tuner.stats()
     assert st["units_many"] + st["units_one"] == 40
     assert tuner_one_share(before, _tuned_calls()) == st["units_one"] / 40
+    # longer products: the layout tuners' share of split calls
+    monkeypatch.setattr(ops, "GEMM_SPLIT_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(ops, "_layout_tuners", {})
+    before = _tuned_calls(long=True)
+    for _ in range(10):
+        parml.matmul(A, A.T, n_threads=2)
+    (layouts,) = ops._layout_tuners.values()
+    assert tuner_one_share(before, _tuned_calls(long=True)) == layouts.stats()["units_one"] / 10 > 0

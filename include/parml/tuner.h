@@ -103,6 +103,18 @@ typedef struct {
 #define PARML_TUNER_BATCHES ((parml_tuner_plan){4, 1, 0, 96, 1536, 0, 0, 16, 2.0e-3, 0.1, 96})
 #define PARML_TUNER_CALLS ((parml_tuner_plan){3, 1, 0, 8, 4096, 1, 1, 8, 2.0e-3, 0.1, 64})
 
+/* Long products (over 8 ms on one thread) always run on n threads, and the tuner picks their
+ * layout instead: its "n threads" side is one task per thread, its "one thread" side the split
+ * into 3 tasks per thread. On an idle machine one task each ran 1-4% faster (2 threads, 1024^3:
+ * the split's grid packs A three times and B twice); beside a busy core the split took 0.79-0.86x
+ * the time of one thread and one task each 1.01-1.02x, because a thread that keeps losing its
+ * core claims fewer tasks. Both sides keep the helpers busy, so no wait for them (wake_s 0).
+ * A call is long enough to time alone; the watch sees a busy core arrive at the next pair of
+ * slow calls. Nothing a split run times says that the busy core went away, so it ends after
+ * 0.5 s and 16 calls at least, and one task each is timed again: beside a busy core such a probe
+ * costs ~0.2 of a call per call it times, at most ~3% of the run. */
+#define PARML_TUNER_LAYOUTS ((parml_tuner_plan){3, 1, 0, 8, 256, 1, 1, 8, 0.0, 0.5, 16})
+
 /* n threads skip the first one-thread probe when they ran in under this share of the hint. The
  * hint comes from the best rate of one calibration shape (matmul: 192 x 256 x 192); the margin
  * leaves room for a size class whose own one-thread rate is somewhat higher, and past it n

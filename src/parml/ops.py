@@ -20,8 +20,9 @@ _FLOAT_DTYPES = (_F32, _F64)
 # the AVX2 set 2 threads ran 128^3 (57 us on one) in 29 us and 96^3 float64 (44 us) 1.6x faster;
 # 64^3 (7-14 us) gained nothing. Below
 # GEMM_SPLIT_MIN_SECONDS each size class also times n threads against one on its own products
-# (_small_tuner, below); above it a product is cut into 3 tasks per thread, so a thread that loses
-# its core mid-product (another busy process) leaves a third of its share to the others.
+# (_small_tuner, below); above it a product runs on n threads, as one task per thread or cut into
+# 3 per thread, whichever its size class measures faster (_layout_tuner): cut, a thread that
+# loses its core mid-product (another busy process) leaves a third of its share to the others.
 GEMM_PARALLEL_MIN_SECONDS = 3.0e-5
 GEMM_SPLIT_MIN_SECONDS = 8.0e-3
 GEMM_DIRECT_MAX_MNK = 24 ** 3              # m*n*k at or below: direct loop, no packing
@@ -83,6 +84,23 @@ def _small_tuner(dt, flops, nt):
     if tuner is None:
         tuner = _small_tuners[key] = Tuner(nt, "calls")
         tuner.hint_one(1.0 / gemm_rate(dt))     # seconds per FLOP, as record() is given
+    return tuner
+
+
+# Long products (predicted at GEMM_SPLIT_MIN_SECONDS or more on one thread) always run on n
+# threads; a tuner per dtype and size class picks their layout (the "layouts" plan): one task per
+# thread, which packs the least and ran 1-4% faster on an idle machine, or 3 tasks per thread,
+# which let a thread that keeps losing its core to another process claim fewer (beside a busy
+# core: 0.79-0.86x the one-thread time, against 1.01-1.02x for one task each). Either gives the
+# same bits.
+_layout_tuners = {}
+
+
+def _layout_tuner(dt, flops, nt):
+    key = (dt.char, int(flops).bit_length(), nt)
+    tuner = _layout_tuners.get(key)
+    if tuner is None:
+        tuner = _layout_tuners[key] = Tuner(nt, "layouts")
     return tuner
 
 
@@ -241,10 +259,14 @@ def _gemm_into(A, B, out, dt, n_threads):
     if seconds < GEMM_PARALLEL_MIN_SECONDS:
         nt = 1
     tuner = None
+    tasks = nt
     if nt > 1 and 0.0 < seconds < GEMM_SPLIT_MIN_SECONDS:
         tuner = _small_tuner(dt, 2.0 * m * n * k, nt)
-        nt = tuner.threads()
-    tasks = nt * 3 if (nt > 1 and seconds >= GEMM_SPLIT_MIN_SECONDS) else nt
+        nt = tasks = tuner.threads()
+    elif nt > 1 and seconds >= GEMM_SPLIT_MIN_SECONDS:
+        tuner = _layout_tuner(dt, 2.0 * m * n * k, nt)
+        if tuner.threads() == 1:      # the tuner's "one" side: the split
+            tasks = nt * 3
     gemm = _gemm.gemm_f64 if dt == _F64 else _gemm.gemm_f32
     t0 = time.perf_counter() if tuner is not None else 0.0
     rc = gemm(A, B, out, nt, ks, tasks, direct)

@@ -181,16 +181,39 @@ def test_generic_set_sums_in_order_bit_for_bit(m, k, n, dtype, ta, tb, n_threads
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("split", [False, True])
-def test_bitwise_identical_across_threads(kernel, dtype, split, rng, monkeypatch):
-    # big enough to run in parallel; `split` forces several tasks per thread
-    if split:
-        monkeypatch.setattr(ops, "GEMM_SPLIT_MIN_SECONDS", 0.0)
+def test_bitwise_identical_across_threads(kernel, dtype, split, rng):
+    # big enough to run in parallel; `split`: 3 tasks per thread (one of long products' layouts)
     A = rng.standard_normal((301, 700)).astype(dtype)
     B = rng.standard_normal((700, 253)).astype(dtype)
+    gemm = _gemm.gemm_f32 if dtype == np.float32 else _gemm.gemm_f64
     with _isa.use(kernel):
-        results = [parml.matmul(A, B, n_threads=t) for t in (1, 2, 3, 4)]
+        if split:
+            results = [np.empty((301, 253), dtype) for _ in range(4)]
+            for t, C in zip((1, 2, 3, 4), results):
+                assert gemm(A, B, C, t, _isa.kernel_set_id(), 3 * t, False) == 0
+        else:
+            results = [parml.matmul(A, B, n_threads=t) for t in (1, 2, 3, 4)]
     for C in results[1:]:
         assert np.array_equal(C, results[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_long_products_time_both_layouts(dtype, rng, monkeypatch):
+    # products past GEMM_SPLIT_MIN_SECONDS run as one task per thread or 3 per thread, as their
+    # size class's tuner finds faster: its first probe runs both, and both give the same bits
+    monkeypatch.setattr(ops, "GEMM_SPLIT_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(ops, "_layout_tuners", {})
+    A = rng.standard_normal((301, 700)).astype(dtype)
+    B = rng.standard_normal((700, 253)).astype(dtype)
+    ref = parml.matmul(A, B, n_threads=1)
+    assert ops._layout_tuners == {}                   # one thread asked: no layout to choose
+    results = [parml.matmul(A, B, n_threads=2) for _ in range(8)]
+    (tuner,) = ops._layout_tuners.values()
+    st = tuner.stats()
+    assert st["units_many"] >= 3 and st["units_one"] >= 3
+    assert st["units_many"] + st["units_one"] == 8
+    for C in results:
+        assert np.array_equal(C, ref)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

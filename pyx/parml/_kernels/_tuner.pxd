@@ -22,6 +22,7 @@ cdef extern from "parml/tuner.h" nogil:
     parml_tuner_plan PARML_TUNER_ITERATIONS
     parml_tuner_plan PARML_TUNER_BATCHES
     parml_tuner_plan PARML_TUNER_CALLS
+    parml_tuner_plan PARML_TUNER_LAYOUTS
     double parml_now()
     void parml_tuner_init(parml_tuner *t, int n_max, int adapt, parml_tuner_plan plan)
     int parml_tuner_threads(parml_tuner *t)

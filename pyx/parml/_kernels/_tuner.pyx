@@ -9,10 +9,12 @@ cdef parml_tuner_plan _plan(str name) except *:
         return PARML_TUNER_BATCHES
     if name == "calls":
         return PARML_TUNER_CALLS
+    if name == "layouts":
+        return PARML_TUNER_LAYOUTS
     raise ValueError(f"Tuner: plan must be one of {PLANS}, got {name!r}")
 
 
-PLANS = ("iterations", "batches", "calls")
+PLANS = ("iterations", "batches", "calls", "layouts")
 HINT_MARGIN = PARML_TUNER_HINT_MARGIN
 WAKE_SHARE = PARML_TUNER_WAKE_SHARE
 
@@ -34,8 +36,9 @@ def _restore(n_threads, plan, adapt, hint_one):
 
 cdef class Tuner:
     """Tuner(n_threads, plan, adapt=True): plan is "iterations" (boosting iterations),
-    "batches" (MLP batches) or "calls" (L-BFGS passes, small products); adapt=False, or one
-    thread, always gives n_threads.
+    "batches" (MLP batches), "calls" (L-BFGS passes, small products) or "layouts" (long
+    products: threads() == n_threads means one task per thread, 1 the split into more tasks);
+    adapt=False, or one thread, always gives n_threads.
 
         nt = tuner.threads(); ...run the unit on nt threads...; tuner.record(seconds)
     """

@@ -48,10 +48,11 @@ def _case(name, m, k, n, ta, tb, dtype, nt, repeats, probe, info, rng):
     # at least 20 ms of calls per repeat: one 512^3 call on two threads (~1.5 ms) is as short as
     # the VM's hiccups and the tuner's probes, which then set a repeat's time alone
     min_time = 0.02
-    before = _tuned_calls()
+    before, before_long = _tuned_calls(), _tuned_calls(long=True)
     with threadpool_limits(limits=nt, user_api="blas"):
         res = H.compare({"parml": run_parml, "numpy": run_numpy}, repeats, probe, min_time)
     one_share = tuner_one_share(before, _tuned_calls())
+    split_share = tuner_one_share(before_long, _tuned_calls(long=True))
     flops = 2.0 * m * n * k
     peak = info["fma_peak_dp_gflops_per_core"] * (2 if dtype == np.float32 else 1) * nt
     gp, gn = flops / res["parml"]["median"] / 1e9, flops / res["numpy"]["median"] / 1e9
@@ -60,15 +61,17 @@ def _case(name, m, k, n, ta, tb, dtype, nt, repeats, probe, info, rng):
             "paired_ratio": H.paired_ratio(res, "parml", "numpy"), "pct_peak": 100 * gp / peak,
             "parml_gflops_range": [flops / res["parml"]["max"] / 1e9, flops / res["parml"]["min"] / 1e9],
             "numpy_gflops_range": [flops / res["numpy"]["max"] / 1e9, flops / res["numpy"]["min"] / 1e9],
-            "clean": res["_clean"], "repeats": res["_repeats"], "tuner_one_share": one_share}
+            "clean": res["_clean"], "repeats": res["_repeats"], "tuner_one_share": one_share,
+            "split_share": split_share}
 
 
-def _tuned_calls():
+def _tuned_calls(long=False):
     """{size class: (calls on n threads, calls on one)} of parml.matmul's small-product tuners
-    (products predicted under GEMM_SPLIT_MIN_SECONDS on one thread that may use more)."""
+    (products predicted under GEMM_SPLIT_MIN_SECONDS on one thread that may use more); with
+    long=True, of its layout tuners (longer products: (one task per thread, split) calls)."""
     from parml import ops
     return {key: (t.stats()["units_many"], t.stats()["units_one"])
-            for key, t in ops._small_tuners.items()}
+            for key, t in (ops._layout_tuners if long else ops._small_tuners).items()}
 
 
 def tuner_one_share(before, after):
@@ -81,6 +84,14 @@ def tuner_one_share(before, after):
         many += m - m0
         one += o - o0
     return one / (many + one) if many + one else None
+
+
+def _tuned_cell(r):
+    if r["tuner_one_share"] is not None:
+        return f"{100 * r['tuner_one_share']:.0f}%"
+    if r.get("split_share") is not None:
+        return f"split {100 * r['split_share']:.0f}%"
+    return "-"
 
 
 def _busy_rows(sizes, repeats, rng):
@@ -145,12 +156,13 @@ def main(argv=None):
                 print(".", end="", flush=True)
     print()
     header = ["case", "dtype", "threads", "parml GFLOP/s", "(min–max)", "numpy GFLOP/s",
-              "(min–max)", "parml/numpy", "per repeat", "% peak", "clean", "tuned calls on 1 thread"]
+              "(min–max)", "parml/numpy", "per repeat", "% peak", "clean",
+              "tuned calls on 1 thread (long products: split)"]
     table = H.markdown_table(header, [
         [r["case"], r["dtype"], r["threads"], f"{r['parml_gflops']:.1f}", fmt_range(r["parml_gflops_range"]),
          f"{r['numpy_gflops']:.1f}", fmt_range(r["numpy_gflops_range"]), f"{r['ratio']:.2f}",
          f"{r['paired_ratio']:.2f}", f"{r['pct_peak']:.0f}", f"{r['clean']}/{r['repeats']}",
-         "-" if r["tuner_one_share"] is None else f"{100 * r['tuner_one_share']:.0f}%"]
+         _tuned_cell(r)]
         for r in rows])
     print(table)
     scaling = []
