@@ -78,13 +78,20 @@ def _gemm_seconds(flops, dt, ks):
 _small_tuners = {}
 
 
-def _small_tuner(dt, flops, nt):
+def _class_tuner(tuners, plan, dt, flops, nt):
+    """The tuner in ``tuners`` of a product's dtype, size class (FLOPs' power of two) and thread
+    count; a new one for the "calls" plan is hinted with the measured one-thread rate."""
     key = (dt.char, int(flops).bit_length(), nt)
-    tuner = _small_tuners.get(key)
+    tuner = tuners.get(key)
     if tuner is None:
-        tuner = _small_tuners[key] = Tuner(nt, "calls")
-        tuner.hint_one(1.0 / gemm_rate(dt))     # seconds per FLOP, as record() is given
+        tuner = tuners[key] = Tuner(nt, plan)
+        if plan == "calls":
+            tuner.hint_one(1.0 / gemm_rate(dt))     # seconds per FLOP, as record() is given
     return tuner
+
+
+def _small_tuner(dt, flops, nt):
+    return _class_tuner(_small_tuners, "calls", dt, flops, nt)
 
 
 # Long products (predicted at GEMM_SPLIT_MIN_SECONDS or more on one thread) always run on n
@@ -97,11 +104,7 @@ _layout_tuners = {}
 
 
 def _layout_tuner(dt, flops, nt):
-    key = (dt.char, int(flops).bit_length(), nt)
-    tuner = _layout_tuners.get(key)
-    if tuner is None:
-        tuner = _layout_tuners[key] = Tuner(nt, "layouts")
-    return tuner
+    return _class_tuner(_layout_tuners, "layouts", dt, flops, nt)
 
 
 def gemm_kernel_name(dtype=np.float64):
