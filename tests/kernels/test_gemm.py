@@ -207,11 +207,20 @@ def test_long_products_time_both_layouts(dtype, rng, monkeypatch):
     B = rng.standard_normal((700, 253)).astype(dtype)
     ref = parml.matmul(A, B, n_threads=1)
     assert ops._layout_tuners == {}                   # one thread asked: no layout to choose
+    name = "gemm_f32" if dtype == np.float32 else "gemm_f64"
+    kernel, tasks = getattr(_gemm, name), []
+
+    def recording(A, B, C, n_threads, kernel_id, n_tasks, direct):
+        tasks.append((n_threads, n_tasks))
+        return kernel(A, B, C, n_threads, kernel_id, n_tasks, direct)
+    monkeypatch.setattr(_gemm, name, recording)
     results = [parml.matmul(A, B, n_threads=2) for _ in range(8)]
     (tuner,) = ops._layout_tuners.values()
     st = tuner.stats()
     assert st["units_many"] >= 3 and st["units_one"] >= 3
     assert st["units_many"] + st["units_one"] == 8
+    # the tuner's n side is one task per thread, its one side the split; both on 2 threads
+    assert tasks.count((2, 2)) == st["units_many"] and tasks.count((2, 6)) == st["units_one"]
     for C in results:
         assert np.array_equal(C, ref)
 
