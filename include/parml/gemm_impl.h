@@ -46,7 +46,7 @@ static inline ptrdiff_t PSFX(parml_min)(ptrdiff_t x, ptrdiff_t y) { return x < y
 #define PARML_COPY_STEPS_BLOCK 16
 #endif
 
-/* For each of `panels` panels q: dst[q*N*steps + p*N + j] = src[p*ls + q*N + j], p < steps,
+/* For each of `panels` panels q: dst[q*ps + p*N + j] = src[p*ls + q*N + j], p < steps,
  * j < N: N consecutive elements per k step and panel (row-major B panels, column-major A panels).
  * The copy goes in blocks of PARML_COPY_STEPS_BLOCK k steps, panel by panel within a block:
  * - panel by panel over all k steps, each step of a narrow panel (6 floats of a 6-row A panel)
@@ -59,10 +59,9 @@ static inline ptrdiff_t PSFX(parml_min)(ptrdiff_t x, ptrdiff_t y) { return x < y
  * In a block the source rows stay in L1 while every panel is written as one contiguous run.
  * With N a constant (the cases below: every kernel's MR and NR) each copy is a few vector moves;
  * a memcpy call per step cost 17% of a 100x256 . 256x256 float product. */
-static void PSFX(parml_copy_steps)(int N, ptrdiff_t steps, ptrdiff_t panels, const PT *src,
-                                   ptrdiff_t ls, PT *PARML_RESTRICT dst)
+static void PSFX(parml_copy_steps_ps)(int N, ptrdiff_t steps, ptrdiff_t panels, const PT *src,
+                                      ptrdiff_t ls, PT *PARML_RESTRICT dst, ptrdiff_t ps)
 {
-    const ptrdiff_t ps = (ptrdiff_t)N * steps;
     for (ptrdiff_t p0 = 0; p0 < steps; p0 += PARML_COPY_STEPS_BLOCK) {
         const ptrdiff_t p1 = PSFX(parml_min)(p0 + PARML_COPY_STEPS_BLOCK, steps);
         switch (N) {
@@ -85,6 +84,13 @@ static void PSFX(parml_copy_steps)(int N, ptrdiff_t steps, ptrdiff_t panels, con
                     memcpy(dst + q * ps + p * N, src + p * ls + q * N, (size_t)N * sizeof(PT));
         }
     }
+}
+
+/* The same into panels of exactly `steps` steps (ps = N * steps): a whole packed block. */
+static void PSFX(parml_copy_steps)(int N, ptrdiff_t steps, ptrdiff_t panels, const PT *src,
+                                   ptrdiff_t ls, PT *PARML_RESTRICT dst)
+{
+    PSFX(parml_copy_steps_ps)(N, steps, panels, src, ls, dst, (ptrdiff_t)N * steps);
 }
 
 /* Pack an mc x kc block of A into MR-row micro-panels: panel q, element (i, p) at
@@ -176,6 +182,78 @@ static void PSFX(parml_pack_b)(int NR, ptrdiff_t kc, ptrdiff_t nc, const PT *b, 
     }
 }
 
+/* A prepacked B: the whole k x n matrix packed once, in the order parml_gemm_rect reads it, so
+ * that several products with the same B (row chunks of one product run as separate calls) share
+ * one copy. Depth block by depth block (parml_gemm_kc steps each, the last may be shorter);
+ * block pc starts at element pc * npad (npad: n rounded up to whole NR panels) and holds panel q
+ * at q * NR * kc, step p of it at p * NR. Columns past n are zero. */
+static ptrdiff_t PSFX(parml_gemm_kc)(const PKERNEL *K, ptrdiff_t k);
+
+static size_t PSFX(parml_prepacked_b_elems)(const PKERNEL *K, ptrdiff_t k, ptrdiff_t n)
+{
+    return (size_t)((n + K->nr - 1) / K->nr) * (size_t)K->nr * (size_t)k;
+}
+
+/* All of B (any strides) into dst. */
+static void PSFX(parml_prepack_b)(const PKERNEL *K, ptrdiff_t k, ptrdiff_t n, const PT *b,
+                                  ptrdiff_t rs, ptrdiff_t cs, PT *PARML_RESTRICT dst)
+{
+    const ptrdiff_t kc_blk = PSFX(parml_gemm_kc)(K, k);
+    const ptrdiff_t npad = ((n + K->nr - 1) / K->nr) * K->nr;
+    for (ptrdiff_t pc = 0; pc < k; pc += kc_blk)
+        PSFX(parml_pack_b)(K->nr, PSFX(parml_min)(kc_blk, k - pc), n, b + pc * rs, rs, cs,
+                           dst + pc * npad);
+}
+
+/* Rows i0..i1 of a row-major B (row 0 at b, row stride rs) into their place in dst, so that row
+ * chunks of B produced by different tasks can each pack their own rows while they are in cache. */
+static void PSFX(parml_prepack_b_rows)(const PKERNEL *K, ptrdiff_t k, ptrdiff_t n, ptrdiff_t i0,
+                                       ptrdiff_t i1, const PT *b, ptrdiff_t rs,
+                                       PT *PARML_RESTRICT dst)
+{
+    const int NR = K->nr;
+    const ptrdiff_t kc_blk = PSFX(parml_gemm_kc)(K, k);
+    const ptrdiff_t npad = ((n + NR - 1) / NR) * NR, full = n / NR;
+    while (i0 < i1) {
+        const ptrdiff_t pc = (i0 / kc_blk) * kc_blk;
+        const ptrdiff_t kc = PSFX(parml_min)(kc_blk, k - pc);
+        const ptrdiff_t s1 = PSFX(parml_min)(i1, pc + kc);
+        PT *blk = dst + pc * npad + (i0 - pc) * NR;
+        PSFX(parml_copy_steps_ps)(NR, s1 - i0, full, b + i0 * rs, rs, blk, (ptrdiff_t)NR * kc);
+        if (full * NR < n) { /* the ragged last panel, zero-padded */
+            PT *pp = blk + full * NR * kc;
+            const int nr = (int)(n - full * NR);
+            for (ptrdiff_t p = i0; p < s1; ++p, pp += NR) {
+                const PT *src = b + p * rs + full * NR;
+                for (int j = 0; j < nr; ++j) pp[j] = src[j];
+                for (int j = nr; j < NR; ++j) pp[j] = 0;
+            }
+        }
+        i0 = s1;
+    }
+}
+
+/* Columns j0..j1 of B = W^T (W: n x k row-major, row stride ldw; B[p][j] = W[j][p]) into their
+ * place in dst: the rows j0..j1 of W that a task has just updated, packed while in cache. The
+ * zero columns past n are left as parml_prepack_b wrote them. */
+static void PSFX(parml_prepack_bt_cols)(const PKERNEL *K, ptrdiff_t k, ptrdiff_t n, ptrdiff_t j0,
+                                        ptrdiff_t j1, const PT *w, ptrdiff_t ldw,
+                                        PT *PARML_RESTRICT dst)
+{
+    const int NR = K->nr;
+    const ptrdiff_t kc_blk = PSFX(parml_gemm_kc)(K, k);
+    const ptrdiff_t npad = ((n + NR - 1) / NR) * NR;
+    for (ptrdiff_t pc = 0; pc < k; pc += kc_blk) {
+        const ptrdiff_t kc = PSFX(parml_min)(kc_blk, k - pc);
+        for (ptrdiff_t j = j0; j < j1;) {
+            const ptrdiff_t q = j / NR, je = PSFX(parml_min)(j1, (q + 1) * NR);
+            PSFX(parml_tcopy)(kc, je - j, w + j * ldw + pc, ldw,
+                              dst + pc * npad + q * NR * kc + (j - q * NR), NR);
+            j = je;
+        }
+    }
+}
+
 typedef struct {
     ptrdiff_t m, n, k;
     const PT *a;
@@ -189,8 +267,10 @@ typedef struct {
 /* The five loops over one rectangle [i0, i1) x [j0, j1) of C. */
 static void PSFX(parml_gemm_rect)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, ptrdiff_t kc_blk,
                                   ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, PT *abuf,
-                                  PT *bbuf, int unpacked_b)
+                                  PT *bbuf, int unpacked_b, const PT *bpre)
 {
+    /* bpre: all of B prepacked (parml_prepack_b), read instead of packing */
+    const ptrdiff_t npad = ((g->n + K->nr - 1) / K->nr) * K->nr;
     const int MR = K->mr, NR = K->nr, L = PARML_A_LANES(K);
     /* A read in place instead of packed when the rectangle is narrow: a packed panel is reused
      * by (j1 - j0) / NR kernel calls, and under PARML_INPLACE_A_MAX_PANELS of them packing costs
@@ -211,8 +291,9 @@ static void PSFX(parml_gemm_rect)(const PKERNEL *K, const PSFX(parml_gemm_args) 
             const PT *bsrc = g->b + pc * g->rs_b + jc * g->cs_b;
             /* small row-major B is read in place (it stays in cache); only a ragged last panel
              * is packed, zero-padded, so the kernel can read whole NR-wide rows */
-            const ptrdiff_t nfull = unpacked_b ? (nc / NR) * NR : 0;
-            if (nfull < nc)
+            const ptrdiff_t nfull = unpacked_b && bpre == NULL ? (nc / NR) * NR : 0;
+            const PT *bblk = bpre != NULL ? bpre + pc * npad + jc * kc : bbuf;
+            if (bpre == NULL && nfull < nc)
                 PSFX(parml_pack_b)(NR, kc, nc - nfull, bsrc + nfull, g->rs_b, g->cs_b, bbuf + nfull * kc);
             for (ptrdiff_t ic = i0; ic < i1; ic += K->mc) {
                 const ptrdiff_t mc = PSFX(parml_min)(K->mc, i1 - ic);
@@ -228,7 +309,7 @@ static void PSFX(parml_gemm_rect)(const PKERNEL *K, const PSFX(parml_gemm_args) 
                                        abuf + mfull * kc);
                 for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
                     const int nr = (int)PSFX(parml_min)(NR, nc - jr);
-                    const PT *bp = jr < nfull ? bsrc + jr : bbuf + jr * kc;
+                    const PT *bp = jr < nfull ? bsrc + jr : bblk + jr * kc;
                     const ptrdiff_t rs_bp = jr < nfull ? g->rs_b : NR;
                     PT *cp = g->c + ic * g->rs_c + jc + jr;
                     for (ptrdiff_t ir = 0; ir < mfull; ir += MR)
@@ -288,11 +369,18 @@ static void PSFX(parml_gemm_grid)(ptrdiff_t mpanels, ptrdiff_t npanels, ptrdiff_
     }
 }
 
+/* Small row-major B is read in place by the packed path (it stays in cache). */
+static int PSFX(parml_gemm_unpacked_b)(const PSFX(parml_gemm_args) *g)
+{
+    return g->cs_b == 1 && (size_t)g->k * (size_t)g->n * sizeof(PT) <= PARML_UNPACKED_B_MAX_BYTES;
+}
+
 typedef struct {
     const PKERNEL *K;
     const PSFX(parml_gemm_args) *g;
     ptrdiff_t kc_blk, mpanels, npanels;
     int rows, cols, unpacked_b;
+    const PT *bpre;
     char *pool;
     size_t abytes, bbytes;
 } PSFX(parml_gemm_ctx);
@@ -310,14 +398,15 @@ static void PSFX(parml_gemm_task)(void *vctx, ptrdiff_t t, int worker)
     const ptrdiff_t j1 = PSFX(parml_min)((x->npanels * (c + 1) / x->cols) * NR, x->g->n);
     if (i0 < i1 && j0 < j1)
         PSFX(parml_gemm_rect)(x->K, x->g, x->kc_blk, i0, i1, j0, j1, (PT *)mine,
-                              (PT *)(mine + x->abytes), x->unpacked_b);
+                              (PT *)(mine + x->abytes), x->unpacked_b, x->bpre);
 }
 
 /* C = A.B with up to n_threads threads over `tasks` rectangles (parallel_for runs them; NULL or
- * one thread: run in this thread). Returns 0, or -1 if a packing buffer could not be allocated
- * (nothing was computed). */
+ * one thread: run in this thread), B packed per block, or read from bpre when not NULL (all of B
+ * prepacked). Returns 0, or -1 if a packing buffer could not be allocated (nothing was
+ * computed). */
 static int PSFX(parml_gemm_packed)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, int n_threads,
-                                   int tasks, parml_parallel_for_fn parallel_for)
+                                   int tasks, parml_parallel_for_fn parallel_for, const PT *bpre)
 {
     PSFX(parml_gemm_ctx) x;
     x.K = K;
@@ -331,13 +420,15 @@ static int PSFX(parml_gemm_packed)(const PKERNEL *K, const PSFX(parml_gemm_args)
     if (n_threads > ntask) n_threads = ntask;
     if (n_threads < 1) n_threads = 1;
     x.kc_blk = PSFX(parml_gemm_kc)(K, g->k);
-    x.unpacked_b = g->cs_b == 1 && (size_t)g->k * (size_t)g->n * sizeof(PT) <= PARML_UNPACKED_B_MAX_BYTES;
+    x.unpacked_b = PSFX(parml_gemm_unpacked_b)(g);
+    x.bpre = bpre;
     /* one A block and one B block per worker; 64-byte aligned, whole cache lines */
     const ptrdiff_t ncols_task = ((x.npanels + x.cols - 1) / x.cols) * K->nr;
     x.abytes = (((size_t)K->mc + K->mr) * x.kc_blk * PARML_A_LANES(K) * sizeof(PT) + 63)
                & ~(size_t)63;
-    x.bbytes = (((size_t)PSFX(parml_min)(K->nc, ncols_task) + K->nr) * x.kc_blk * sizeof(PT) + 63)
-               & ~(size_t)63;
+    x.bbytes = bpre != NULL ? 0
+               : (((size_t)PSFX(parml_min)(K->nc, ncols_task) + K->nr) * x.kc_blk * sizeof(PT) + 63)
+                     & ~(size_t)63;
     x.pool = (char *)aligned_alloc(64, (x.abytes + x.bbytes) * (size_t)n_threads);
     if (x.pool == NULL) return -1;
     if (n_threads == 1) {
@@ -398,6 +489,23 @@ static int PSFX(parml_gemm_skinny)(const PKERNEL *K, const PSFX(parml_gemm_args)
     return 0;
 }
 
+/* Whether parml_gemm computes this product as C^T = B^T.A^T (see parml_gemm). */
+static int PSFX(parml_gemm_transposed)(const PKERNEL *K, const PSFX(parml_gemm_args) *g)
+{
+    const int lanes_t = PARML_A_LANES(K) > 1 && g->n <= 4 * (ptrdiff_t)K->nr
+                        && (double)g->n * (double)(g->k + 2 * g->m) < (double)g->m * (double)g->k;
+    return g->m > g->n && (g->n < K->nr || lanes_t);
+}
+
+/* Whether parml_gemm runs this product through the packed path and packs B there, i.e. whether
+ * a prepacked B (parml_prepack_b) can stand in for that packing. Shape and strides only. */
+static int PSFX(parml_gemm_packs_b)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, int direct)
+{
+    if (g->m == 0 || g->n == 0 || g->k == 0 || direct) return 0;
+    if (K->skinny != NULL && (g->n < K->nr || g->n <= K->skinny_w)) return 0;
+    return !PSFX(parml_gemm_transposed)(K, g) && !PSFX(parml_gemm_unpacked_b)(g);
+}
+
 /* C = A.B. Skinny products (n narrower than the register tile, or at most the skinny routine's
  * width) use the kernel's skinny routine when it has one; otherwise, when m is wider, they are
  * computed as C^T = B^T.A^T into a scratch block and transposed into C: the tile then wastes rows
@@ -423,10 +531,7 @@ static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, in
      * there, transposing C would cost more than its kernel calls. Only for n <= 4 NR: wider
      * products pack A's vectors for enough kernel calls (256x256 . 256x128 ran 10% slower
      * transposed), and the scratch copy of C stays at most 4 NR columns. */
-    const int lanes_t = PARML_A_LANES(K) > 1 && g->n <= 4 * (ptrdiff_t)K->nr
-                        && (double)g->n * (double)(g->k + 2 * g->m) < (double)g->m * (double)g->k;
-    const int transpose = g->m > g->n && (g->n < K->nr || lanes_t);
-    if (transpose) {
+    if (PSFX(parml_gemm_transposed)(K, g)) {
         PT *tmp = (PT *)aligned_alloc(64, ((size_t)g->m * g->n * sizeof(PT) + 63) & ~(size_t)63);
         if (tmp == NULL) return -1;
         PSFX(parml_gemm_args) t;
@@ -434,12 +539,24 @@ static int PSFX(parml_gemm)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, in
         t.a = g->b; t.rs_a = g->cs_b; t.cs_a = g->rs_b;
         t.b = g->a; t.rs_b = g->cs_a; t.cs_b = g->rs_a;
         t.c = tmp; t.rs_c = g->m;
-        const int rc = PSFX(parml_gemm_packed)(K, &t, n_threads, tasks, parallel_for);
+        const int rc = PSFX(parml_gemm_packed)(K, &t, n_threads, tasks, parallel_for, NULL);
         if (rc == 0)
             for (ptrdiff_t i = 0; i < g->m; ++i)
                 for (ptrdiff_t j = 0; j < g->n; ++j) g->c[i * g->rs_c + j] = tmp[j * g->m + i];
         free(tmp);
         return rc;
     }
-    return PSFX(parml_gemm_packed)(K, g, n_threads, tasks, parallel_for);
+    return PSFX(parml_gemm_packed)(K, g, n_threads, tasks, parallel_for, NULL);
+}
+
+/* C = A.B on this thread, as parml_gemm does it, reading B from bpre (all of B prepacked by
+ * parml_prepack_b / parml_prepack_b_rows) instead of packing it when bpre is not NULL and the
+ * product packs B (parml_gemm_packs_b). The packed values are the same either way, so the result
+ * is bitwise the same. */
+static int PSFX(parml_gemm_prepacked)(const PKERNEL *K, const PSFX(parml_gemm_args) *g, int direct,
+                                      const PT *bpre)
+{
+    if (bpre != NULL && PSFX(parml_gemm_packs_b)(K, g, direct))
+        return PSFX(parml_gemm_packed)(K, g, 1, 1, NULL, bpre);
+    return PSFX(parml_gemm)(K, g, 1, 1, direct, NULL);
 }

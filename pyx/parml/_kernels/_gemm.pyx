@@ -13,10 +13,15 @@ from parml._kernels._tuner cimport (Tuner, parml_now, parml_tuner_threads,
 
 from parml._kernels._gemm_api cimport (
     parml_kernel_d, parml_kernel_s, parml_gemm_args_d, parml_gemm_args_s, PARML_N_KERNELS,
-    parml_kernels_d, parml_kernels_s, parml_set_supported, parml_gemm_d, parml_gemm_s)
+    parml_kernels_d, parml_kernels_s, parml_set_supported, parml_gemm_d, parml_gemm_s,
+    parml_prepacked_b_elems_d, parml_prepacked_b_elems_s, parml_prepack_b_d, parml_prepack_b_s,
+    parml_prepack_b_rows_d, parml_prepack_b_rows_s, parml_prepack_bt_cols_d,
+    parml_prepack_bt_cols_s, parml_gemm_packs_b_d, parml_gemm_packs_b_s, parml_gemm_prepacked_d,
+    parml_gemm_prepacked_s)
 
 
 cnp.import_array()
+import numpy as np
 
 # Micro-kernel names, one per kernel set (the tables in gemm.h are indexed by kernel-set id).
 KERNEL_NAMES = tuple(parml_kernels_d[i].name.decode() for i in range(PARML_N_KERNELS))
@@ -130,6 +135,96 @@ cpdef int gemm(const floating[:, :] A,    # IN   m x k, any strides
                        <char *>&C[0, 0], m, n, k, sizeof(floating), n_threads, kernel_id, tasks,
                        direct)
     return rc
+
+
+def prepacked_product(const floating[:, ::1] A,   # IN   m x k
+                      const floating[:, :] B,     # IN   k x n: row-major, or W.T of a row-major W
+                      floating[:, ::1] C,         # OUT  m x n
+                      int kernel_id, str how, Py_ssize_t chunk, stale=None):
+    """Test entry for the shared packed B that the MLP's steps use: C = A @ B on one thread
+    through parml_gemm_prepacked, with B packed beforehand ``how``:
+
+    - "whole": parml_prepack_b in one call (any strides);
+    - "rows": B row-major, packed ``chunk`` rows at a time, last chunk first
+      (parml_prepack_b_rows, as region 1 packs the deltas);
+    - "bt_cols": B = W.T of a row-major W; the buffer is first filled with NaN and packed whole
+      from ``stale`` (another W of that shape), then its columns are repacked ``chunk`` at a time
+      from W (parml_prepack_bt_cols, as region 2 repacks the rows of W it updated).
+
+    Returns (rc, whether the product read the packed B)."""
+    cdef Py_ssize_t m = C.shape[0], n = C.shape[1], k = A.shape[1], i, j
+    cdef parml_gemm_args_d gd
+    cdef parml_gemm_args_s gs
+    cdef Py_ssize_t rs_b = B.strides[0] // sizeof(floating), cs_b = B.strides[1] // sizeof(floating)
+    if not (0 <= kernel_id < PARML_N_KERNELS and parml_set_supported(kernel_id)):
+        raise ValueError(f"prepacked_product: kernel set id {kernel_id} is not supported here")
+    if B.shape[0] != k or B.shape[1] != n or A.shape[0] != m or m == 0 or n == 0 or k == 0:
+        raise ValueError("prepacked_product: shapes do not match or are empty")
+    if k == 1:   # a stride along a dimension of one element is never used: any value will do
+        rs_b = 1 if how == "bt_cols" else rs_b
+    if n == 1:
+        cs_b = 1 if how == "rows" else cs_b
+    if how == "rows" and cs_b != 1 or how == "bt_cols" and rs_b != 1:
+        raise ValueError(f"prepacked_product: B's strides do not fit how={how!r}")
+    if how not in ("whole", "rows", "bt_cols") or chunk < 1:
+        raise ValueError(f"prepacked_product: how={how!r}, chunk={chunk}")
+    cdef size_t elems = (parml_prepacked_b_elems_s(&parml_kernels_s[kernel_id], k, n)
+                         if floating is float else
+                         parml_prepacked_b_elems_d(&parml_kernels_d[kernel_id], k, n))
+    buf_np = np.full(elems, np.nan, dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] buf = buf_np
+    cdef const floating[:, :] old
+    if floating is float:
+        gs.m, gs.n, gs.k = m, n, k
+        gs.a, gs.rs_a, gs.cs_a = &A[0, 0], k, 1
+        gs.b, gs.rs_b, gs.cs_b = &B[0, 0], rs_b, cs_b
+        gs.c, gs.rs_c = &C[0, 0], n
+    else:
+        gd.m, gd.n, gd.k = m, n, k
+        gd.a, gd.rs_a, gd.cs_a = &A[0, 0], k, 1
+        gd.b, gd.rs_b, gd.cs_b = &B[0, 0], rs_b, cs_b
+        gd.c, gd.rs_c = &C[0, 0], n
+    if how == "whole":
+        if floating is float:
+            parml_prepack_b_s(&parml_kernels_s[kernel_id], k, n, &B[0, 0], rs_b, cs_b, &buf[0])
+        else:
+            parml_prepack_b_d(&parml_kernels_d[kernel_id], k, n, &B[0, 0], rs_b, cs_b, &buf[0])
+    elif how == "rows":
+        i = ((k - 1) // chunk) * chunk
+        while i >= 0:
+            if floating is float:
+                parml_prepack_b_rows_s(&parml_kernels_s[kernel_id], k, n, i, min(i + chunk, k),
+                                       &B[0, 0], rs_b, &buf[0])
+            else:
+                parml_prepack_b_rows_d(&parml_kernels_d[kernel_id], k, n, i, min(i + chunk, k),
+                                       &B[0, 0], rs_b, &buf[0])
+            i -= chunk
+    else:
+        old = stale
+        if old.shape[0] != k or old.shape[1] != n or (k > 1 and old.strides[0] != sizeof(floating)):
+            raise ValueError("prepacked_product: stale must be a W.T view shaped as B")
+        if floating is float:
+            parml_prepack_b_s(&parml_kernels_s[kernel_id], k, n, &old[0, 0], 1,
+                              old.strides[1] // sizeof(float), &buf[0])
+        else:
+            parml_prepack_b_d(&parml_kernels_d[kernel_id], k, n, &old[0, 0], 1,
+                              old.strides[1] // sizeof(double), &buf[0])
+        j = 0
+        while j < n:
+            if floating is float:
+                parml_prepack_bt_cols_s(&parml_kernels_s[kernel_id], k, n, j, min(j + chunk, n),
+                                        &B[0, 0], cs_b, &buf[0])
+            else:
+                parml_prepack_bt_cols_d(&parml_kernels_d[kernel_id], k, n, j, min(j + chunk, n),
+                                        &B[0, 0], cs_b, &buf[0])
+            j += chunk
+    if floating is float:
+        used = parml_gemm_packs_b_s(&parml_kernels_s[kernel_id], &gs, 0)
+        rc = parml_gemm_prepacked_s(&parml_kernels_s[kernel_id], &gs, 0, &buf[0])
+    else:
+        used = parml_gemm_packs_b_d(&parml_kernels_d[kernel_id], &gd, 0)
+        rc = parml_gemm_prepacked_d(&parml_kernels_d[kernel_id], &gd, 0, &buf[0])
+    return rc, bool(used)
 
 
 # This process's measured one-thread rate of each kernel set's GEMM, FLOP/s, by [set][single]
