@@ -530,6 +530,40 @@ def _identity_run(X, Y, sw, order, coefs, intercepts, tn, kid, opt, hidden, batc
 
 @dtypes
 @kernels
+@pytest.mark.parametrize("opt,hidden", [("adam", "relu"), ("sgd_plain", "tanh")])
+def test_wide_layers_share_packed_operands(rng, dtype, kid, opt, hidden):
+    """Layers wide enough that each step packs W, W^T and the deltas once for all of its row
+    chunks and weight blocks (and keeps the packed W current as it updates W): ragged panels
+    (200 and 136 columns), batches deeper than one packed block (300 rows) and a short last
+    batch. Against the float64 reference, and bitwise the same on 1, 2, 3 and 4 threads."""
+    units, n, batch = [90, 200, 136, 7], 700, 300
+    coefs, intercepts = make_net(rng, units, dtype, scale=0.5)
+    X, Y = make_data(rng, n, units, "softmax", dtype)
+    sw = rng.uniform(0.5, 1.5, n).astype(dtype)
+    order = rng.permutation(n).astype(np.int64)
+    c64, b64 = copies(coefs, np.float64), copies(intercepts, np.float64)
+    ref = naive_opt(opt, c64 + b64)
+    want = epoch_naive(c64, b64, X, Y, sw, order, batch, hidden, "softmax", 1e-3, ref)
+    results = []
+    for nt in (1, 2, 3, 4):
+        c, b = copies(coefs), copies(intercepts)
+        moments = zero_moments(c, b)
+        rc, loss_sum, done, _ = _mlp.train_epoch(
+            c, b, X, Y, sw, order, batch, hidden=hidden, output="softmax", alpha=1e-3,
+            moments=moments, tuner=tuner(nt), kernel_id=kid, **OPTS[opt])
+        assert rc == 0 and done == n
+        assert abs(loss_sum - want) <= 10 * LTOL[dtype] * abs(want), (nt, loss_sum, want)
+        assert_list_close(c, c64, 10 * PTOL[dtype], f"coefs threads={nt}")
+        assert_list_close(b, b64, 10 * PTOL[dtype], f"intercepts threads={nt}")
+        results.append((loss_sum, c + b + moments[0] + moments[2]))
+    for loss_sum, params in results[1:]:
+        assert loss_sum == results[0][0]
+        for p, q in zip(params, results[0][1]):
+            assert np.array_equal(p, q)
+
+
+@dtypes
+@kernels
 @pytest.mark.parametrize("opt,hidden", [("adam", "relu"), ("sgd_nesterov", "tanh")])
 def test_bitwise_identical_across_threads(rng, dtype, kid, opt, hidden):
     units, n, batch = [64, 96, 48, 5], 1100, 128
