@@ -534,9 +534,10 @@ def _identity_run(X, Y, sw, order, coefs, intercepts, tn, kid, opt, hidden, batc
 def test_wide_layers_share_packed_operands(rng, dtype, kid, opt, hidden):
     """Layers wide enough that each step packs W, W^T and the deltas once for all of its row
     chunks and weight blocks (and keeps the packed W current as it updates W): ragged panels
-    (200 and 136 columns), batches deeper than one packed block (300 rows) and a short last
-    batch. Against the float64 reference, and bitwise the same on 1, 2, 3 and 4 threads."""
-    units, n, batch = [90, 200, 136, 7], 700, 300
+    (200, 136 and 60 columns), an output delta wide enough to be packed too, batches deeper than
+    one packed block (300 rows) and a short last batch. Against the float64 reference, and
+    bitwise the same on 1, 2, 3 and 4 threads."""
+    units, n, batch = [90, 200, 136, 60], 700, 300
     coefs, intercepts = make_net(rng, units, dtype, scale=0.5)
     X, Y = make_data(rng, n, units, "softmax", dtype)
     sw = rng.uniform(0.5, 1.5, n).astype(dtype)
