@@ -137,6 +137,29 @@ cpdef int gemm(const floating[:, :] A,    # IN   m x k, any strides
     return rc
 
 
+cdef void _prepack_whole(int kernel_id, Py_ssize_t k, Py_ssize_t n, const floating *b,
+                         Py_ssize_t rs, Py_ssize_t cs, floating *dst) noexcept:
+    if floating is float:
+        parml_prepack_b_s(&parml_kernels_s[kernel_id], k, n, b, rs, cs, dst)
+    else:
+        parml_prepack_b_d(&parml_kernels_d[kernel_id], k, n, b, rs, cs, dst)
+
+
+cdef void _prepack_part(int kernel_id, bint rows, Py_ssize_t k, Py_ssize_t n, Py_ssize_t i0,
+                        Py_ssize_t i1, const floating *b, Py_ssize_t ld, floating *dst) noexcept:
+    """Rows i0..i1 of a row-major B (rows), or columns i0..i1 of B = W.T from W's rows."""
+    if floating is float:
+        if rows:
+            parml_prepack_b_rows_s(&parml_kernels_s[kernel_id], k, n, i0, i1, b, ld, dst)
+        else:
+            parml_prepack_bt_cols_s(&parml_kernels_s[kernel_id], k, n, i0, i1, b, ld, dst)
+    else:
+        if rows:
+            parml_prepack_b_rows_d(&parml_kernels_d[kernel_id], k, n, i0, i1, b, ld, dst)
+        else:
+            parml_prepack_bt_cols_d(&parml_kernels_d[kernel_id], k, n, i0, i1, b, ld, dst)
+
+
 def prepacked_product(const floating[:, ::1] A,   # IN   m x k
                       const floating[:, :] B,     # IN   k x n: row-major, or W.T of a row-major W
                       floating[:, ::1] C,         # OUT  m x n
@@ -152,7 +175,7 @@ def prepacked_product(const floating[:, ::1] A,   # IN   m x k
       from W (parml_prepack_bt_cols, as region 2 repacks the rows of W it updated).
 
     Returns (rc, whether the product read the packed B)."""
-    cdef Py_ssize_t m = C.shape[0], n = C.shape[1], k = A.shape[1], i, j
+    cdef Py_ssize_t m = C.shape[0], n = C.shape[1], k = A.shape[1]
     cdef parml_gemm_args_d gd
     cdef parml_gemm_args_s gs
     cdef Py_ssize_t rs_b = B.strides[0] // sizeof(floating), cs_b = B.strides[1] // sizeof(floating)
@@ -174,6 +197,8 @@ def prepacked_product(const floating[:, ::1] A,   # IN   m x k
     buf_np = np.full(elems, np.nan, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] buf = buf_np
     cdef const floating[:, :] old
+    cdef Py_ssize_t i
+    cdef bint by_rows
     if floating is float:
         gs.m, gs.n, gs.k = m, n, k
         gs.a, gs.rs_a, gs.cs_a = &A[0, 0], k, 1
@@ -185,39 +210,21 @@ def prepacked_product(const floating[:, ::1] A,   # IN   m x k
         gd.b, gd.rs_b, gd.cs_b = &B[0, 0], rs_b, cs_b
         gd.c, gd.rs_c = &C[0, 0], n
     if how == "whole":
-        if floating is float:
-            parml_prepack_b_s(&parml_kernels_s[kernel_id], k, n, &B[0, 0], rs_b, cs_b, &buf[0])
-        else:
-            parml_prepack_b_d(&parml_kernels_d[kernel_id], k, n, &B[0, 0], rs_b, cs_b, &buf[0])
-    elif how == "rows":
-        i = ((k - 1) // chunk) * chunk
-        while i >= 0:
-            if floating is float:
-                parml_prepack_b_rows_s(&parml_kernels_s[kernel_id], k, n, i, min(i + chunk, k),
-                                       &B[0, 0], rs_b, &buf[0])
-            else:
-                parml_prepack_b_rows_d(&parml_kernels_d[kernel_id], k, n, i, min(i + chunk, k),
-                                       &B[0, 0], rs_b, &buf[0])
-            i -= chunk
+        _prepack_whole(kernel_id, k, n, &B[0, 0], rs_b, cs_b, &buf[0])
     else:
-        old = stale
-        if old.shape[0] != k or old.shape[1] != n or (k > 1 and old.strides[0] != sizeof(floating)):
-            raise ValueError("prepacked_product: stale must be a W.T view shaped as B")
-        if floating is float:
-            parml_prepack_b_s(&parml_kernels_s[kernel_id], k, n, &old[0, 0], 1,
-                              old.strides[1] // sizeof(float), &buf[0])
-        else:
-            parml_prepack_b_d(&parml_kernels_d[kernel_id], k, n, &old[0, 0], 1,
-                              old.strides[1] // sizeof(double), &buf[0])
-        j = 0
-        while j < n:
-            if floating is float:
-                parml_prepack_bt_cols_s(&parml_kernels_s[kernel_id], k, n, j, min(j + chunk, n),
-                                        &B[0, 0], cs_b, &buf[0])
-            else:
-                parml_prepack_bt_cols_d(&parml_kernels_d[kernel_id], k, n, j, min(j + chunk, n),
-                                        &B[0, 0], cs_b, &buf[0])
-            j += chunk
+        if how == "bt_cols":
+            old = stale
+            if (old.shape[0] != k or old.shape[1] != n
+                    or (k > 1 and old.strides[0] != sizeof(floating))):
+                raise ValueError("prepacked_product: stale must be a W.T view shaped as B")
+            _prepack_whole(kernel_id, k, n, &old[0, 0], 1, old.strides[1] // sizeof(floating),
+                           &buf[0])
+        # rows: last chunk first; bt_cols: columns in order
+        by_rows = how == "rows"
+        starts = range(((k - 1) // chunk) * chunk, -1, -chunk) if by_rows else range(0, n, chunk)
+        for i in starts:
+            _prepack_part(kernel_id, by_rows, k, n, i, min(i + chunk, k if by_rows else n),
+                          &B[0, 0], rs_b if by_rows else cs_b, &buf[0])
     if floating is float:
         used = parml_gemm_packs_b_s(&parml_kernels_s[kernel_id], &gs, 0)
         rc = parml_gemm_prepacked_s(&parml_kernels_s[kernel_id], &gs, 0, &buf[0])
