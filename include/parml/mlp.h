@@ -71,6 +71,8 @@ typedef struct {
     const ptrdiff_t *units;
     int hidden_act, out_act, kernel_id;
     int ew_id;               /* the kernel set of the element-wise pieces (normally kernel_id) */
+    int share_packs;         /* 1: training steps share packed operands where they pay; 0: each
+                              * product packs its own (the same values, so the same results) */
     void **W, **b, **A, **D, **GW, **Gb;
     double **rowsq;
 } parml_mlp_net_any;

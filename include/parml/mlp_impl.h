@@ -821,8 +821,11 @@ static int PSFX(parml_mlp_epoch_v)(const parml_mlp_net_any *na, parml_mlp_opt_an
     bt.idx = ba->idx;
     bt.start = ba->start;
     bt.bn = ba->bn;
-    if (PSFX(parml_mlp_packs_alloc)(&net, batch < n ? batch : n) != 0) return PARML_MLP_NOMEM;
-    PSFX(parml_mlp_pack_weights)(&net);
+    /* Without memory for the shared copies each product packs its own operands, as it does
+     * for products too small to share them: the packed values, and so the results, are the
+     * same. */
+    if (na->share_packs && PSFX(parml_mlp_packs_alloc)(&net, batch < n ? batch : n) == 0)
+        PSFX(parml_mlp_pack_weights)(&net);
     const int rc = PSFX(parml_mlp_epoch)(&net, &o, &bt, n, batch, row_loss, loss_sum, rows_done,
                                          tuner, parallel_for);
     PSFX(parml_mlp_packs_free)(&net);

@@ -536,7 +536,8 @@ def test_wide_layers_share_packed_operands(rng, dtype, kid, opt, hidden):
     chunks and weight blocks (and keeps the packed W current as it updates W): ragged panels
     (200, 136 and 60 columns), an output delta wide enough to be packed too, batches deeper than
     one packed block (300 rows) and a short last batch. Against the float64 reference, and
-    bitwise the same on 1, 2, 3 and 4 threads."""
+    bitwise the same on 1, 2, 3 and 4 threads and as when every product packs its own operands
+    (the path taken when memory for the shared copies is short)."""
     units, n, batch = [90, 200, 136, 60], 700, 300
     coefs, intercepts = make_net(rng, units, dtype, scale=0.5)
     X, Y = make_data(rng, n, units, "softmax", dtype)
@@ -546,12 +547,12 @@ def test_wide_layers_share_packed_operands(rng, dtype, kid, opt, hidden):
     ref = naive_opt(opt, c64 + b64)
     want = epoch_naive(c64, b64, X, Y, sw, order, batch, hidden, "softmax", 1e-3, ref)
     results = []
-    for nt in (1, 2, 3, 4):
+    for nt, share in ((1, True), (2, True), (3, True), (4, True), (1, False), (2, False)):
         c, b = copies(coefs), copies(intercepts)
         moments = zero_moments(c, b)
         rc, loss_sum, done, _ = _mlp.train_epoch(
             c, b, X, Y, sw, order, batch, hidden=hidden, output="softmax", alpha=1e-3,
-            moments=moments, tuner=tuner(nt), kernel_id=kid, **OPTS[opt])
+            moments=moments, tuner=tuner(nt), kernel_id=kid, share_packs=share, **OPTS[opt])
         assert rc == 0 and done == n
         assert abs(loss_sum - want) <= 10 * LTOL[dtype] * abs(want), (nt, loss_sum, want)
         assert_list_close(c, c64, 10 * PTOL[dtype], f"coefs threads={nt}")

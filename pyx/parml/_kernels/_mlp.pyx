@@ -31,7 +31,7 @@ cdef extern from "parml/mlp.h" nogil:
         int single
         int n_layers
         const ptrdiff_t *units
-        int hidden_act, out_act, kernel_id, ew_id
+        int hidden_act, out_act, kernel_id, ew_id, share_packs
         void **W
         void **b
         void **A
@@ -239,6 +239,7 @@ cdef class _Net:
         self.net.out_act = out_act
         self.net.kernel_id = kernel_id
         self.net.ew_id = elementwise_id
+        self.net.share_packs = 1
         self.net.W = self.W.p
         self.net.b = self.b.p
         self.net.A = self.A.p
@@ -274,7 +275,7 @@ def train_epoch(list coefs,                         # INOUT L float arrays units
                 double epsilon=1e-8, double alpha=0.0, long long t=0,
                 list moments=None,                  # INOUT [MW, Mb, VW, Vb], or None ("none")
                 Tuner tuner=None, int kernel_id=0, bint return_grads=False,
-                int elementwise_id=-1):
+                int elementwise_id=-1, bint share_packs=True):
     """One pass of mini-batch training over the rows of X, updating coefs and intercepts in place.
 
     coefs[l] (units[l] x units[l+1]) and intercepts[l] are C-contiguous float32 or float64 like
@@ -282,7 +283,9 @@ def train_epoch(list coefs,                         # INOUT L float arrays units
     (m,) int64 rows of X to train on, in this order, or None (all rows in order); moments: [MW, Mb, VW, Vb] lists shaped as
     the parameters (Adam uses all four, SGD the first two as velocities, "none" nothing); tuner:
     the thread choice (None: one thread); elementwise_id: the kernel set whose variant of the
-    element-wise pieces runs (-1: kernel_id's; every variant gives bitwise the same results).
+    element-wise pieces runs (-1: kernel_id's; every variant gives bitwise the same results);
+    share_packs: False makes every product pack its own operands, as when memory for the copies
+    that steps share is short (the same results).
 
     Returns (status, loss_sum, rows_done, t[, (coef_grads, intercept_grads)]). status is 0, or
     STATUS_NONFINITE when a batch's loss was not finite (that batch made no update).
@@ -314,6 +317,7 @@ def train_epoch(list coefs,                         # INOUT L float arrays units
     batch_size = max(1, min(batch_size, rows))
     cdef _Net net = _Net(coefs, intercepts, units, single, True, _act(hidden, HIDDEN, "hidden"),
                          _act(output, OUTPUTS, "output"), kernel_id, batch_size, elementwise_id)
+    net.net.share_packs = share_packs
     wshape = [(units[l], units[l + 1]) for l in range(L)]
     bshape = [(units[l + 1],) for l in range(L)]
     empty = [None] * L
