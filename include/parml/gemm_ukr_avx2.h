@@ -36,7 +36,10 @@
             acc0[i] = _mm256_setzero_##SUF();                                                      \
             acc1[i] = _mm256_setzero_##SUF();                                                      \
         }                                                                                          \
-        for (ptrdiff_t p = 0; p < k; ++p) {                                                        \
+        /* unrolled 4 steps: one loop counter and branch per 4 steps (89 instructions, not 100);   \
+         * products ran 2-9% faster on Zen 3 (in-process A/B), more when the sibling vCPU was      \
+         * busy: the two then share one core's dispatch slots */                                   \
+        _Pragma("GCC unroll 4") for (ptrdiff_t p = 0; p < k; ++p) {                                \
             const VEC b0 = _mm256_loadu_##SUF(b);                                                  \
             const VEC b1 = _mm256_loadu_##SUF(b + W);                                              \
             _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i)                                   \
