@@ -18,9 +18,7 @@ pool, whose idle helpers may take turns with the other side's: check that case w
 
 import argparse
 import ctypes
-import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -79,13 +77,15 @@ def parse_shape(text):
 
 
 def build_flags():
-    info_path = os.path.join(os.path.dirname(__file__), "..", "src", "parml", "_build_info.json")
-    try:
-        with open(info_path) as f:
-            info = json.load(f)
-        return info["cc"], info["cflags"]
-    except (OSError, KeyError, ValueError):
-        return [os.environ.get("CC", "cc")], ["-O3", "-fno-math-errno", "-fopenmp"]
+    """The compiler command and flags of the installed parml's kernels (`parml bench c` finds
+    them the same way); raises SystemExit without a compiler."""
+    from parml.benchmarks import c as bench_c
+
+    info = bench_c.build_info()
+    cc = bench_c.find_compiler(info)
+    if cc is None:
+        raise SystemExit("no C compiler found ($CC, cc, gcc, clang)")
+    return cc, list(info["cflags"]) if info else bench_c.DEFAULT_CFLAGS + ["-fopenmp"]
 
 
 def compile_side(tree, dtype, out_dir, name):
@@ -147,8 +147,6 @@ def main(argv=None):
         shapes = [parse_shape(s) for s in a.shapes.split(",")]
     except ValueError as exc:
         ap.error(str(exc))
-    if shutil.which(build_flags()[0][0]) is None:
-        raise SystemExit("no C compiler found (set CC)")
     with tempfile.TemporaryDirectory(prefix="parml-ab-gemm-") as tmp:
         libs = {side: compile_side(tree, a.dtype, tmp, side)
                 for side, tree in (("old", a.old), ("new", a.new))}
