@@ -189,9 +189,15 @@ static void PSFX(parml_pack_b)(int NR, ptrdiff_t kc, ptrdiff_t nc, const PT *b, 
  * at q * NR * kc, step p of it at p * NR. Columns past n are zero. */
 static ptrdiff_t PSFX(parml_gemm_kc)(const PKERNEL *K, ptrdiff_t k);
 
+/* n rounded up to whole NR-column panels: the elements of one depth step of a prepacked B */
+static ptrdiff_t PSFX(parml_prepacked_npad)(const PKERNEL *K, ptrdiff_t n)
+{
+    return ((n + K->nr - 1) / K->nr) * K->nr;
+}
+
 static size_t PSFX(parml_prepacked_b_elems)(const PKERNEL *K, ptrdiff_t k, ptrdiff_t n)
 {
-    return (size_t)((n + K->nr - 1) / K->nr) * (size_t)K->nr * (size_t)k;
+    return (size_t)PSFX(parml_prepacked_npad)(K, n) * (size_t)k;
 }
 
 /* All of B (any strides) into dst. */
@@ -199,7 +205,7 @@ static void PSFX(parml_prepack_b)(const PKERNEL *K, ptrdiff_t k, ptrdiff_t n, co
                                   ptrdiff_t rs, ptrdiff_t cs, PT *PARML_RESTRICT dst)
 {
     const ptrdiff_t kc_blk = PSFX(parml_gemm_kc)(K, k);
-    const ptrdiff_t npad = ((n + K->nr - 1) / K->nr) * K->nr;
+    const ptrdiff_t npad = PSFX(parml_prepacked_npad)(K, n);
     for (ptrdiff_t pc = 0; pc < k; pc += kc_blk)
         PSFX(parml_pack_b)(K->nr, PSFX(parml_min)(kc_blk, k - pc), n, b + pc * rs, rs, cs,
                            dst + pc * npad);
@@ -213,7 +219,7 @@ static void PSFX(parml_prepack_b_rows)(const PKERNEL *K, ptrdiff_t k, ptrdiff_t 
 {
     const int NR = K->nr;
     const ptrdiff_t kc_blk = PSFX(parml_gemm_kc)(K, k);
-    const ptrdiff_t npad = ((n + NR - 1) / NR) * NR, full = n / NR;
+    const ptrdiff_t npad = PSFX(parml_prepacked_npad)(K, n), full = n / NR;
     while (i0 < i1) {
         const ptrdiff_t pc = (i0 / kc_blk) * kc_blk;
         const ptrdiff_t kc = PSFX(parml_min)(kc_blk, k - pc);
@@ -242,7 +248,7 @@ static void PSFX(parml_prepack_bt_cols)(const PKERNEL *K, ptrdiff_t k, ptrdiff_t
 {
     const int NR = K->nr;
     const ptrdiff_t kc_blk = PSFX(parml_gemm_kc)(K, k);
-    const ptrdiff_t npad = ((n + NR - 1) / NR) * NR;
+    const ptrdiff_t npad = PSFX(parml_prepacked_npad)(K, n);
     for (ptrdiff_t pc = 0; pc < k; pc += kc_blk) {
         const ptrdiff_t kc = PSFX(parml_min)(kc_blk, k - pc);
         for (ptrdiff_t j = j0; j < j1;) {
@@ -270,7 +276,7 @@ static void PSFX(parml_gemm_rect)(const PKERNEL *K, const PSFX(parml_gemm_args) 
                                   PT *bbuf, int unpacked_b, const PT *bpre)
 {
     /* bpre: all of B prepacked (parml_prepack_b), read instead of packing */
-    const ptrdiff_t npad = ((g->n + K->nr - 1) / K->nr) * K->nr;
+    const ptrdiff_t npad = PSFX(parml_prepacked_npad)(K, g->n);
     const int MR = K->mr, NR = K->nr, L = PARML_A_LANES(K);
     /* A read in place instead of packed when the rectangle is narrow: a packed panel is reused
      * by (j1 - j0) / NR kernel calls, and under PARML_INPLACE_A_MAX_PANELS of them packing costs
